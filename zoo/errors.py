@@ -1,0 +1,5 @@
+"""Errors a user can cause: the command-line tools print their message as one line, no traceback."""
+
+
+class UserError(ValueError):
+    """A bad flag, an unknown name, a missing file: the message names the thing and what is allowed."""
