@@ -3,3 +3,7 @@
 
 class UserError(ValueError):
     """A bad flag, an unknown name, a missing file: the message names the thing and what is allowed."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last checkpoint is kept as it was."""

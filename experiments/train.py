@@ -1,0 +1,83 @@
+"""zoo-train: trains a registered model, checkpointing into --workdir and exporting at the end.
+
+    zoo-train --model=dcgan --dataset=fashion_mnist --workdir=runs/dcgan
+    zoo-train --config=experiments/configs/dcgan_fashion_mnist.py --workdir=runs/dcgan --train_steps=200
+
+Rerunning the same command resumes from the latest checkpoint in --workdir.
+"""
+
+import os
+import re
+
+from absl import flags
+
+from experiments.common import flags_text, main_with_errors
+from zoo.errors import UserError
+
+flags.DEFINE_string("config", None, "Config file (experiments/configs/*.py) or config name.")
+flags.DEFINE_string("model", None, "Registered model name; picks experiments/configs/<model>_<dataset>.py.")
+flags.DEFINE_string("dataset", None, "fashion_mnist, folder:/path/to/images, or a TFDS name.")
+flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, flags and sample grids go here.")
+flags.DEFINE_integer("train_steps", None, "Total training steps (overrides the config).")
+flags.DEFINE_integer("batch_size", None, "Global batch size (overrides the config).")
+flags.DEFINE_integer("seed", None, "Seed of the data order and the training noise (overrides the config).")
+flags.DEFINE_string("data_dir", None, "Directory with the dataset's files (IDX files for fashion_mnist).")
+flags.DEFINE_integer("image_size", None, "Resize folder images to this square size.")
+flags.DEFINE_integer("channels", None, "Convert folder images to 1 or 3 channels.")
+flags.DEFINE_string("export_dir", "exports", "Export root (TF Serving base paths); empty to skip the export.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
+flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. --set=model_config.latent_dim=64.")
+flags.DEFINE_bool("smoke", False, "Shrink the config to a few tiny steps (a quick check that it runs).")
+FLAGS = flags.FLAGS
+
+
+def export_name(model, dataset):
+    """`dcgan_fashion_mnist`; folders become `dcgan_<folder name>`; TFDS versions/splits are dropped."""
+    if dataset.startswith("folder:"):
+        dataset = os.path.basename(os.path.normpath(dataset[len("folder:"):])) or "folder"
+    return f"{model}_{re.sub(r'[^A-Za-z0-9_]+', '_', dataset.split(':')[0].split('/')[0])}"
+
+
+def build_config():
+    from zoo import config as config_lib
+    from zoo import registry
+
+    if FLAGS.config:
+        config = config_lib.load(FLAGS.config, smoke=FLAGS.smoke)
+        if FLAGS.model and FLAGS.model != config.model:
+            raise UserError(f"--model={FLAGS.model} conflicts with {FLAGS.config}, which trains {config.model!r}")
+    elif FLAGS.model:
+        registry.get(FLAGS.model)
+        config = config_lib.load(config_lib.default_config_name(FLAGS.model, FLAGS.dataset or "fashion_mnist"),
+                                 smoke=FLAGS.smoke)
+    else:
+        raise UserError(f"pass --model=<name> or --config=<file>; registered models: {', '.join(registry.names())}")
+    if FLAGS.dataset and FLAGS.dataset != config.dataset:
+        config.dataset = FLAGS.dataset
+        config.export_name = export_name(config.model, FLAGS.dataset)
+    for key in ("train_steps", "batch_size", "seed", "data_dir", "image_size", "channels"):
+        if FLAGS[key].value is not None:
+            config[key] = FLAGS[key].value
+    config_lib.apply_overrides(config, FLAGS.set)
+    registry.get(config.model)
+    return config
+
+
+def main(argv):
+    del argv
+    if not FLAGS.workdir:
+        raise UserError("--workdir is required: checkpoints, logs and flags are kept there")
+    config = build_config()
+    from zoo import train
+
+    strategy = train.make_strategy(FLAGS.strategy)
+    train.train_and_evaluate(config, FLAGS.workdir, export_dir=FLAGS.export_dir or None, strategy=strategy,
+                             flags_text=flags_text())
+
+
+def run():
+    main_with_errors(main)
+
+
+if __name__ == "__main__":
+    run()

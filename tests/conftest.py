@@ -1,0 +1,20 @@
+"""Test set-up: two logical CPU devices (for MirroredStrategy) and deterministic ops."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+tf.config.experimental.enable_op_determinism()
+
+
+@pytest.fixture(scope="session")
+def tiny_fashion_mnist(tmp_path_factory):
+    """A data_dir of 256 train / 64 test real Fashion-MNIST images as IDX files (from the shipped subset)."""
+    from tests import helpers
+
+    return helpers.write_tiny_fashion_mnist(tmp_path_factory.mktemp("fashion_mnist"))

@@ -1,0 +1,59 @@
+"""Shared test helpers: tiny data, smoke configs, subprocess runs of the binaries."""
+
+import gzip
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def write_idx(path, array):
+    """Writes a uint8 array as a gzipped IDX file (magic 0x0000080N, big-endian sizes)."""
+    array = np.asarray(array, np.uint8)
+    header = struct.pack(">I", 0x800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def write_tiny_fashion_mnist(directory, train=256, test=64):
+    subset = np.load(os.path.join(REPO, "zoo", "data", "fashion_mnist_subset.npz"))
+    rng = np.random.default_rng(0)
+    for split, prefix, count in (("train", "train", train), ("test", "t10k", test)):
+        index = rng.permutation(len(subset[f"{split}_labels"]))[:count]
+        write_idx(os.path.join(directory, f"{prefix}-images-idx3-ubyte.gz"), subset[f"{split}_images"][index])
+        write_idx(os.path.join(directory, f"{prefix}-labels-idx1-ubyte.gz"), subset[f"{split}_labels"][index])
+    return str(directory)
+
+
+def smoke_config(model, data_dir, **overrides):
+    """The model's fashion_mnist config in smoke mode, reading `data_dir`."""
+    from zoo import config as config_lib
+
+    config = config_lib.load(f"{model}_fashion_mnist", smoke=True)
+    config.data_dir = data_dir
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+def run_binary(name, *args, env=None, timeout=300):
+    """Runs `python -m experiments.<name> args` from the repo root; returns the CompletedProcess."""
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", f"experiments.{name}", *args],
+        cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def assert_one_line_error(result, *fragments):
+    """A user error: non-zero exit, no traceback, one line on stderr containing `fragments`."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

@@ -1,0 +1,65 @@
+"""Checks every image-generating model must pass; a model's test file calls them with its name."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests import helpers
+from zoo import config as config_lib
+from zoo import registry, train
+from zoo.models.base import MAX_SERVING_BATCH
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def build(name, image_shape=IMAGE_SHAPE, num_classes=10):
+    config = config_lib.load(f"{name}_fashion_mnist", smoke=True)
+    model = registry.get(name)(config.model_config, image_shape, num_classes)
+    model.build_for_training()
+    return model
+
+
+def fake_batch(batch_size=8, image_shape=IMAGE_SHAPE):
+    images = tf.random.stateless_uniform([batch_size, *image_shape], seed=[1, 2], minval=-1.0, maxval=1.0)
+    return {"image": images, "label": tf.zeros([batch_size], tf.int64)}
+
+
+def check_train_step(name):
+    """Two steps: finite scalar losses, and every trainable variable moves."""
+    model = build(name)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    step = tf.function(model.train_step)
+    losses = step(fake_batch(), tf.constant([0, 0], tf.int64))
+    losses = step(fake_batch(), tf.constant([0, 1], tf.int64))
+    assert losses and all(np.isfinite(float(v)) and v.shape == () for v in losses.values()), losses
+    changed = [not np.array_equal(a, b.numpy()) for a, b in zip(before, model.trainable_variables)]
+    assert all(changed), f"{sum(not c for c in changed)} trainable variables did not change"
+
+
+def check_serving(name):
+    """serving_default(seed) -> uint8 images; same seed same image; from_latent; batch bound."""
+    model = build(name)
+    signatures = model.serving_signatures()
+    assert {"serving_default", "from_latent"} <= set(signatures)
+    images = signatures["serving_default"](tf.constant([0, 1, 0], tf.int64))["images"].numpy()
+    assert images.dtype == np.uint8 and images.shape == (3, *IMAGE_SHAPE)
+    np.testing.assert_array_equal(images[0], images[2])
+    assert not np.array_equal(images[0], images[1])
+    alone = signatures["serving_default"](tf.constant([1], tf.int64))["images"].numpy()
+    assert np.abs(alone[0].astype(int) - images[1].astype(int)).max() <= 1  # Batch-independent up to rounding.
+    latent_dim = model.export_info()["latent_dim"]
+    latents = signatures["from_latent"](tf.zeros([2, latent_dim]))["images"].numpy()
+    assert latents.shape == (2, *IMAGE_SHAPE)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"seed: batch size must be between 0 and {MAX_SERVING_BATCH}"):
+        signatures["serving_default"](tf.zeros([MAX_SERVING_BATCH + 1], tf.int64))
+
+
+def check_smoke_training(name, data_dir, workdir, export_dir):
+    """The model's config in smoke mode trains, checkpoints and exports through the one trainer."""
+    config = helpers.smoke_config(name, data_dir)
+    result = train.train_and_evaluate(config, str(workdir), export_dir=str(export_dir))
+    assert result.step == config.train_steps and not result.stopped_early
+    assert result.export_path and result.export_path.endswith(f"{config.export_name}/1")
+    loaded = tf.saved_model.load(result.export_path)
+    images = loaded.signatures["serving_default"](seed=tf.constant([3, 4], tf.int64))["images"]
+    assert images.dtype == tf.uint8 and images.shape == (2, *IMAGE_SHAPE)

@@ -1,0 +1,44 @@
+"""The binaries end to end, and the one-line errors a user gets for bad input."""
+
+import os
+
+from tests import helpers
+
+
+def test_train_export_sample_end_to_end(tiny_fashion_mnist, tmp_path):
+    workdir, exports = tmp_path / "run", tmp_path / "exports"
+    result = helpers.run_binary("train", "--model=dcgan", "--smoke", f"--data_dir={tiny_fashion_mnist}",
+                                f"--workdir={workdir}", f"--export_dir={exports}", "--train_steps=3")
+    assert result.returncode == 0, result.stderr
+    assert "trained dcgan on fashion_mnist: steps 0->3" in result.stdout
+    assert "--train_steps=3" in open(workdir / "flags.txt").read()
+    result = helpers.run_binary("export", f"--workdir={workdir}", f"--export_dir={exports}")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(exports / "dcgan_fashion_mnist")) == ["1", "2"]
+    result = helpers.run_binary("sample", f"--export={exports / 'dcgan_fashion_mnist'}", "--num=4",
+                                f"--out={tmp_path / 'grid.png'}")
+    assert result.returncode == 0 and os.path.getsize(tmp_path / "grid.png") > 0, result.stderr
+
+
+def test_user_errors_are_one_line(tiny_fashion_mnist, tmp_path):
+    common = [f"--data_dir={tiny_fashion_mnist}", "--smoke", "--export_dir="]
+    cases = [
+        (["--model=dcgann", f"--workdir={tmp_path / 'a'}"], ["unknown model 'dcgann'", "mlp_gan"]),
+        (["--model=dcgan", "--dataset=fashion_mnistt", f"--workdir={tmp_path / 'b'}", "--smoke", "--export_dir="],
+         ["unknown dataset 'fashion_mnistt'", "fashion_mnist"]),
+        (["--model=dcgan", "--train_steps=0", f"--workdir={tmp_path / 'c'}"], ["train_steps must be a positive"]),
+        (["--model=dcgan", f"--workdir={tmp_path / 'd'}", "--set=model_config.nope=1"], ["unknown config key"]),
+        (["--model=dcgan"], ["--workdir is required"]),
+    ]
+    for args, fragments in cases:
+        extra = [] if "--smoke" in args else common
+        helpers.assert_one_line_error(helpers.run_binary("train", *args, *extra), *fragments)
+    assert not any(os.path.exists(tmp_path / name) for name in "abcd")
+    missing = tmp_path / "empty"
+    missing.mkdir()
+    helpers.assert_one_line_error(
+        helpers.run_binary("train", "--model=dcgan", f"--workdir={tmp_path / 'e'}", f"--data_dir={missing}", "--smoke"),
+        str(missing),
+    )
+    helpers.assert_one_line_error(helpers.run_binary("export", f"--workdir={tmp_path / 'none'}"), "no checkpoint")
+    helpers.assert_one_line_error(helpers.run_binary("sample", f"--export={tmp_path / 'none'}"), "no SavedModel versions")

@@ -1,0 +1,87 @@
+"""Experiment configs: small Python files with `get_config(smoke=False) -> ml_collections.ConfigDict`.
+
+A config holds the trainer's fields (model, dataset, batch_size, train_steps, seed, ...) and the
+model's hyperparameters under `model_config`. `smoke=True` shrinks it to a few tiny steps for tests.
+"""
+
+import ast
+import importlib
+import importlib.util
+import json
+import os
+
+import ml_collections
+
+from zoo.errors import UserError
+
+CONFIG_PACKAGE = "experiments.configs"
+
+
+def default_config_name(model, dataset):
+    """`<model>_<dataset>` for a named dataset; `<model>_fashion_mnist` for folders and other data."""
+    return f"{model}_{dataset}" if _config_exists(f"{model}_{dataset}") else f"{model}_fashion_mnist"
+
+
+def _config_exists(name):
+    return importlib.util.find_spec(f"{CONFIG_PACKAGE}.{name}") is not None
+
+
+def available_configs():
+    package = importlib.import_module(CONFIG_PACKAGE)
+    folder = os.path.dirname(package.__file__)
+    return sorted(f[:-3] for f in os.listdir(folder) if f.endswith(".py") and not f.startswith("_"))
+
+
+def load(spec, smoke=False):
+    """Loads a config from a file path (`experiments/configs/dcgan_fashion_mnist.py`) or a name."""
+    if spec.endswith(".py") or os.sep in spec:
+        if not os.path.isfile(spec):
+            raise UserError(f"config file {spec!r} does not exist; available configs: {', '.join(available_configs())}")
+        module_spec = importlib.util.spec_from_file_location("zoo_user_config", spec)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        if not _config_exists(spec):
+            raise UserError(f"unknown config {spec!r}; available configs: {', '.join(available_configs())}")
+        module = importlib.import_module(f"{CONFIG_PACKAGE}.{spec}")
+    if not hasattr(module, "get_config"):
+        raise UserError(f"config {spec!r} has no get_config() function")
+    return module.get_config(smoke=smoke)
+
+
+def apply_overrides(config, overrides):
+    """Applies `key=value` strings (dotted keys, Python literals) to `config`, refusing unknown keys."""
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep:
+            raise UserError(f"override {override!r} must look like key=value, e.g. model_config.latent_dim=64")
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        node = config
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if part not in node:
+                raise UserError(f"unknown config key {key!r}; known keys: {', '.join(sorted(flat_keys(config)))}")
+            node = node[part]
+        if parts[-1] not in node:
+            raise UserError(f"unknown config key {key!r}; known keys: {', '.join(sorted(flat_keys(config)))}")
+        node[parts[-1]] = value
+    return config
+
+
+def flat_keys(config, prefix=""):
+    for key, value in config.items():
+        if isinstance(value, ml_collections.ConfigDict):
+            yield from flat_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def to_json(config):
+    return json.dumps(config.to_dict(), indent=2, sort_keys=True)
+
+
+def from_json(text):
+    return ml_collections.ConfigDict(json.loads(text))

@@ -1,0 +1,104 @@
+"""Writes a model's serving signatures as a SavedModel version that TF Serving loads.
+
+A version directory appears only when complete: the SavedModel is written to a hidden temporary
+directory beside the versions (TF Serving ignores names that are not integers), reloaded and
+called once, then renamed to the next integer version. A crash leaves at most a hidden `.tmp-*`.
+"""
+
+import json
+import os
+import shutil
+import time
+
+import tensorflow as tf
+
+from zoo.errors import UserError
+
+INFO_FILE = os.path.join("assets.extra", "zoo_export.json")
+
+
+def _versions(model_dir):
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(int(name) for name in os.listdir(model_dir) if name.isdigit() and int(name) > 0)
+
+
+def latest_version(model_dir):
+    """The highest integer version under `model_dir`, or None."""
+    versions = _versions(model_dir)
+    return versions[-1] if versions else None
+
+
+def resolve_version_dir(export, version=None):
+    """`export` may be a model directory (pick `version` or the latest) or a version directory."""
+    if os.path.isfile(os.path.join(export, "saved_model.pb")):
+        if version is not None:
+            raise UserError(f"{export} is already a version directory; drop --version or pass its parent")
+        return export
+    versions = _versions(export)
+    if not versions:
+        raise UserError(f"no SavedModel versions under {export!r}: expected {export}/<version>/saved_model.pb")
+    if version is None:
+        return os.path.join(export, str(versions[-1]))
+    if version not in versions:
+        raise UserError(f"version {version} not found under {export!r}; available versions: {versions}")
+    return os.path.join(export, str(version))
+
+
+class _ExportModule(tf.Module):
+    """Holds only the networks whose variables the signatures read, so only those are saved."""
+
+    def __init__(self, trackables, signatures):
+        super().__init__()
+        self.networks = dict(trackables)
+        for name, function in signatures.items():
+            setattr(self, name, function)
+
+
+def _check_reload(path, signatures):
+    """Reloads the SavedModel and calls each signature that takes seeds on a tiny batch."""
+    loaded = tf.saved_model.load(path)
+    missing = sorted(set(signatures) - set(loaded.signatures))
+    if missing:
+        raise RuntimeError(f"export check failed: signatures {missing} missing after reload of {path}")
+    serving = loaded.signatures["serving_default"]
+    spec = serving.structured_input_signature[1]
+    if set(spec) == {"seed"}:
+        outputs = serving(seed=tf.constant([0, 1], tf.int64))
+        for name, value in outputs.items():
+            if value.shape[0] != 2:
+                raise RuntimeError(f"export check failed: output {name!r} has batch {value.shape[0]}, expected 2")
+
+
+def export_model(model, export_dir, name, info=None, version=None):
+    """Writes `model.serving_signatures()` to `<export_dir>/<name>/<version>`; returns that path.
+
+    `version` defaults to one past the highest existing version. An existing version is never
+    overwritten.
+    """
+    model_dir = os.path.join(export_dir, name)
+    os.makedirs(model_dir, exist_ok=True)
+    if version is None:
+        version = (latest_version(model_dir) or 0) + 1
+    if version <= 0:
+        raise UserError(f"--version must be a positive integer, got {version}")
+    final = os.path.join(model_dir, str(version))
+    if os.path.exists(final):
+        raise UserError(f"{final} already exists; versions are immutable: pick another --version or omit it")
+
+    signatures = model.serving_signatures()
+    temporary = os.path.join(model_dir, f".tmp-{version}-{os.getpid()}-{int(time.time())}")
+    try:
+        module = _ExportModule(model.serving_trackables(), signatures)
+        concrete = {key: function.get_concrete_function() for key, function in signatures.items()}
+        tf.saved_model.save(module, temporary, signatures=concrete)
+        os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
+        record = {"name": name, "version": version, "signatures": sorted(signatures), **(info or {})}
+        with open(os.path.join(temporary, INFO_FILE), "w") as f:
+            json.dump(record, f, indent=2, sort_keys=True)
+        _check_reload(temporary, signatures)
+        os.rename(temporary, final)
+    finally:
+        if os.path.exists(temporary):
+            shutil.rmtree(temporary, ignore_errors=True)
+    return final

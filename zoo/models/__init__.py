@@ -1,0 +1,17 @@
+"""Model families. Importing this package registers every model with `zoo.registry`.
+
+The contract between a model and the shared machinery (trainer, exporter):
+- the factory registered with `@register(name)` builds and compiles the model from
+  `config.model_config` and the data's image shape and class count;
+- `model.build_for_training()` creates every variable (networks and optimizer slots), so a
+  checkpoint restores eagerly and a distribution strategy mirrors them;
+- `model.train_step(batch, seed)` performs one update from a batch dict (`image` in [-1, 1],
+  `label`) and a stateless seed (int64[2], distinct for every step and replica) and returns a dict
+  of scalar losses; it is traced by the trainer's `tf.function` inside `strategy.run`;
+- `model.checkpoint_items()` names what a checkpoint holds;
+- `model.serving_signatures()` returns the `tf.function`s the exporter writes, keyed by signature
+  name (`serving_default` first), and `model.serving_trackables()` the networks they read (only
+  those are saved); `model.export_info()` adds JSON facts to the export's assets.extra.
+"""
+
+from zoo.models import dcgan, gan  # noqa: F401  (registration side effect)

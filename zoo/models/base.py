@@ -1,0 +1,41 @@
+"""Pieces shared by image generators: seeds to latents, pixels to uint8, serving-input checks."""
+
+import tensorflow as tf
+
+# The largest batch a serving signature accepts; larger requests fail with InvalidArgument
+# instead of exhausting a server's memory.
+MAX_SERVING_BATCH = 1024
+
+
+def check_serving_batch(tensor, name):
+    """Asserts in-graph that `tensor`'s batch dimension is at most MAX_SERVING_BATCH."""
+    return tf.debugging.assert_less_equal(
+        tf.shape(tensor, out_type=tf.int64)[0],
+        tf.constant(MAX_SERVING_BATCH, tf.int64),
+        message=f"{name}: batch size must be between 0 and {MAX_SERVING_BATCH}",
+    )
+
+
+def latents_from_seeds(seeds, latent_dim):
+    """One standard-normal latent vector per int64 seed; a pure function of (seed, latent_dim).
+
+    Each vector depends on its own seed only, never on the batch it arrives in, so the same seed
+    gives the same latent in every request and every process.
+    """
+    seeds = tf.convert_to_tensor(seeds, tf.int64)
+    return tf.map_fn(
+        lambda s: tf.random.stateless_normal([latent_dim], seed=tf.stack([s, tf.constant(0, tf.int64)])),
+        seeds,
+        fn_output_signature=tf.TensorSpec([latent_dim], tf.float32),
+    )
+
+
+def to_uint8(images):
+    """Maps generator output in [-1, 1] to uint8 pixels, rounding to the nearest level."""
+    pixels = tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5)
+    return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
+
+
+def replica_scale():
+    """1 / replicas in sync: per-replica losses scaled so summed gradients average the global batch."""
+    return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync

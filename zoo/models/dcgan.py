@@ -1,0 +1,85 @@
+"""DCGAN (Radford et al. 2015): strided (transposed) convolutions, batch norm, ReLU/LeakyReLU.
+
+The generator projects the latent to a small feature map and doubles its size with transposed
+convolutions until it reaches the image size; the discriminator mirrors it with strided
+convolutions. Both adapt to any square image whose side halves to a map of at least 4 pixels.
+"""
+
+import keras
+
+from zoo.errors import UserError
+from zoo.models.gan import make_gan
+from zoo.registry import register
+
+
+def num_upsamplings(size, max_doublings=4):
+    """How many times a `size` x `size` image halves evenly while staying at least 4 pixels wide."""
+    doublings = 0
+    while doublings < max_doublings and size % (2 ** (doublings + 1)) == 0 and size // 2 ** (doublings + 1) >= 4:
+        doublings += 1
+    if doublings == 0:
+        raise UserError(f"DCGAN needs an even image side of at least 8 pixels, got {size}")
+    return doublings
+
+
+class DCGANGenerator(keras.Model):
+    """Latent -> Dense to (s/2^k, s/2^k, width*2^(k-1)) -> k transposed convolutions -> tanh image."""
+
+    def __init__(self, image_shape, width=64, kernel_size=5, **kwargs):
+        super().__init__(**kwargs)
+        height, _, channels = image_shape
+        doublings = num_upsamplings(height)
+        base = height // 2**doublings
+        base_channels = width * 2 ** (doublings - 1) * 2
+        self.project = keras.layers.Dense(base * base * base_channels, use_bias=False)
+        self.reshape = keras.layers.Reshape((base, base, base_channels))
+        self.project_norm = keras.layers.BatchNormalization()
+        self.blocks = []
+        for level in range(doublings - 1):
+            filters = base_channels // 2 ** (level + 1)
+            conv = keras.layers.Conv2DTranspose(filters, kernel_size, strides=2, padding="same", use_bias=False)
+            self.blocks.append((conv, keras.layers.BatchNormalization()))
+        self.out = keras.layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same", activation="tanh")
+
+    def call(self, z, training=False):
+        x = keras.ops.relu(self.project_norm(self.reshape(self.project(z)), training=training))
+        for conv, norm in self.blocks:
+            x = keras.ops.relu(norm(conv(x), training=training))
+        return self.out(x)
+
+
+class DCGANDiscriminator(keras.Model):
+    """Image -> k strided convolutions (LeakyReLU 0.2, batch norm after the first) -> one logit."""
+
+    def __init__(self, image_shape, width=64, kernel_size=5, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        doublings = num_upsamplings(image_shape[0])
+        self.convs = [
+            keras.layers.Conv2D(width * 2**level, kernel_size, strides=2, padding="same") for level in range(doublings)
+        ]
+        self.norms = [None] + [keras.layers.BatchNormalization() for _ in range(doublings - 1)]
+        self.dropout = keras.layers.Dropout(dropout)
+        self.flatten = keras.layers.Flatten()
+        self.out = keras.layers.Dense(1)
+
+    def call(self, images, training=False):
+        x = images
+        for conv, norm in zip(self.convs, self.norms):
+            x = conv(x)
+            if norm is not None:
+                x = norm(x, training=training)
+            x = self.dropout(keras.ops.leaky_relu(x, 0.2), training=training)
+        return self.out(self.flatten(x))
+
+
+@register("dcgan")
+def dcgan(config, image_shape, num_classes):
+    """DCGAN with the paper's optimizer defaults (Adam, lr 2e-4, beta_1 0.5) from the config."""
+    del num_classes  # Unconditional.
+    if image_shape[0] != image_shape[1]:
+        raise UserError(f"DCGAN needs square images, got {image_shape[0]}x{image_shape[1]}")
+    generator = DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name="generator")
+    discriminator = DCGANDiscriminator(
+        image_shape, config.discriminator_width, config.kernel_size, config.dropout, name="discriminator"
+    )
+    return make_gan(generator, discriminator, config, image_shape)

@@ -1,0 +1,155 @@
+"""The GAN algorithm (Goodfellow et al. 2014) and its MLP networks.
+
+`GAN` owns a generator, a discriminator and their optimizers, and alternates one discriminator
+update with one generator update per step. The networks are interchangeable: `mlp_gan` uses
+fully connected ones (as in the original paper), `zoo.models.dcgan` convolutional ones.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from zoo import losses
+from zoo.models import base
+from zoo.registry import register
+
+
+class MLPGenerator(keras.Model):
+    """Maps a latent vector to an image through fully connected ReLU layers and a tanh output."""
+
+    def __init__(self, image_shape, hidden_units=(256, 512, 1024), **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+        self.hidden = [keras.layers.Dense(units, activation="relu") for units in hidden_units]
+        self.out = keras.layers.Dense(math.prod(self.image_shape), activation="tanh")
+        self.reshape = keras.layers.Reshape(self.image_shape)
+
+    def call(self, z, training=False):
+        x = z
+        for layer in self.hidden:
+            x = layer(x)
+        return self.reshape(self.out(x))
+
+
+class MLPDiscriminator(keras.Model):
+    """Scores an image with fully connected LeakyReLU layers and dropout; returns one logit."""
+
+    def __init__(self, hidden_units=(512, 256), dropout=0.3, **kwargs):
+        super().__init__(**kwargs)
+        self.flatten = keras.layers.Flatten()
+        self.hidden = [keras.layers.Dense(units) for units in hidden_units]
+        self.activation = keras.layers.LeakyReLU(0.2)
+        self.dropout = keras.layers.Dropout(dropout)
+        self.out = keras.layers.Dense(1)
+
+    def call(self, images, training=False):
+        x = self.flatten(images)
+        for layer in self.hidden:
+            x = self.dropout(self.activation(layer(x)), training=training)
+        return self.out(x)
+
+
+class GAN(keras.Model):
+    """An unconditional GAN: one discriminator step, then one generator step, per batch."""
+
+    def __init__(self, generator, discriminator, latent_dim, image_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim)
+        self.image_shape = tuple(image_shape)
+
+    def compile(self, generator_optimizer, discriminator_optimizer, loss="non_saturating", real_label=1.0):
+        """Attaches the optimizers and the adversarial loss pair (see `zoo.losses`)."""
+        super().compile()
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+        self.generator_loss_fn, self.discriminator_loss_fn = losses.get_pair(loss)
+        self.real_label = float(real_label)
+
+    def build_for_training(self):
+        z = tf.zeros([1, self.latent_dim])
+        self.discriminator(self.generator(z))
+        self.generator_optimizer.build(self.generator.trainable_variables)
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    def checkpoint_items(self):
+        return {
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "generator_optimizer": self.generator_optimizer,
+            "discriminator_optimizer": self.discriminator_optimizer,
+        }
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def train_step(self, batch, seed):
+        real_images = batch["image"]
+        batch_size = tf.shape(real_images)[0]
+        discriminator_seed, generator_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        scale = base.replica_scale()
+
+        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=discriminator_seed)
+        with tf.GradientTape() as tape:
+            fake_images = self.generator(z, training=True)
+            real_logits = self.discriminator(real_images, training=True)
+            fake_logits = self.discriminator(fake_images, training=True)
+            discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, real_label=self.real_label)
+            scaled = discriminator_loss * scale
+        variables = self.discriminator.trainable_variables
+        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+
+        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=generator_seed)
+        with tf.GradientTape() as tape:
+            fake_logits = self.discriminator(self.generator(z, training=True), training=True)
+            generator_loss = self.generator_loss_fn(fake_logits)
+            scaled = generator_loss * scale
+        variables = self.generator.trainable_variables
+        self.generator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss}
+
+    def serving_signatures(self):
+        """`serving_default(seed)` and `from_latent(z)`, both returning uint8 `images`."""
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
+        def serving_default(seed):
+            with tf.control_dependencies([base.check_serving_batch(seed, "seed")]):
+                z = base.latents_from_seeds(seed, self.latent_dim)
+            return {"images": base.to_uint8(self.generator(z, training=False))}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32, name="z")])
+        def from_latent(z):
+            with tf.control_dependencies([base.check_serving_batch(z, "z")]):
+                z = tf.identity(z)
+            return {"images": base.to_uint8(self.generator(z, training=False))}
+
+        return {"serving_default": serving_default, "from_latent": from_latent}
+
+    def serving_trackables(self):
+        return {"generator": self.generator}
+
+    def export_info(self):
+        return {"latent_dim": self.latent_dim, "image_shape": list(self.image_shape)}
+
+
+def make_gan(generator, discriminator, config, image_shape):
+    """Wraps two networks in a compiled `GAN` with Adam optimizers from `config`."""
+    model = GAN(generator, discriminator, config.latent_dim, image_shape)
+    model.compile(
+        generator_optimizer=keras.optimizers.Adam(config.generator_learning_rate, beta_1=config.beta_1),
+        discriminator_optimizer=keras.optimizers.Adam(config.discriminator_learning_rate, beta_1=config.beta_1),
+        loss=config.loss,
+        real_label=config.get("real_label", 1.0),
+    )
+    return model
+
+
+@register("mlp_gan")
+def mlp_gan(config, image_shape, num_classes):
+    """The fully connected GAN of Goodfellow et al. 2014 (ReLU/LeakyReLU in place of maxout)."""
+    del num_classes  # Unconditional.
+    generator = MLPGenerator(image_shape, config.generator_units, name="generator")
+    discriminator = MLPDiscriminator(config.discriminator_units, config.dropout, name="discriminator")
+    return make_gan(generator, discriminator, config, image_shape)

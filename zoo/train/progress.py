@@ -1,0 +1,48 @@
+"""Progress lines (step, steps/s, ETA, losses) for long runs, and duration formatting."""
+
+import sys
+import time
+
+
+def format_duration(seconds):
+    seconds = int(round(max(0.0, seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def format_losses(losses):
+    return " ".join(f"{name}={value:.4f}" for name, value in sorted(losses.items()))
+
+
+class Progress:
+    """Measures throughput between reports and prints one line per report."""
+
+    def __init__(self, start_step, total_steps, stream=None):
+        self.total_steps = total_steps
+        self.stream = stream or sys.stdout
+        self.started = time.perf_counter()
+        self.start_step = start_step
+        self._last_time = self.started
+        self._last_step = start_step
+
+    def rate(self, step):
+        """Steps per second since the previous report (since the start for the first one)."""
+        elapsed = time.perf_counter() - self._last_time
+        return (step - self._last_step) / elapsed if elapsed > 0 else 0.0
+
+    def report(self, step, losses):
+        rate = self.rate(step)
+        eta = (self.total_steps - step) / rate if rate > 0 else float("inf")
+        eta_text = format_duration(eta) if eta != float("inf") else "?"
+        percent = 100.0 * step / self.total_steps
+        print(
+            f"step {step}/{self.total_steps} ({percent:.0f}%)  {rate:.2f} steps/s  ETA {eta_text}  {format_losses(losses)}",
+            file=self.stream,
+            flush=True,
+        )
+        self._last_time, self._last_step = time.perf_counter(), step
+        return rate
+
+    def elapsed(self):
+        return time.perf_counter() - self.started
