@@ -39,3 +39,16 @@ def to_uint8(images):
 def replica_scale():
     """1 / replicas in sync: per-replica losses scaled so summed gradients average the global batch."""
     return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def dropout(x, rate, seed, training):
+    """Dropout driven by a stateless seed, so a resumed run draws the same masks.
+
+    Keras's Dropout keeps its random state outside the checkpoint; networks of zoo take the step's
+    seed instead. `seed` may be None only when no dropout is applied.
+    """
+    if not training or rate == 0:
+        return x
+    if seed is None:
+        raise ValueError("dropout in training needs the step's seed: call the network with seed=...")
+    return tf.nn.experimental.stateless_dropout(x, rate, seed=seed)

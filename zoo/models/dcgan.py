@@ -6,8 +6,10 @@ convolutions. Both adapt to any square image whose side halves to a map of at le
 """
 
 import keras
+import tensorflow as tf
 
 from zoo.errors import UserError
+from zoo.models import base
 from zoo.models.gan import make_gan
 from zoo.registry import register
 
@@ -58,17 +60,18 @@ class DCGANDiscriminator(keras.Model):
             keras.layers.Conv2D(width * 2**level, kernel_size, strides=2, padding="same") for level in range(doublings)
         ]
         self.norms = [None] + [keras.layers.BatchNormalization() for _ in range(doublings - 1)]
-        self.dropout = keras.layers.Dropout(dropout)
+        self.dropout_rate = float(dropout)
         self.flatten = keras.layers.Flatten()
         self.out = keras.layers.Dense(1)
 
-    def call(self, images, training=False):
+    def call(self, images, training=False, seed=None):
         x = images
-        for conv, norm in zip(self.convs, self.norms):
+        for index, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             x = conv(x)
             if norm is not None:
                 x = norm(x, training=training)
-            x = self.dropout(keras.ops.leaky_relu(x, 0.2), training=training)
+            layer_seed = None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
+            x = base.dropout(keras.ops.leaky_relu(x, 0.2), self.dropout_rate, layer_seed, training)
         return self.out(self.flatten(x))
 
 

@@ -40,13 +40,14 @@ class MLPDiscriminator(keras.Model):
         self.flatten = keras.layers.Flatten()
         self.hidden = [keras.layers.Dense(units) for units in hidden_units]
         self.activation = keras.layers.LeakyReLU(0.2)
-        self.dropout = keras.layers.Dropout(dropout)
+        self.dropout_rate = float(dropout)
         self.out = keras.layers.Dense(1)
 
-    def call(self, images, training=False):
+    def call(self, images, training=False, seed=None):
         x = self.flatten(images)
-        for layer in self.hidden:
-            x = self.dropout(self.activation(layer(x)), training=training)
+        for index, layer in enumerate(self.hidden):
+            layer_seed = None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
+            x = base.dropout(self.activation(layer(x)), self.dropout_rate, layer_seed, training)
         return self.out(x)
 
 
@@ -88,22 +89,22 @@ class GAN(keras.Model):
     def train_step(self, batch, seed):
         real_images = batch["image"]
         batch_size = tf.shape(real_images)[0]
-        discriminator_seed, generator_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
         scale = base.replica_scale()
 
-        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=discriminator_seed)
+        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[0])
         with tf.GradientTape() as tape:
             fake_images = self.generator(z, training=True)
-            real_logits = self.discriminator(real_images, training=True)
-            fake_logits = self.discriminator(fake_images, training=True)
+            real_logits = self.discriminator(real_images, training=True, seed=seeds[1])
+            fake_logits = self.discriminator(fake_images, training=True, seed=seeds[2])
             discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, real_label=self.real_label)
             scaled = discriminator_loss * scale
         variables = self.discriminator.trainable_variables
         self.discriminator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
 
-        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=generator_seed)
+        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[3])
         with tf.GradientTape() as tape:
-            fake_logits = self.discriminator(self.generator(z, training=True), training=True)
+            fake_logits = self.discriminator(self.generator(z, training=True), training=True, seed=seeds[4])
             generator_loss = self.generator_loss_fn(fake_logits)
             scaled = generator_loss * scale
         variables = self.generator.trainable_variables
