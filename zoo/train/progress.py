@@ -25,6 +25,7 @@ class Progress:
         self.start_step = start_step
         self._last_time = self.started
         self._last_step = start_step
+        self._first_report = None
 
     def rate(self, step):
         """Steps per second since the previous report (since the start for the first one)."""
@@ -42,7 +43,16 @@ class Progress:
             flush=True,
         )
         self._last_time, self._last_step = time.perf_counter(), step
+        if self._first_report is None:
+            self._first_report = (self._last_time, step)
         return rate
+
+    def steady_rate(self, step):
+        """Steps per second after the first report: excludes tracing, compilation and warm-up."""
+        if self._first_report is None or step <= self._first_report[1]:
+            return 0.0
+        first_time, first_step = self._first_report
+        return (step - first_step) / (time.perf_counter() - first_time)
 
     def elapsed(self):
         return time.perf_counter() - self.started

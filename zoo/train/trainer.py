@@ -39,6 +39,7 @@ class TrainResult:
     checkpoint: str
     export_path: str | None = None
     stopped_early: bool = False
+    steady_steps_per_second: float = 0.0
 
 
 def make_strategy(name):
@@ -245,6 +246,7 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
             if step % config.checkpoint_every == 0:
                 save()
         stopped = step < config.train_steps
+        steady = progress.steady_rate(step)
         if saved["step"] != step or saved["path"] is None:
             save()
     writer.flush()
@@ -268,4 +270,4 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     if stopped:
         summary += "; rerun the same command to resume"
     print(summary, flush=True)
-    return TrainResult(step, values, average, average * config.batch_size, path, export_path, stopped)
+    return TrainResult(step, values, average, average * config.batch_size, path, export_path, stopped, steady)

@@ -1,0 +1,114 @@
+"""`load(name, ...)`: Fashion-MNIST offline, image folders, or any TFDS image dataset by name.
+
+tensorflow_datasets is imported only when a TFDS name is asked for, never at import time.
+"""
+
+import difflib
+
+import tensorflow as tf
+
+from zoo.data import base, fashion_mnist, folder
+from zoo.errors import UserError
+
+OFFLINE_NAMES = (fashion_mnist.NAME, folder.PREFIX + "/path/to/images")
+
+
+def load(name: str, split: str = "train", data_dir: str | None = None,
+         image_size: int | None = None, channels: int | None = None) -> base.Source:
+    """Returns the `Source` for dataset `name` and `split`.
+
+    Args:
+      name: "fashion_mnist" (offline IDX files), "folder:/path/to/images", or a TFDS name such
+        as "mnist", "cifar10" or "celeb_a" (needs a download unless already in `data_dir`).
+      split: "train" or "test" (folders: "train" only), optionally sliced like "train[:1000]".
+      data_dir: where the data lives; for fashion_mnist a folder of IDX files, for TFDS its
+        data_dir. Ignored by folder sources.
+      image_size: resize images to image_size x image_size (center-cropped if not square).
+      channels: 1 (grayscale) or 3 (RGB); default: what the data has.
+    """
+    if not isinstance(name, str) or not name:
+        raise UserError(f"dataset name must be a non-empty string, got {name!r}")
+    if name == fashion_mnist.NAME:
+        return fashion_mnist.load(split, data_dir, image_size, channels)
+    if name.startswith(folder.PREFIX):
+        return folder.load(name[len(folder.PREFIX):], split, image_size, channels)
+    return _load_tfds(name, split, data_dir, image_size, channels)
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+def _load_tfds(name, split, data_dir, image_size, channels):
+    """Loads a TFDS dataset already prepared in `data_dir`, or downloads and prepares it."""
+    import tensorflow_datasets as tfds  # Imported here: slow, and only TFDS names need it.
+
+    image_size = base.check_image_size(image_size, name)
+    channels = base.check_channels(channels, name)
+    builder_names = tfds.list_builders()  # Reads the local registry; no network.
+    if name.split("/")[0].split(":")[0] not in builder_names:
+        close = difflib.get_close_matches(name, list(builder_names) + [fashion_mnist.NAME], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(
+            f"unknown dataset {name!r}{hint}: available offline: {', '.join(OFFLINE_NAMES)}; with "
+            "internet any TFDS image dataset (e.g. mnist, cifar10, celeb_a; "
+            "tfds.list_builders() lists all)"
+        )
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as error:  # TFDS raises many types for a bad config or version.
+        raise UserError(f"dataset {name!r}: {_first_line(error)}") from None
+    if not builder.is_prepared():
+        try:
+            builder.download_and_prepare()
+        except Exception as error:  # Network, missing optional packages, disk: all user-fixable.
+            raise UserError(
+                f"dataset {name!r} is not in {builder.data_dir} and needs a download, which "
+                f"failed (is this machine offline?): {_first_line(error)}"
+            ) from None
+    info = builder.info
+    if "image" not in info.features:
+        raise UserError(
+            f"dataset {name!r} has no 'image' feature (it has {', '.join(info.features)}): "
+            "only image datasets are supported"
+        )
+    try:
+        num_examples = int(info.splits[split].num_examples)
+    except (KeyError, ValueError, AssertionError) as error:
+        raise UserError(
+            f"unknown split {split!r} for {name!r}: available are {', '.join(info.splits)} "
+            f"({_first_line(error)})"
+        ) from None
+    dataset = builder.as_dataset(split=split, shuffle_files=False)
+    image_shape = tuple(info.features["image"].shape)
+    has_label = "label" in info.features
+    num_classes = int(getattr(info.features["label"], "num_classes", 0) or 0) if has_label else 0
+    if channels is None:
+        channels = 1 if image_shape[-1] in (1, 2) else 3
+    if image_size is None:
+        if image_shape[0] is None or image_shape[0] != image_shape[1]:
+            raise UserError(
+                f"dataset {name!r} has images of shape {image_shape}, not one square size: "
+                "pass image_size to center-crop and resize them"
+            )
+        image_size = image_shape[0]
+
+    def to_element(example):
+        image = base.convert_channels(example["image"], channels)
+        if image_shape[:2] != (image_size, image_size):
+            image = base.resize_square(image, image_size)
+        image = tf.ensure_shape(image, [image_size, image_size, channels])
+        label = tf.cast(example["label"], tf.int64) if has_label else tf.constant(0, tf.int64)
+        return {"image": image, "label": label}
+
+    dataset = dataset.map(to_element, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return base.Source(
+        name=name,
+        split=split,
+        dataset=dataset,
+        num_examples=num_examples,
+        image_shape=(image_size, image_size, channels),
+        num_classes=num_classes,
+        description=f"{name} {split}: {num_examples} images from TFDS in {builder.data_dir}",
+    )
