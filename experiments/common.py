@@ -3,7 +3,7 @@
 import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from zoo.errors import TrainingDiverged, UserError
 
@@ -18,6 +18,8 @@ def main_with_errors(main):
         return main(argv)
 
     def guarded(argv):
+        if not flags.FLAGS["verbosity"].present:
+            logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress lines.
         try:
             return wrapped(argv)
         except UserError as error:

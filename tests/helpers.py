@@ -11,12 +11,12 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def write_idx(path, array):
-    """Writes a uint8 array as a gzipped IDX file (magic 0x0000080N, big-endian sizes)."""
+def write_idx(path, array, compress=True):
+    """Writes a uint8 array as an IDX file (magic 0x0000080N, big-endian sizes), gzipped by default."""
     array = np.asarray(array, np.uint8)
     header = struct.pack(">I", 0x800 + array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.tobytes())
+    with open(path, "wb") as f:
+        f.write(gzip.compress(header + array.tobytes()) if compress else header + array.tobytes())
 
 
 def write_tiny_fashion_mnist(directory, train=256, test=64):

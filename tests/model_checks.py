@@ -1,4 +1,4 @@
-"""Checks every image-generating model must pass; a model's test file calls them with its name."""
+"""Checks every image-generating model must pass; a model's test class inherits `ImageGeneratorTests`."""
 
 import numpy as np
 import pytest
@@ -63,3 +63,18 @@ def check_smoke_training(name, data_dir, workdir, export_dir):
     loaded = tf.saved_model.load(result.export_path)
     images = loaded.signatures["serving_default"](seed=tf.constant([3, 4], tf.int64))["images"]
     assert images.dtype == tf.uint8 and images.shape == (2, *IMAGE_SHAPE)
+
+
+class ImageGeneratorTests:
+    """Mixin: `class TestMyModel(ImageGeneratorTests): model_name = "my_model"` runs every check."""
+
+    model_name = None
+
+    def test_train_step(self):
+        check_train_step(self.model_name)
+
+    def test_serving(self):
+        check_serving(self.model_name)
+
+    def test_smoke_training_exports(self, tiny_fashion_mnist, tmp_path):
+        check_smoke_training(self.model_name, tiny_fashion_mnist, tmp_path / "run", tmp_path / "exports")

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import zoo.data
+from tests.helpers import write_idx
 from zoo.data import fashion_mnist
 from zoo.errors import UserError
 
@@ -19,14 +20,6 @@ needs_debian_files = pytest.mark.skipif(
     not HAS_DEBIAN_FILES,
     reason=f"{fashion_mnist.DEBIAN_DIR} is absent (apt-get install dataset-fashion-mnist)",
 )
-
-
-def write_idx(path, array, compress=True):
-    """Writes a uint8 array as an IDX file (magic 0x0000080N, big-endian dimensions)."""
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    with open(path, "wb") as file:
-        file.write(gzip.compress(data) if compress else data)
 
 
 def write_fashion_files(directory, num_train=30, num_test=20):

@@ -8,16 +8,8 @@ from zoo.errors import UserError
 from zoo.models.dcgan import num_upsamplings
 
 
-def test_train_step():
-    model_checks.check_train_step("dcgan")
-
-
-def test_serving():
-    model_checks.check_serving("dcgan")
-
-
-def test_smoke_training_exports(tiny_fashion_mnist, tmp_path):
-    model_checks.check_smoke_training("dcgan", tiny_fashion_mnist, tmp_path / "run", tmp_path / "exports")
+class TestDCGAN(model_checks.ImageGeneratorTests):
+    model_name = "dcgan"
 
 
 @pytest.mark.parametrize("shape", [(32, 32, 3), (64, 64, 3), (16, 16, 1)])

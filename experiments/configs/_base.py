@@ -32,3 +32,14 @@ def shrink_for_smoke(config):
     config.checkpoint_every = 2
     config.image_every = 2
     return config
+
+
+def gan_model_config(config, latent_dim=100):
+    """GAN hyperparameters every adversarial config starts from (Radford et al. 2015's Adam)."""
+    config.model_config.latent_dim = latent_dim
+    config.model_config.loss = "non_saturating"
+    config.model_config.real_label = 1.0
+    config.model_config.generator_learning_rate = 2e-4
+    config.model_config.discriminator_learning_rate = 2e-4
+    config.model_config.beta_1 = 0.5
+    return config

@@ -3,23 +3,15 @@
     zoo-train --config=experiments/configs/mlp_gan_fashion_mnist.py --workdir=runs/mlp_gan
 """
 
-from experiments.configs._base import shrink_for_smoke, trainer_config
+from experiments.configs._base import gan_model_config, shrink_for_smoke, trainer_config
 
 
 def get_config(smoke=False):
-    config = trainer_config("mlp_gan")
-    config.batch_size = 64
+    config = gan_model_config(trainer_config("mlp_gan"))
     config.train_steps = 10000
-    config.image_every = 1000
-    config.model_config.latent_dim = 100
     config.model_config.generator_units = (256, 512, 1024)
     config.model_config.discriminator_units = (512, 256)
     config.model_config.dropout = 0.3
-    config.model_config.loss = "non_saturating"
-    config.model_config.real_label = 1.0
-    config.model_config.generator_learning_rate = 2e-4
-    config.model_config.discriminator_learning_rate = 2e-4
-    config.model_config.beta_1 = 0.5
     if smoke:
         shrink_for_smoke(config)
         config.model_config.latent_dim = 16

@@ -16,7 +16,6 @@ import signal
 
 import keras
 import tensorflow as tf
-from absl import logging
 
 from zoo import data, export, images, registry
 from zoo import config as config_lib
@@ -192,7 +191,7 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
         config.dataset, "train", data_dir=config.get("data_dir"), image_size=config.get("image_size"),
         channels=config.get("channels"),
     )
-    logging.info("data: %s", source.description)
+    print(f"data: {source.description}", flush=True)
     model, checkpoint = _build(config, source.image_shape, source.num_classes, strategy)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, CHECKPOINT_DIR), config.keep_checkpoints)
     if manager.latest_checkpoint:
