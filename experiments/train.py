@@ -8,6 +8,7 @@ Rerunning the same command resumes from the latest checkpoint in --workdir.
 
 import os
 import re
+import sys
 
 from absl import flags
 
@@ -71,8 +72,10 @@ def main(argv):
     from zoo import train
 
     strategy = train.make_strategy(FLAGS.strategy)
-    train.train_and_evaluate(config, FLAGS.workdir, export_dir=FLAGS.export_dir or None, strategy=strategy,
-                             flags_text=flags_text())
+    result = train.train_and_evaluate(config, FLAGS.workdir, export_dir=FLAGS.export_dir or None,
+                                      strategy=strategy, flags_text=flags_text())
+    if result.stopped_early:
+        sys.exit(130)  # Interrupted: the checkpoint is saved, but the run did not finish.
 
 
 def run():

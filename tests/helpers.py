@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def assert_one_line_error(result, *fragments):
     """A user error: non-zero exit, no traceback, one line on stderr containing `fragments`."""
     assert result.returncode != 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if "error:" in line]
+    lines = [line for line in result.stderr.splitlines() if re.match(r"[\w.-]+: error: ", line)]
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]

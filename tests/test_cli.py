@@ -42,3 +42,29 @@ def test_user_errors_are_one_line(tiny_fashion_mnist, tmp_path):
     )
     helpers.assert_one_line_error(helpers.run_binary("export", f"--workdir={tmp_path / 'none'}"), "no checkpoint")
     helpers.assert_one_line_error(helpers.run_binary("sample", f"--export={tmp_path / 'none'}"), "no SavedModel versions")
+
+
+def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(tiny_fashion_mnist, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "experiments.train", "--model=mlp_gan", "--smoke", f"--workdir={tmp_path}",
+            f"--data_dir={tiny_fashion_mnist}", "--train_steps=100000", "--export_dir=",
+            "--set=checkpoint_every=100000"]
+    process = subprocess.Popen(args, cwd=helpers.REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    for line in process.stdout:
+        if line.startswith("step 20/"):
+            break
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("stopped mlp_gan") and "rerun the same command to resume" in summary, out
+    stopped_at = int(summary.split("->")[1].split()[0])
+    assert stopped_at >= 20
+    result = helpers.run_binary("train", *args[3:7], "--train_steps=" + str(stopped_at + 2), "--export_dir=")
+    assert result.returncode == 0, result.stderr
+    assert f"resuming mlp_gan from step {stopped_at}" in result.stdout
+    assert f"steps {stopped_at}->{stopped_at + 2}" in result.stdout
