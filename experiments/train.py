@@ -74,7 +74,7 @@ def main(argv):
     strategy = train.make_strategy(FLAGS.strategy)
     result = train.train_and_evaluate(config, FLAGS.workdir, export_dir=FLAGS.export_dir or None,
                                       strategy=strategy, flags_text=flags_text())
-    if result.stopped_early:
+    if result.interrupted:
         sys.exit(130)  # Interrupted: the checkpoint is saved, but the run did not finish.
 
 

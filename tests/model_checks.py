@@ -58,7 +58,7 @@ def check_smoke_training(name, data_dir, workdir, export_dir):
     """The model's config in smoke mode trains, checkpoints and exports through the one trainer."""
     config = helpers.smoke_config(name, data_dir)
     result = train.train_and_evaluate(config, str(workdir), export_dir=str(export_dir))
-    assert result.step == config.train_steps and not result.stopped_early
+    assert result.step == config.train_steps and result.stop_reason == "completed"
     assert result.export_path and result.export_path.endswith(f"{config.export_name}/1")
     loaded = tf.saved_model.load(result.export_path)
     images = loaded.signatures["serving_default"](seed=tf.constant([3, 4], tf.int64))["images"]

@@ -88,3 +88,11 @@ def test_divergence_stops_with_the_step_and_keeps_the_checkpoint(tiny_fashion_mn
     config.model_config.generator_learning_rate = float("nan")
     with pytest.raises(TrainingDiverged, match="diverged at step 2"):
         train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_time_budget_stops_and_exports(tiny_fashion_mnist, tmp_path, capsys):
+    config = helpers.smoke_config("mlp_gan", tiny_fashion_mnist, train_steps=10**6, max_train_seconds=2)
+    result = train.train_and_evaluate(config, str(tmp_path / "run"), export_dir=str(tmp_path / "exports"))
+    assert result.stop_reason == "time_budget" and 0 < result.step < 10**6
+    assert result.export_path and "stopped by the time budget of 0m02s" in capsys.readouterr().out
+    assert _weights(tmp_path / "run")[0] == result.step

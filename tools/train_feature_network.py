@@ -3,7 +3,7 @@
 Trains on the Fashion-MNIST training split only, fully offline, deterministically for a seed,
 in about 5 minutes on 2 CPU cores; prints the test accuracy and writes the model:
 
-    python tools/train_feature_network.py [--epochs=6] [--seed=0] \
+    python tools/train_feature_network.py [--epochs=10] [--seed=0] \
         [--output=zoo/metrics/fashion_mnist_features.keras] [--data_dir=DIR]
 
 The network (see zoo/metrics/FEATURE_NETWORK.md) takes uint8-valued float pixels [N, 28, 28, 1]
@@ -28,7 +28,6 @@ import zoo.data  # noqa: E402  (after the path setup above)
 from zoo.metrics import features as features_lib  # noqa: E402
 
 FULL_TRAIN_SIZE = 60000
-PAD = 2  # Random translation by up to PAD pixels, as pad-then-crop.
 
 
 def build_network():
@@ -41,7 +40,6 @@ def build_network():
         x = keras.layers.ReLU(name=f"relu{block}")(x)
         x = keras.layers.MaxPooling2D(name=f"pool{block}")(x)  # 28 -> 14 -> 7 -> 3.
     x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dropout(0.3, name="flatten_dropout")(x)
     x = keras.layers.Dense(features_lib.SHIPPED_FEATURE_DIM, activation="relu",
                            name=features_lib.FEATURES_LAYER)(x)
     x = keras.layers.Dropout(0.3, name="features_dropout")(x)
@@ -56,22 +54,22 @@ def as_arrays(source):
 
 
 def augment(seed):
-    """A stateless random flip and translation, keyed by (seed, example index)."""
+    """A stateless random horizontal flip keyed by (seed, position in the run).
+
+    A first run that also translated images by up to 2 pixels and dropped out the flattened
+    convolution output underfit: 89.7% test accuracy after 6 epochs, train accuracy no higher.
+    """
 
     def apply(index, image, label):
         key = tf.stack([tf.constant(seed, tf.int64), index])
-        flip_key, crop_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-        image = tf.image.stateless_random_flip_left_right(image, flip_key)
-        padded = tf.pad(image, [[PAD, PAD], [PAD, PAD], [0, 0]])
-        image = tf.image.stateless_random_crop(padded, [28, 28, 1], crop_key)
-        return image, label
+        return tf.image.stateless_random_flip_left_right(image, key), label
 
     return apply
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--learning_rate", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
@@ -87,18 +85,20 @@ def main():
         sys.exit(f"error: found {len(train_images)} training images, not {FULL_TRAIN_SIZE}: "
                  "install dataset-fashion-mnist or pass --data_dir")
 
+    steps_per_epoch = len(train_images) // args.batch_size
     train = (
         tf.data.Dataset.from_tensor_slices((train_images, train_labels))
-        .enumerate()
         .shuffle(len(train_images), seed=args.seed, reshuffle_each_iteration=True)
-        .map(lambda index, pair: augment(args.seed)(index, *pair),
+        .repeat(args.epochs)
+        .enumerate()  # A position in the whole run: each epoch flips other images.
+        .map(lambda position, pair: augment(args.seed)(position, *pair),
              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .map(lambda image, label: (tf.cast(image, tf.float32), label))
-        .batch(args.batch_size)
+        .batch(args.batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
     )
-    steps = args.epochs * int(np.ceil(len(train_images) / args.batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, decay_steps=steps)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.learning_rate, decay_steps=args.epochs * steps_per_epoch)
     model = build_network()
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
@@ -109,7 +109,7 @@ def main():
     print(f"training {model.count_params():,} parameters for {args.epochs} epochs "
           f"on {len(train_images):,} training images", flush=True)
     start = time.time()
-    model.fit(train, epochs=args.epochs, verbose=2)
+    model.fit(train, epochs=args.epochs, steps_per_epoch=steps_per_epoch, verbose=2)
     train_seconds = time.time() - start
     _, test_accuracy = model.evaluate(test_images.astype(np.float32), test_labels,
                                       batch_size=1000, verbose=0)

@@ -17,6 +17,7 @@ def trainer_config(model, dataset="fashion_mnist"):
     config.checkpoint_every = 500
     config.image_every = 1000
     config.keep_checkpoints = 3
+    config.max_train_seconds = 0  # A wall-clock budget per invocation (0: none); benchmarks use it.
     # XLA made the DCGAN step 60% slower on 2 CPU cores (see benchmarks/); try it on GPUs.
     config.jit_compile = False
     config.export_name = f"{model}_{dataset}"

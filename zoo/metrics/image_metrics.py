@@ -50,6 +50,8 @@ def evaluate_features(features, reference, *, metrics=ALL_METRICS, kid_subsets=1
     """Like evaluate_images, for features [N, D] already computed with the reference's network."""
     metrics = _check_metrics(metrics)
     features = np.asarray(features)
+    if features.ndim != 2:
+        raise UserError(f"features must be an array [N, D], got shape {features.shape}")
     count = len(features)
     needed = {"fid": 2, "kid": 2, "precision_recall": precision_recall_k + 1,
               "density_coverage": 1}

@@ -143,6 +143,7 @@ def _read(path, key):
 def _write(path, statistics):
     """Writes `statistics` to `path` atomically; a failure only costs a recomputation later."""
     directory = os.path.dirname(path)
+    temporary = None
     try:
         os.makedirs(directory, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, suffix=".tmp", delete=False) as file:
@@ -152,5 +153,5 @@ def _write(path, statistics):
         os.replace(temporary, path)
     except OSError as error:
         logging.warning("Could not cache reference statistics in %s (%s).", path, error)
-        if "temporary" in locals() and os.path.exists(temporary):
+        if temporary is not None and os.path.exists(temporary):
             os.remove(temporary)

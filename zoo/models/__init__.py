@@ -14,4 +14,4 @@ The contract between a model and the shared machinery (trainer, exporter):
   those are saved); `model.export_info()` adds JSON facts to the export's assets.extra.
 """
 
-from zoo.models import dcgan, gan  # noqa: F401  (registration side effect)
+from zoo.models import dcgan, gan, keras_io_dcgan  # noqa: F401  (registration side effect)

@@ -37,8 +37,13 @@ class TrainResult:
     images_per_second: float
     checkpoint: str
     export_path: str | None = None
-    stopped_early: bool = False
+    stop_reason: str = "completed"  # completed, time_budget, early_stopping or interrupted.
     steady_steps_per_second: float = 0.0
+
+    @property
+    def interrupted(self):
+        """Stopped by a signal before its end: rerunning the command resumes it."""
+        return self.stop_reason == "interrupted"
 
 
 def make_strategy(name):
@@ -225,8 +230,15 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
         checkpoint.step.assign(step)
         saved.update(step=step, path=manager.save(checkpoint_number=step))
 
+    stop_reason, budget = "completed", config.get("max_train_seconds", 0)
     with _stop_on_signal() as stop:
-        while step < config.train_steps and not stop["stop"]:
+        while step < config.train_steps:
+            if stop["stop"]:
+                stop_reason = "interrupted"
+                break
+            if budget and progress.elapsed() >= budget:
+                stop_reason = "time_budget"
+                break
             losses = step_function(next(batches), seed, tf.constant(step, tf.int64))
             step += 1
             if step % config.log_every == 0 or step == config.train_steps:
@@ -244,12 +256,12 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
                 _write_preview(preview, workdir, writer, step)
             if step % config.checkpoint_every == 0:
                 save()
-        stopped = step < config.train_steps
         steady = progress.steady_rate(step)
         if saved["step"] != step or saved["path"] is None:
             save()
     writer.flush()
     path = saved["path"]
+    stopped = stop_reason == "interrupted"
     if step == start and not stopped:
         print(f"nothing to train: {workdir} is already at step {step} (train_steps={config.train_steps}); "
               f"zoo-export --workdir={workdir} exports it", flush=True)
@@ -266,7 +278,9 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     if values:
         summary += f"; {format_losses(values)}"
     summary += f"; checkpoint {path}" + (f"; export {export_path}" if export_path else "")
+    if stop_reason == "time_budget":
+        summary += f"; stopped by the time budget of {format_duration(budget)}"
     if stopped:
         summary += "; rerun the same command to resume"
     print(summary, flush=True)
-    return TrainResult(step, values, average, average * config.batch_size, path, export_path, stopped, steady)
+    return TrainResult(step, values, average, average * config.batch_size, path, export_path, stop_reason, steady)

@@ -1,0 +1,91 @@
+"""The keras-io "DCGAN overriding train_step" example, re-implemented as a benchmark baseline.
+
+Source: keras-io examples/generative/dcgan_overriding_train_step.py (CelebA 64x64). Kept: its
+layer pattern (Dense -> transposed convolutions of 128/256/... filters with LeakyReLU 0.2 and no
+batch norm; a 64/128/128 strided-convolution discriminator with dropout 0.2), its latent size
+(128), its optimizers (Adam 1e-4, Keras defaults otherwise), batch size 32, and its training
+recipe: the discriminator labels real images 0 and generated ones 1, with uniform label noise of
+0.05 added ("important trick"), and binary cross-entropy. Adapted: the number of upsamplings
+follows the image size (2 for 28x28 instead of 3 for 64x64), and the output is tanh since zoo's
+data lies in [-1, 1] (keras-io scales to [0, 1] with a sigmoid).
+"""
+
+import keras
+import tensorflow as tf
+
+from zoo.models import base
+from zoo.models.dcgan import num_upsamplings
+from zoo.models.gan import GAN
+from zoo.registry import register
+
+
+def keras_io_generator(image_shape, latent_dim):
+    height, _, channels = image_shape
+    doublings = num_upsamplings(height, max_doublings=3)
+    size = height // 2**doublings
+    layers = [keras.Input((latent_dim,)), keras.layers.Dense(size * size * 128), keras.layers.Reshape((size, size, 128))]
+    for level in range(doublings):
+        layers += [keras.layers.Conv2DTranspose(128 * 2**level, 4, strides=2, padding="same"), keras.layers.LeakyReLU(0.2)]
+    layers.append(keras.layers.Conv2D(channels, 5, padding="same", activation="tanh"))
+    return keras.Sequential(layers, name="generator")
+
+
+class KerasIODiscriminator(keras.Model):
+    """Conv(64)-Conv(128)-Conv(128), stride 2, LeakyReLU 0.2; flatten; dropout 0.2; one logit."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.convs = [keras.layers.Conv2D(filters, 4, strides=2, padding="same") for filters in (64, 128, 128)]
+        self.flatten = keras.layers.Flatten()
+        self.out = keras.layers.Dense(1)
+
+    def call(self, images, training=False, seed=None):
+        x = images
+        for conv in self.convs:
+            x = keras.ops.leaky_relu(conv(x), 0.2)
+        return self.out(base.dropout(self.flatten(x), 0.2, seed, training))
+
+
+class KerasIODCGAN(GAN):
+    """GAN whose train_step follows keras-io's: inverted, noisy labels and one combined D batch."""
+
+    def train_step(self, batch, seed):
+        real_images = batch["image"]
+        batch_size = tf.shape(real_images)[0]
+        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
+        scale = base.replica_scale()
+
+        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[0])
+        combined = tf.concat([self.generator(z, training=True), real_images], axis=0)
+        labels = tf.concat([tf.ones([batch_size, 1]), tf.zeros([batch_size, 1])], axis=0)
+        labels += 0.05 * tf.random.stateless_uniform(tf.shape(labels), seed=seeds[1])
+        with tf.GradientTape() as tape:
+            logits = self.discriminator(combined, training=True, seed=seeds[2])
+            discriminator_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+            scaled = discriminator_loss * scale
+        variables = self.discriminator.trainable_variables
+        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+
+        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[3])
+        with tf.GradientTape() as tape:
+            logits = self.discriminator(self.generator(z, training=True), training=True, seed=seeds[4])
+            # "Misleading labels": generated images labelled real (0).
+            generator_loss = tf.reduce_mean(
+                tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(logits), logits=logits))
+            scaled = generator_loss * scale
+        variables = self.generator.trainable_variables
+        self.generator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss}
+
+
+@register("keras_io_dcgan")
+def keras_io_dcgan(config, image_shape, num_classes):
+    """keras-io's DCGAN recipe (see the module docstring), for benchmark comparisons."""
+    del num_classes  # Unconditional.
+    model = KerasIODCGAN(keras_io_generator(image_shape, config.latent_dim), KerasIODiscriminator(name="discriminator"),
+                         config.latent_dim, image_shape)
+    model.compile(
+        generator_optimizer=keras.optimizers.Adam(config.generator_learning_rate),
+        discriminator_optimizer=keras.optimizers.Adam(config.discriminator_learning_rate),
+    )
+    return model
