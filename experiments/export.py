@@ -12,7 +12,7 @@ flags.DEFINE_string("workdir", None, "Training workdir holding checkpoints/ and 
 flags.DEFINE_string("export_dir", "exports", "Export root: writes <export_dir>/<name>/<version>/.")
 flags.DEFINE_integer("version", None, "Version number (default: one past the highest existing).")
 flags.DEFINE_string("name", None, "Model name under export_dir (default: the config's export_name).")
-flags.DEFINE_string("checkpoint", None, "A specific checkpoint path (default: the latest in workdir).")
+flags.DEFINE_string("checkpoint", "latest", "latest, best (kept when training evaluated), or a checkpoint path.")
 FLAGS = flags.FLAGS
 
 
@@ -25,7 +25,8 @@ def main(argv):
     from zoo import export, train
 
     model, config, step = train.restore_model(FLAGS.workdir, FLAGS.checkpoint)
-    info = {"model": config.model, "dataset": config.dataset, "step": step, **model.export_info()}
+    info = {"model": config.model, "dataset": config.dataset, "step": step, "checkpoint": FLAGS.checkpoint,
+            **model.export_info()}
     path = export.export_model(model, FLAGS.export_dir, FLAGS.name or config.export_name, info, FLAGS.version)
     print(f"exported {config.model} at step {step} to {path}", flush=True)
 

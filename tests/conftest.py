@@ -3,6 +3,10 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "ZOO_CACHE_DIR" not in os.environ:  # Reference statistics are cached per test session.
+    import tempfile
+
+    os.environ["ZOO_CACHE_DIR"] = tempfile.mkdtemp(prefix="zoo-test-cache-")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -184,7 +184,9 @@ def test_metrics_rank_real_blurred_noise_and_collapsed_images(extractor, referen
     assert real["kid_mean"] < blurred["kid_mean"] < noise["kid_mean"]
     assert real["precision"] > 0.6 and real["recall"] > 0.6
     assert 0.7 < real["density"] < 1.3 and real["coverage"] > 0.8
-    assert noise["precision"] < 0.05 and noise["coverage"] < 0.05
+    # Not precision or density: the network maps all noise to one tight cluster that happens
+    # to lie inside a few large k-NN balls of real outliers (see FEATURE_NETWORK.md).
+    assert noise["recall"] < 0.05 and noise["coverage"] < 0.05
     assert collapsed["recall"] < 0.1 and collapsed["precision"] > 0.6
     assert collapsed["coverage"] < real["coverage"] - 0.3
 
@@ -288,7 +290,6 @@ def test_user_keras_model(tmp_path):
         plain.features(np.zeros((2, 28, 28, 1), np.uint8))
 
 
-@pytest.mark.slow
 def test_inception_v3_weights_file(tmp_path):
     path = str(tmp_path / "inception.weights.h5")
     keras.applications.InceptionV3(include_top=False, pooling="avg", weights=None).save_weights(path)

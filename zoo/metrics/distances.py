@@ -4,6 +4,8 @@ Pure numpy (scipy for the matrix square root). Pairwise distances are computed i
 chunks of rows, so 10,000 x 10,000 sets need a few hundred MB at most, never the full matrix.
 """
 
+import warnings
+
 import numpy as np
 
 from zoo.errors import UserError
@@ -41,10 +43,14 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6):
         raise UserError(f"Fréchet distance needs means [D] and covariances [D, D] of one D, got "
                         f"{mu1.shape}, {sigma1.shape}, {mu2.shape}, {sigma2.shape}")
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1.dot(sigma2))
+    with warnings.catch_warnings():  # A singular product is normal (dead ReLUs); handled below.
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1.dot(sigma2))
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
-        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", linalg.LinAlgWarning)
+            covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             largest = np.max(np.abs(covmean.imag))

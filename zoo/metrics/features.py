@@ -57,7 +57,8 @@ class FeatureExtractor:
         self._forward = tf.function(self._apply, input_signature=[spec], reduce_retracing=True)
 
     def __repr__(self):
-        shape = "x".join(str(size) for size in self.input_shape)
+        shape = ("any HxW, 1 or 3 channels" if self.input_shape[0] is None
+                 else "x".join(str(size) for size in self.input_shape))
         return (f"FeatureExtractor({self.name}, input {shape}, {self.feature_dim}-d, "
                 f"hash {self.hash})")
 

@@ -52,3 +52,16 @@ def dropout(x, rate, seed, training):
     if seed is None:
         raise ValueError("dropout in training needs the step's seed: call the network with seed=...")
     return tf.nn.experimental.stateless_dropout(x, rate, seed=seed)
+
+
+class VariableList(tf.Module):
+    """Every variable of a Keras network or optimizer, in order, as one checkpointable object.
+
+    Keras 3 layers checkpoint through TensorFlow's object graph only the layers held directly in
+    attributes: layers kept in lists are skipped (their weights would silently not be saved).
+    Listing `owner.variables` covers everything; the order is fixed by the architecture.
+    """
+
+    def __init__(self, owner):
+        super().__init__(name=None)
+        self.values = list(owner.variables)

@@ -36,16 +36,18 @@ class DCGANGenerator(keras.Model):
         self.project = keras.layers.Dense(base * base * base_channels, use_bias=False)
         self.reshape = keras.layers.Reshape((base, base, base_channels))
         self.project_norm = keras.layers.BatchNormalization()
-        self.blocks = []
-        for level in range(doublings - 1):
-            filters = base_channels // 2 ** (level + 1)
-            conv = keras.layers.Conv2DTranspose(filters, kernel_size, strides=2, padding="same", use_bias=False)
-            self.blocks.append((conv, keras.layers.BatchNormalization()))
+        # Plain lists of layers (no tuples, no None): TensorFlow checkpoints track only those.
+        self.block_convs = [
+            keras.layers.Conv2DTranspose(base_channels // 2 ** (level + 1), kernel_size, strides=2, padding="same",
+                                         use_bias=False)
+            for level in range(doublings - 1)
+        ]
+        self.block_norms = [keras.layers.BatchNormalization() for _ in range(doublings - 1)]
         self.out = keras.layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same", activation="tanh")
 
     def call(self, z, training=False):
         x = keras.ops.relu(self.project_norm(self.reshape(self.project(z)), training=training))
-        for conv, norm in self.blocks:
+        for conv, norm in zip(self.block_convs, self.block_norms):
             x = keras.ops.relu(norm(conv(x), training=training))
         return self.out(x)
 
@@ -59,17 +61,17 @@ class DCGANDiscriminator(keras.Model):
         self.convs = [
             keras.layers.Conv2D(width * 2**level, kernel_size, strides=2, padding="same") for level in range(doublings)
         ]
-        self.norms = [None] + [keras.layers.BatchNormalization() for _ in range(doublings - 1)]
+        self.norms = [keras.layers.BatchNormalization() for _ in range(doublings - 1)]  # None after the first conv.
         self.dropout_rate = float(dropout)
         self.flatten = keras.layers.Flatten()
         self.out = keras.layers.Dense(1)
 
     def call(self, images, training=False, seed=None):
         x = images
-        for index, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+        for index, conv in enumerate(self.convs):
             x = conv(x)
-            if norm is not None:
-                x = norm(x, training=training)
+            if index > 0:
+                x = self.norms[index - 1](x, training=training)
             layer_seed = None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
             x = base.dropout(keras.ops.leaky_relu(x, 0.2), self.dropout_rate, layer_seed, training)
         return self.out(self.flatten(x))

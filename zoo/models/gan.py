@@ -76,12 +76,13 @@ class GAN(keras.Model):
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
     def checkpoint_items(self):
-        return {
+        owners = {
             "generator": self.generator,
             "discriminator": self.discriminator,
             "generator_optimizer": self.generator_optimizer,
             "discriminator_optimizer": self.discriminator_optimizer,
         }
+        return {name: base.VariableList(owner) for name, owner in owners.items()}
 
     def call(self, z, training=False):
         return self.generator(z, training=training)

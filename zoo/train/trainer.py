@@ -20,6 +20,7 @@ import tensorflow as tf
 from zoo import data, export, images, registry
 from zoo import config as config_lib
 from zoo.errors import TrainingDiverged, UserError
+from zoo.train.evaluation import BEST_DIR, TrainingEvaluator
 from zoo.train.progress import Progress, format_duration, format_losses
 
 RUN_FILE = "run.json"
@@ -108,12 +109,19 @@ def _restore(checkpoint, path, workdir):
 
 
 def restore_model(workdir, checkpoint_path=None):
-    """Rebuilds the model recorded in `workdir` and restores its latest (or given) checkpoint.
+    """Rebuilds the model recorded in `workdir` and restores a checkpoint: "latest" (default),
+    "best" (kept by evaluation during training) or a checkpoint path.
 
     Returns (model, config, step). Used by `zoo-export`; needs no data.
     """
     record = _read_run_record(workdir)
-    path = checkpoint_path or tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR))
+    if checkpoint_path in (None, "latest", "best"):
+        folder = BEST_DIR if checkpoint_path == "best" else CHECKPOINT_DIR
+        path = tf.train.latest_checkpoint(os.path.join(workdir, folder))
+        if checkpoint_path == "best" and path is None:
+            raise UserError(f"no best checkpoint in {workdir!r}: train with eval_every > 0 to keep one")
+    else:
+        path = checkpoint_path
     if record is None or path is None:
         raise UserError(f"no checkpoint in workdir {workdir!r}: train first with zoo-train --workdir={workdir}")
     with open(os.path.join(workdir, CONFIG_FILE)) as f:
@@ -223,7 +231,10 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
     seed = tf.constant(config.seed, tf.int64)
     progress = Progress(start, config.train_steps)
-    preview = _preview_function(model) if config.image_every else None
+    preview = _preview_function(model)
+    evaluator = None
+    if config.get("eval_every"):
+        evaluator = TrainingEvaluator(config, workdir, preview, checkpoint, start)
     values, saved = {}, {"step": start, "path": manager.latest_checkpoint}
 
     def save():
@@ -252,10 +263,16 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
                         tf.summary.scalar(f"losses/{name}", value)
                     tf.summary.scalar("speed/steps_per_second", rate)
                     tf.summary.scalar("speed/images_per_second", rate * config.batch_size)
-            if preview is not None and step % config.image_every == 0:
+            if preview is not None and config.image_every and step % config.image_every == 0:
                 _write_preview(preview, workdir, writer, step)
             if step % config.checkpoint_every == 0:
                 save()
+            if evaluator is not None and step % config.eval_every == 0:
+                if saved["step"] != step:
+                    save()  # The evaluated weights are always a checkpoint too.
+                if evaluator.evaluate(step, writer):
+                    stop_reason = "early_stopping"
+                    break
         steady = progress.steady_rate(step)
         if saved["step"] != step or saved["path"] is None:
             save()
@@ -272,12 +289,19 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     export_path = None
     if export_dir and not stopped:
         info = {"model": config.model, "dataset": config.dataset, "step": step, **model.export_info()}
+        if evaluator is not None and config.export_checkpoint == "best" and evaluator.best() is not None:
+            info.update(step=evaluator.restore_best(checkpoint), checkpoint="best", evaluation=evaluator.best())
         export_path = export.export_model(model, export_dir, config.export_name, info)
     summary = (f"{'stopped' if stopped else 'trained'} {config.model} on {config.dataset}: steps {start}->{step} "
                f"in {format_duration(elapsed)} ({average:.2f} steps/s, {average * config.batch_size:.0f} images/s)")
     if values:
         summary += f"; {format_losses(values)}"
     summary += f"; checkpoint {path}" + (f"; export {export_path}" if export_path else "")
+    if evaluator is not None and evaluator.best() is not None:
+        best = evaluator.best()
+        summary += f"; best {config.eval_metric}={best[config.eval_metric]:.4f} at step {best['step']}"
+    if stop_reason == "early_stopping":
+        summary += f"; stopped early: no improvement in {config.early_stopping_patience} evaluations"
     if stop_reason == "time_budget":
         summary += f"; stopped by the time budget of {format_duration(budget)}"
     if stopped:
