@@ -8,7 +8,6 @@ Prints one line and writes JSON (metrics, sample count, feature network hash, da
 
 import json
 import os
-import time
 
 from absl import flags
 
@@ -28,44 +27,6 @@ flags.DEFINE_string("feature_model", None, "Feature network: default the shipped
                     "a .keras model file or InceptionV3 .h5 weights.")
 flags.DEFINE_string("out", None, "JSON path (default: <export>/eval/<version>-<dataset>-<split>.json).")
 FLAGS = flags.FLAGS
-
-
-def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first_seed=None, batch_size=256,
-                    feature_model=None, data_dir=None, reference_examples=10000):
-    """Returns the evaluation record of a SavedModel version (see the module docstring)."""
-    import tensorflow as tf
-
-    from zoo import metrics
-    from zoo.metrics import sampling
-
-    if not 0 < batch_size <= 1024:
-        raise UserError(f"--batch_size must be between 1 and 1024, got {batch_size}")
-    if num_samples <= 0:
-        raise UserError(f"--num_samples must be a positive integer, got {num_samples}")
-    first_seed = sampling.EVAL_FIRST_SEED if first_seed is None else first_seed
-    started = time.perf_counter()
-    extractor = metrics.load_feature_extractor(feature_model)
-    loaded = tf.saved_model.load(version_dir)
-    if "serving_default" not in loaded.signatures:
-        raise UserError(f"{version_dir} has no serving_default signature (it has {sorted(loaded.signatures)})")
-    serving = loaded.signatures["serving_default"]
-    sampling.check_image_signature(serving, version_dir)
-    reference = metrics.reference_statistics(dataset, split, extractor, data_dir=data_dir,
-                                             max_examples=reference_examples)
-    images = sampling.generate_images(serving, num_samples, first_seed, batch_size)
-    values = metrics.evaluate_images(images, reference, extractor)
-    return {
-        "export": version_dir,
-        "dataset": dataset,
-        "split": split,
-        "num_samples": num_samples,
-        "first_seed": first_seed,
-        "feature_model": {"name": extractor.name, "hash": extractor.hash},
-        "reference": {"num_examples": reference.num_examples, "key": reference.key,
-                      "description": reference.description},
-        "metrics": values,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
 
 
 def format_metrics(values):
@@ -88,8 +49,11 @@ def main(argv):
     info_path = os.path.join(version_dir, export.INFO_FILE)
     info = json.load(open(info_path)) if os.path.exists(info_path) else {}
     dataset = FLAGS.dataset or info.get("dataset") or "fashion_mnist"
+    from zoo.metrics.exports import evaluate_export
+
     record = evaluate_export(version_dir, dataset, FLAGS.split, FLAGS.num_samples, FLAGS.first_seed,
-                             FLAGS.batch_size, FLAGS.feature_model, FLAGS.data_dir, FLAGS.reference_examples)
+                             FLAGS.batch_size, FLAGS.feature_model, FLAGS.data_dir, FLAGS.reference_examples,
+                             info.get("num_classes"))
     model_dir, version = os.path.split(os.path.normpath(version_dir))
     safe_dataset = dataset.replace("/", "_").replace(":", "_")
     out = FLAGS.out or os.path.join(model_dir, "eval", f"{version}-{safe_dataset}-{FLAGS.split}.json")

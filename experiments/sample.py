@@ -14,29 +14,55 @@ flags.DEFINE_integer("num", 64, "Number of images: one per seed.")
 flags.DEFINE_integer("seed", 0, "First seed; image i uses seed + i.")
 flags.DEFINE_integer("columns", None, "Grid columns (default: a square grid).")
 flags.DEFINE_string("out", "grid.png", "Output PNG path.")
+flags.DEFINE_integer("label", None, "Conditional models: draw every image of this class (default: one row per class).")
 FLAGS = flags.FLAGS
 
 
-def sample_grid(version_dir, seeds, columns=None):
-    """Calls the SavedModel's serving_default on int64 seeds; returns the uint8 grid."""
+def sample_grid(version_dir, first_seed, num, columns=None, label=None):
+    """Calls the SavedModel's serving_default alone; returns (uint8 grid, description).
+
+    Conditional models (seed, label) draw `label` for every image, or one row per class.
+    """
+    import json
+    import os
+
+    import numpy as np
     import tensorflow as tf
 
-    from zoo import images
+    from zoo import export, images
+    from zoo.metrics import sampling
     from zoo.models.base import MAX_SERVING_BATCH
 
     loaded = tf.saved_model.load(version_dir)
     if "serving_default" not in loaded.signatures:
         raise UserError(f"{version_dir} has no serving_default signature; it has {sorted(loaded.signatures)}")
     serving = loaded.signatures["serving_default"]
-    inputs = serving.structured_input_signature[1]
-    if set(inputs) != {"seed"}:
-        raise UserError(f"{version_dir}'s serving_default takes {sorted(inputs)}, not seed: it is not an image generator")
-    if len(seeds) > MAX_SERVING_BATCH:
-        raise UserError(f"--num must be at most {MAX_SERVING_BATCH}, got {len(seeds)}")
-    outputs = serving(seed=tf.constant(seeds, tf.int64))
-    if "images" not in outputs:
-        raise UserError(f"{version_dir}'s serving_default returns {sorted(outputs)}, not images")
-    return images.make_grid(outputs["images"].numpy(), columns=columns)
+    inputs = sampling.check_image_signature(serving, version_dir)
+    conditional = "label" in inputs
+    if not conditional and label is not None:
+        raise UserError(f"--label needs a conditional model; {version_dir} takes only seeds")
+    info_path = os.path.join(version_dir, export.INFO_FILE)
+    num_classes = json.load(open(info_path)).get("num_classes") if os.path.exists(info_path) else None
+    if conditional and label is None:
+        if not num_classes:
+            raise UserError(f"{version_dir} does not record num_classes: pass --label")
+        columns = max(1, num // num_classes)
+        labels = np.repeat(np.arange(num_classes), columns)
+        num, what = len(labels), f"one row per class ({num_classes} classes)"
+    elif conditional:
+        if num_classes and not 0 <= label < num_classes:
+            raise UserError(f"--label must be between 0 and {num_classes - 1}, got {label}")
+        labels, what = np.full(num, label), f"label {label}"
+    else:
+        labels, what = None, "unconditional"
+    if num > MAX_SERVING_BATCH:
+        raise UserError(f"--num must be at most {MAX_SERVING_BATCH}, got {num}")
+    seeds = np.arange(first_seed, first_seed + num, dtype=np.int64)
+    try:
+        pixels = sampling.call_generator(serving, seeds, labels)
+    except tf.errors.InvalidArgumentError as error:
+        raise UserError(f"{version_dir} refused the request: {error.message.splitlines()[0]}") from None
+    return images.make_grid(pixels, columns=columns), f"{num} images, {what}, seeds {seeds[0]}..{seeds[-1]}"
 
 
 def main(argv):
@@ -48,10 +74,9 @@ def main(argv):
     from zoo import export, images
 
     version_dir = export.resolve_version_dir(FLAGS.export, FLAGS.version)
-    seeds = list(range(FLAGS.seed, FLAGS.seed + FLAGS.num))
-    grid = sample_grid(version_dir, seeds, FLAGS.columns)
+    grid, what = sample_grid(version_dir, FLAGS.seed, FLAGS.num, FLAGS.columns, FLAGS.label)
     images.save_png(grid, FLAGS.out)
-    print(f"wrote {FLAGS.out}: {FLAGS.num} images from {version_dir} (seeds {seeds[0]}..{seeds[-1]})", flush=True)
+    print(f"wrote {FLAGS.out}: {what}, from {version_dir}", flush=True)
 
 
 def run():

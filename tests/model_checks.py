@@ -7,6 +7,7 @@ import tensorflow as tf
 from tests import helpers
 from zoo import config as config_lib
 from zoo import registry, train
+from zoo.metrics import sampling
 from zoo.models.base import MAX_SERVING_BATCH
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -55,22 +56,30 @@ def check_checkpoint_holds_every_variable(name, tmp_path):
             np.testing.assert_array_equal(original.numpy(), copy.numpy(), err_msg=f"{key}: {original.path}")
 
 
+def serve(signature, seeds, **inputs):
+    """Calls a seed -> images signature; conditional ones get label 3 unless `label` is given."""
+    if "label" in sampling.signature_inputs(signature):
+        inputs.setdefault("label", tf.fill(tf.shape(seeds), tf.constant(3, tf.int64)))
+    return signature(seed=tf.constant(seeds, tf.int64), **inputs)["images"].numpy()
+
+
 def check_serving(name):
     """serving_default(seed) -> uint8 images; same seed same image; from_latent; batch bound."""
     model = build(name)
     signatures = model.serving_signatures()
     assert {"serving_default", "from_latent"} <= set(signatures)
-    images = signatures["serving_default"](tf.constant([0, 1, 0], tf.int64))["images"].numpy()
+    images = serve(signatures["serving_default"], [0, 1, 0])
     assert images.dtype == np.uint8 and images.shape == (3, *IMAGE_SHAPE)
     np.testing.assert_array_equal(images[0], images[2])
     assert not np.array_equal(images[0], images[1])
-    alone = signatures["serving_default"](tf.constant([1], tf.int64))["images"].numpy()
+    alone = serve(signatures["serving_default"], [1])
     assert np.abs(alone[0].astype(int) - images[1].astype(int)).max() <= 1  # Batch-independent up to rounding.
     latent_dim = model.export_info()["latent_dim"]
-    latents = signatures["from_latent"](tf.zeros([2, latent_dim]))["images"].numpy()
-    assert latents.shape == (2, *IMAGE_SHAPE)
+    from_latent = signatures["from_latent"]
+    extra = {"label": tf.constant([3, 3], tf.int64)} if "label" in sampling.signature_inputs(from_latent) else {}
+    assert from_latent(z=tf.zeros([2, latent_dim]), **extra)["images"].shape == (2, *IMAGE_SHAPE)
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"seed: batch size must be between 0 and {MAX_SERVING_BATCH}"):
-        signatures["serving_default"](tf.zeros([MAX_SERVING_BATCH + 1], tf.int64))
+        serve(signatures["serving_default"], np.zeros([MAX_SERVING_BATCH + 1], np.int64))
 
 
 def check_smoke_training(name, data_dir, workdir, export_dir):
@@ -80,8 +89,8 @@ def check_smoke_training(name, data_dir, workdir, export_dir):
     assert result.step == config.train_steps and result.stop_reason == "completed"
     assert result.export_path and result.export_path.endswith(f"{config.export_name}/1")
     loaded = tf.saved_model.load(result.export_path)
-    images = loaded.signatures["serving_default"](seed=tf.constant([3, 4], tf.int64))["images"]
-    assert images.dtype == tf.uint8 and images.shape == (2, *IMAGE_SHAPE)
+    images = serve(loaded.signatures["serving_default"], [3, 4])
+    assert images.dtype == np.uint8 and images.shape == (2, *IMAGE_SHAPE)
 
 
 class ImageGeneratorTests:

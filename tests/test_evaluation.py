@@ -64,7 +64,10 @@ def test_resume_keeps_counting_patience(tiny_fashion_mnist, tmp_path, monkeypatc
     result = train.train_and_evaluate(_eval_config(tiny_fashion_mnist, train_steps=20, early_stopping_patience=2),
                                       str(tmp_path))
     assert result.stop_reason == "early_stopping" and result.step == 6
-
+    # Rerunning the finished search trains nothing more.
+    again = train.train_and_evaluate(_eval_config(tiny_fashion_mnist, train_steps=20, early_stopping_patience=2),
+                                     str(tmp_path))
+    assert again.step == 6
 
 def test_bad_evaluation_settings_are_one_line_errors(tiny_fashion_mnist, tmp_path):
     with pytest.raises(UserError, match="eval_metric 'precision' is not available; choose one of fid, kid_mean"):

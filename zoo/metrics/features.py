@@ -144,8 +144,8 @@ class FeatureExtractor:
         wanted = "HxWx1 or HxWx3" if expected[0] is None else "x".join(map(str, expected))
         raise UserError(
             f"images are {'x'.join(map(str, shape))} but feature network {self.name!r} takes "
-            f"{wanted}: pass a feature network made for these images (a .keras model or "
-            "InceptionV3 weights .h5 to load_feature_extractor)")
+            f"{wanted}: pass a feature network made for these images "
+            "(--feature_model: a .keras model or InceptionV3 .h5 weights)")
 
 
 def file_hash(path):

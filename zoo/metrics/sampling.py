@@ -1,5 +1,6 @@
 """Drawing a fixed set of images from any seed -> images function (a SavedModel signature or a
-model's own serving function), in bounded batches."""
+model's own serving function), in bounded batches. Conditional generators (`seed`, `label`) get
+balanced labels: image i has label i mod num_classes."""
 
 import numpy as np
 
@@ -9,24 +10,42 @@ from zoo.errors import UserError
 EVAL_FIRST_SEED = 10**9
 
 
+def signature_inputs(signature):
+    """Sorted input names of a SavedModel signature or a tf.function with an input signature."""
+    if hasattr(signature, "structured_input_signature"):
+        return sorted(signature.structured_input_signature[1])
+    return sorted(spec.name for spec in signature.input_signature)
+
+
 def check_image_signature(signature, where):
-    """Raises UserError unless `signature` takes `seed` and returns `images`."""
-    inputs = sorted(signature.structured_input_signature[1]) if hasattr(signature, "structured_input_signature") \
-        else [spec.name for spec in signature.input_signature]
+    """Raises UserError unless `signature` maps seed (and optionally label) to `images`."""
+    inputs = signature_inputs(signature)
     outputs = sorted(signature.structured_outputs) if hasattr(signature, "structured_outputs") else None
-    if inputs != ["seed"] or (outputs is not None and "images" not in outputs):
+    if inputs not in (["seed"], ["label", "seed"]) or (outputs is not None and "images" not in outputs):
         raise UserError(f"{where} is not an image generator: its serving_default takes {inputs} and returns "
-                        f"{outputs}, but zoo-eval needs seed: int64[None] -> images: uint8[None,H,W,C]")
+                        f"{outputs}, but this needs seed: int64[None] (and label) -> images: uint8[None,H,W,C]")
+    return inputs
 
 
-def generate_images(serving, num_samples, first_seed=EVAL_FIRST_SEED, batch_size=256):
-    """uint8 images [num_samples, H, W, C] from seeds first_seed, first_seed+1, ... ."""
+def call_generator(serving, seeds, labels=None):
+    """uint8 images for int64 `seeds` (and `labels` for a conditional generator)."""
     import tensorflow as tf
 
+    kwargs = {"seed": tf.constant(seeds, tf.int64)}
+    if labels is not None:
+        kwargs["label"] = tf.constant(labels, tf.int64)
+    return serving(**kwargs)["images"].numpy()
+
+
+def generate_images(serving, num_samples, first_seed=EVAL_FIRST_SEED, batch_size=256, num_classes=None):
+    """uint8 images [num_samples, H, W, C] from seeds first_seed, first_seed+1, ... ."""
+    conditional = "label" in signature_inputs(serving)
+    if conditional and not num_classes:
+        raise UserError("a conditional generator needs its number of classes (num_classes) to draw labels")
     batches = []
-    for start in range(0, num_samples, batch_size):
-        seeds = tf.range(first_seed + start, first_seed + min(start + batch_size, num_samples), dtype=tf.int64)
-        batches.append(serving(seed=seeds)["images"].numpy())
+    for start in range(first_seed, first_seed + num_samples, batch_size):
+        seeds = np.arange(start, min(start + batch_size, first_seed + num_samples), dtype=np.int64)
+        batches.append(call_generator(serving, seeds, seeds % num_classes if conditional else None))
     images = np.concatenate(batches)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise UserError(f"the generator returned {images.dtype} {images.shape}, not uint8 images [N, H, W, C]")

@@ -9,9 +9,11 @@ The contract between a model and the shared machinery (trainer, exporter):
   `label`) and a stateless seed (int64[2], distinct for every step and replica) and returns a dict
   of scalar losses; it is traced by the trainer's `tf.function` inside `strategy.run`;
 - `model.checkpoint_items()` names what a checkpoint holds;
+- optionally `model.batches_per_step` (default 1): the trainer then feeds that many batches a step
+  as one tensor (WGAN-GP's critic updates each read their own batch);
 - `model.serving_signatures()` returns the `tf.function`s the exporter writes, keyed by signature
   name (`serving_default` first), and `model.serving_trackables()` the networks they read (only
   those are saved); `model.export_info()` adds JSON facts to the export's assets.extra.
 """
 
-from zoo.models import dcgan, gan, keras_io_dcgan  # noqa: F401  (registration side effect)
+from zoo.models import cgan, dcgan, gan, keras_io_dcgan, wgan_gp  # noqa: F401  (registration side effect)

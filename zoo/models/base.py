@@ -36,9 +36,24 @@ def to_uint8(images):
     return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
 
 
-def replica_scale():
-    """1 / replicas in sync: per-replica losses scaled so summed gradients average the global batch."""
-    return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+def _scaled(gradient, scale):
+    if gradient is None:
+        return None
+    if isinstance(gradient, tf.IndexedSlices):  # Embedding lookups give sparse gradients.
+        return tf.IndexedSlices(gradient.values * scale, gradient.indices, gradient.dense_shape)
+    return gradient * scale
+
+
+def apply_update(tape, loss, network, optimizer):
+    """One optimizer step on `network` from `loss` recorded by `tape`.
+
+    Gradients are divided by the replicas in sync: the optimizer sums them over replicas, so the
+    update averages the global batch under any tf.distribute strategy.
+    """
+    variables = network.trainable_variables
+    scale = 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+    gradients = [_scaled(gradient, scale) for gradient in tape.gradient(loss, variables)]
+    optimizer.apply_gradients(zip(gradients, variables))
 
 
 def dropout(x, rate, seed, training):

@@ -52,21 +52,46 @@ class DCGANGenerator(keras.Model):
         return self.out(x)
 
 
-class DCGANDiscriminator(keras.Model):
-    """Image -> k strided convolutions (LeakyReLU 0.2, batch norm after the first) -> one logit."""
+NORMALIZATIONS = {"batch": keras.layers.BatchNormalization, "layer": keras.layers.LayerNormalization}
 
-    def __init__(self, image_shape, width=64, kernel_size=5, dropout=0.0, **kwargs):
+
+class DCGANDiscriminator(keras.Model):
+    """Image -> k strided convolutions (LeakyReLU 0.2, normalization after the first) -> one logit.
+
+    `normalization` is "batch" (DCGAN), "layer" (a WGAN-GP critic must treat samples
+    independently, Gulrajani et al. 2017) or "none". `output_bias=False` for a Wasserstein critic,
+    whose loss is blind to a constant offset.
+    """
+
+    def __init__(self, image_shape, width=64, kernel_size=5, dropout=0.0, normalization="batch", output_bias=True,
+                 **kwargs):
         super().__init__(**kwargs)
+        if normalization not in (*NORMALIZATIONS, "none"):
+            raise UserError(f"unknown discriminator normalization {normalization!r}; available: batch, layer, none")
         doublings = num_upsamplings(image_shape[0])
+        self.image_size = image_shape[0]
         self.convs = [
             keras.layers.Conv2D(width * 2**level, kernel_size, strides=2, padding="same") for level in range(doublings)
         ]
-        self.norms = [keras.layers.BatchNormalization() for _ in range(doublings - 1)]  # None after the first conv.
+        make_norm = NORMALIZATIONS.get(normalization, lambda: keras.layers.Identity())
+        self.norms = [make_norm() for _ in range(doublings - 1)]  # None after the first convolution.
         self.dropout_rate = float(dropout)
         self.flatten = keras.layers.Flatten()
-        self.out = keras.layers.Dense(1)
+        self.out = keras.layers.Dense(1, use_bias=output_bias)
+
+    @property
+    def feature_dim(self):
+        """Width of the flattened features the final logit layer reads."""
+        size = self.image_size
+        for _ in self.convs:
+            size = -(-size // 2)  # "same" padding rounds up.
+        return size * size * self.convs[-1].filters
 
     def call(self, images, training=False, seed=None):
+        return self.out(self.features(images, training=training, seed=seed))
+
+    def features(self, images, training=False, seed=None):
+        """The flattened output of the convolutional trunk (what the logit layer reads)."""
         x = images
         for index, conv in enumerate(self.convs):
             x = conv(x)
@@ -74,7 +99,7 @@ class DCGANDiscriminator(keras.Model):
                 x = self.norms[index - 1](x, training=training)
             layer_seed = None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
             x = base.dropout(keras.ops.leaky_relu(x, 0.2), self.dropout_rate, layer_seed, training)
-        return self.out(self.flatten(x))
+        return self.flatten(x)
 
 
 @register("dcgan")

@@ -91,7 +91,6 @@ class GAN(keras.Model):
         real_images = batch["image"]
         batch_size = tf.shape(real_images)[0]
         seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
-        scale = base.replica_scale()
 
         z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[0])
         with tf.GradientTape() as tape:
@@ -99,17 +98,13 @@ class GAN(keras.Model):
             real_logits = self.discriminator(real_images, training=True, seed=seeds[1])
             fake_logits = self.discriminator(fake_images, training=True, seed=seeds[2])
             discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, real_label=self.real_label)
-            scaled = discriminator_loss * scale
-        variables = self.discriminator.trainable_variables
-        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        base.apply_update(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)
 
         z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[3])
         with tf.GradientTape() as tape:
             fake_logits = self.discriminator(self.generator(z, training=True), training=True, seed=seeds[4])
             generator_loss = self.generator_loss_fn(fake_logits)
-            scaled = generator_loss * scale
-        variables = self.generator.trainable_variables
-        self.generator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        base.apply_update(tape, generator_loss, self.generator, self.generator_optimizer)
         return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss}
 
     def serving_signatures(self):
@@ -136,9 +131,9 @@ class GAN(keras.Model):
         return {"latent_dim": self.latent_dim, "image_shape": list(self.image_shape)}
 
 
-def make_gan(generator, discriminator, config, image_shape):
-    """Wraps two networks in a compiled `GAN` with Adam optimizers from `config`."""
-    model = GAN(generator, discriminator, config.latent_dim, image_shape)
+def make_gan(generator, discriminator, config, image_shape, model_class=None, **model_kwargs):
+    """Wraps two networks in a compiled `model_class` (default `GAN`) with Adam optimizers from `config`."""
+    model = (model_class or GAN)(generator, discriminator, config.latent_dim, image_shape, **model_kwargs)
     model.compile(
         generator_optimizer=keras.optimizers.Adam(config.generator_learning_rate, beta_1=config.beta_1),
         discriminator_optimizer=keras.optimizers.Adam(config.discriminator_learning_rate, beta_1=config.beta_1),

@@ -53,7 +53,6 @@ class KerasIODCGAN(GAN):
         real_images = batch["image"]
         batch_size = tf.shape(real_images)[0]
         seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
-        scale = base.replica_scale()
 
         z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[0])
         combined = tf.concat([self.generator(z, training=True), real_images], axis=0)
@@ -62,9 +61,7 @@ class KerasIODCGAN(GAN):
         with tf.GradientTape() as tape:
             logits = self.discriminator(combined, training=True, seed=seeds[2])
             discriminator_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
-            scaled = discriminator_loss * scale
-        variables = self.discriminator.trainable_variables
-        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        base.apply_update(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)
 
         z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[3])
         with tf.GradientTape() as tape:
@@ -72,9 +69,7 @@ class KerasIODCGAN(GAN):
             # "Misleading labels": generated images labelled real (0).
             generator_loss = tf.reduce_mean(
                 tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(logits), logits=logits))
-            scaled = generator_loss * scale
-        variables = self.generator.trainable_variables
-        self.generator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        base.apply_update(tape, generator_loss, self.generator, self.generator_optimizer)
         return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss}
 
 

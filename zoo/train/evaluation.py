@@ -22,7 +22,7 @@ METRICS = ("fid", "kid_mean")
 class TrainingEvaluator:
     """Measures the model during training and decides when to stop early (lower is better)."""
 
-    def __init__(self, config, workdir, serving, checkpoint, start_step):
+    def __init__(self, config, workdir, serving, checkpoint, start_step, num_classes=None):
         from zoo import metrics
 
         if serving is None:
@@ -31,7 +31,7 @@ class TrainingEvaluator:
             raise UserError(f"eval_metric {config.eval_metric!r} is not available; choose one of {', '.join(METRICS)}")
         if config.eval_samples < 2:
             raise UserError(f"eval_samples must be at least 2, got {config.eval_samples}")
-        self.config, self.workdir, self.serving = config, workdir, serving
+        self.config, self.workdir, self.serving, self.num_classes = config, workdir, serving, num_classes
         self.extractor = metrics.load_feature_extractor(config.get("feature_model"))
         self.reference = metrics.reference_statistics(
             config.dataset, config.eval_split, self.extractor, data_dir=config.get("data_dir"),
@@ -68,7 +68,7 @@ class TrainingEvaluator:
         from zoo import metrics
         from zoo.metrics import sampling
 
-        images = sampling.generate_images(self.serving, self.config.eval_samples)
+        images = sampling.generate_images(self.serving, self.config.eval_samples, num_classes=self.num_classes)
         values = metrics.evaluate_images(images, self.reference, self.extractor, metrics=("fid", "kid"))
         previous_best = self.best()
         entry = {"step": step, "fid": float(values["fid"]), "kid_mean": float(values["kid_mean"]),
@@ -86,6 +86,10 @@ class TrainingEvaluator:
         print(f"eval at step {step}: fid={entry['fid']:.3f} kid={entry['kid_mean']:.4f}±{entry['kid_std']:.4f} "
               f"({self.config.eval_samples} samples vs {self.config.dataset} {self.config.eval_split}); "
               f"best {metric}={best[metric]:.4f} at step {best['step']}", flush=True)
+        return self.patience_exhausted()
+
+    def patience_exhausted(self):
+        """True once early_stopping_patience evaluations in a row did not improve (0: never)."""
         patience = self.config.early_stopping_patience
         return bool(patience) and self.evaluations_without_improvement() >= patience
 

@@ -18,8 +18,9 @@ def format_losses(losses):
 class Progress:
     """Measures throughput between reports and prints one line per report."""
 
-    def __init__(self, start_step, total_steps, stream=None):
+    def __init__(self, start_step, total_steps, stream=None, budget_seconds=0):
         self.total_steps = total_steps
+        self.budget_seconds = budget_seconds
         self.stream = stream or sys.stdout
         self.started = time.perf_counter()
         self.start_step = start_step
@@ -35,6 +36,8 @@ class Progress:
     def report(self, step, losses):
         rate = self.rate(step)
         eta = (self.total_steps - step) / rate if rate > 0 else float("inf")
+        if self.budget_seconds:
+            eta = min(eta, max(0.0, self.budget_seconds - self.elapsed()))
         eta_text = format_duration(eta) if eta != float("inf") else "?"
         percent = 100.0 * step / self.total_steps
         print(

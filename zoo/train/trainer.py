@@ -20,6 +20,7 @@ import tensorflow as tf
 from zoo import data, export, images, registry
 from zoo import config as config_lib
 from zoo.errors import TrainingDiverged, UserError
+from zoo.metrics import sampling
 from zoo.train.evaluation import BEST_DIR, TrainingEvaluator
 from zoo.train.progress import Progress, format_duration, format_losses
 
@@ -173,22 +174,56 @@ def _stop_on_signal():
 
 
 def _preview_function(model):
-    """The model's seed->images signature, if it has one: the trainer logs its fixed-seed grid."""
+    """The model's seed (+ label) -> images signature, if it has one (for grids and evaluation)."""
     serving = model.serving_signatures().get("serving_default")
-    if serving is None or [spec.name for spec in serving.input_signature] != ["seed"]:
+    if serving is None or sampling.signature_inputs(serving) not in (["seed"], ["label", "seed"]):
         return None
     return serving
 
 
-def _write_preview(serving, workdir, writer, step):
-    outputs = serving(tf.range(PREVIEW_SEEDS, dtype=tf.int64))
-    if "images" not in outputs:
-        return
-    grid = images.make_grid(outputs["images"].numpy())
+def _write_preview(serving, num_classes, workdir, writer, step):
+    """A fixed-seed grid; for a conditional model, column j shows class j mod num_classes."""
+    pixels = sampling.generate_images(serving, PREVIEW_SEEDS, first_seed=0, num_classes=num_classes)
+    grid = images.make_grid(pixels, columns=num_classes or None)
     with writer.as_default(step=step):
         tf.summary.image("samples", grid[None])
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     images.save_png(grid, os.path.join(workdir, "samples", f"step_{step:07d}.png"))
+
+
+def _write_records(workdir, config, source, flags_text):
+    """config.json (resolved config), run.json (model, data shape) and flags.txt (command line)."""
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
+        f.write(config_lib.to_json(config))
+    if flags_text is not None:
+        with open(os.path.join(workdir, "flags.txt"), "w") as f:
+            f.write(flags_text)
+    with open(os.path.join(workdir, RUN_FILE), "w") as f:
+        record = {"model": config.model, "dataset": config.dataset, "image_shape": list(source.image_shape),
+                  "num_classes": source.num_classes}
+        json.dump(record, f, indent=2)
+
+
+def _summary(config, result, start, elapsed, evaluator):
+    """The one line that ends a run."""
+    stopped = result.interrupted
+    line = (f"{'stopped' if stopped else 'trained'} {config.model} on {config.dataset}: steps {start}->{result.step} "
+            f"in {format_duration(elapsed)} ({result.steps_per_second:.2f} steps/s, "
+            f"{result.images_per_second:.0f} images/s)")
+    if result.losses:
+        line += f"; {format_losses(result.losses)}"
+    line += f"; checkpoint {result.checkpoint}" + (f"; export {result.export_path}" if result.export_path else "")
+    if evaluator is not None and evaluator.best() is not None:
+        best = evaluator.best()
+        line += f"; best {config.eval_metric}={best[config.eval_metric]:.4f} at step {best['step']}"
+    if result.stop_reason == "early_stopping":
+        line += f"; stopped early: no improvement in {config.early_stopping_patience} evaluations"
+    if result.stop_reason == "time_budget":
+        line += f"; stopped by the time budget of {format_duration(config.max_train_seconds)}"
+    if stopped:
+        line += "; rerun the same command to resume"
+    return line
 
 
 def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_text=None):
@@ -211,30 +246,23 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
         _restore(checkpoint, manager.latest_checkpoint, workdir)
         if int(checkpoint.seed.numpy()) != config.seed:
             raise UserError(f"workdir {workdir!r} was trained with seed {int(checkpoint.seed.numpy())}, not {config.seed}")
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
-        f.write(config_lib.to_json(config))
-    if flags_text is not None:
-        with open(os.path.join(workdir, "flags.txt"), "w") as f:
-            f.write(flags_text)
-    with open(os.path.join(workdir, RUN_FILE), "w") as f:
-        record = {"model": config.model, "dataset": config.dataset, "image_shape": list(source.image_shape),
-                  "num_classes": source.num_classes}
-        json.dump(record, f, indent=2)
+    _write_records(workdir, config, source, flags_text)
 
     start = step = int(checkpoint.step.numpy())
     if start:
         print(f"resuming {config.model} from step {start} ({manager.latest_checkpoint})", flush=True)
+    # A model may read several batches a step (WGAN-GP's critic updates): one tensor of them all.
+    examples_per_step = config.batch_size * getattr(model, "batches_per_step", 1)
     batches = iter(strategy.experimental_distribute_dataset(
-        data.make_pipeline(source, config.batch_size, config.seed, start_step=start)))
+        data.make_pipeline(source, examples_per_step, config.seed, start_step=start)))
     step_function = _make_step_function(model, strategy, config.jit_compile)
     writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
     seed = tf.constant(config.seed, tf.int64)
-    progress = Progress(start, config.train_steps)
+    progress = Progress(start, config.train_steps, budget_seconds=config.get("max_train_seconds", 0))
     preview = _preview_function(model)
     evaluator = None
     if config.get("eval_every"):
-        evaluator = TrainingEvaluator(config, workdir, preview, checkpoint, start)
+        evaluator = TrainingEvaluator(config, workdir, preview, checkpoint, start, model.export_info().get("num_classes"))
     values, saved = {}, {"step": start, "path": manager.latest_checkpoint}
 
     def save():
@@ -250,6 +278,9 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
             if budget and progress.elapsed() >= budget:
                 stop_reason = "time_budget"
                 break
+            if evaluator is not None and evaluator.patience_exhausted():  # A rerun of a run that stopped early.
+                stop_reason = "early_stopping"
+                break
             losses = step_function(next(batches), seed, tf.constant(step, tf.int64))
             step += 1
             if step % config.log_every == 0 or step == config.train_steps:
@@ -262,9 +293,9 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
                     for name, value in values.items():
                         tf.summary.scalar(f"losses/{name}", value)
                     tf.summary.scalar("speed/steps_per_second", rate)
-                    tf.summary.scalar("speed/images_per_second", rate * config.batch_size)
+                    tf.summary.scalar("speed/images_per_second", rate * examples_per_step)
             if preview is not None and config.image_every and step % config.image_every == 0:
-                _write_preview(preview, workdir, writer, step)
+                _write_preview(preview, model.export_info().get("num_classes"), workdir, writer, step)
             if step % config.checkpoint_every == 0:
                 save()
             if evaluator is not None and step % config.eval_every == 0:
@@ -292,19 +323,6 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
         if evaluator is not None and config.export_checkpoint == "best" and evaluator.best() is not None:
             info.update(step=evaluator.restore_best(checkpoint), checkpoint="best", evaluation=evaluator.best())
         export_path = export.export_model(model, export_dir, config.export_name, info)
-    summary = (f"{'stopped' if stopped else 'trained'} {config.model} on {config.dataset}: steps {start}->{step} "
-               f"in {format_duration(elapsed)} ({average:.2f} steps/s, {average * config.batch_size:.0f} images/s)")
-    if values:
-        summary += f"; {format_losses(values)}"
-    summary += f"; checkpoint {path}" + (f"; export {export_path}" if export_path else "")
-    if evaluator is not None and evaluator.best() is not None:
-        best = evaluator.best()
-        summary += f"; best {config.eval_metric}={best[config.eval_metric]:.4f} at step {best['step']}"
-    if stop_reason == "early_stopping":
-        summary += f"; stopped early: no improvement in {config.early_stopping_patience} evaluations"
-    if stop_reason == "time_budget":
-        summary += f"; stopped by the time budget of {format_duration(budget)}"
-    if stopped:
-        summary += "; rerun the same command to resume"
-    print(summary, flush=True)
-    return TrainResult(step, values, average, average * config.batch_size, path, export_path, stop_reason, steady)
+    result = TrainResult(step, values, average, average * examples_per_step, path, export_path, stop_reason, steady)
+    print(_summary(config, result, start, elapsed, evaluator), flush=True)
+    return result

@@ -1,0 +1,84 @@
+"""Sample quality at a fixed wall-clock training budget: one command per benchmark row.
+
+    python benchmarks/quality.py --config=dcgan_fashion_mnist [--minutes=10] [--num_samples=10000]
+
+Trains the config from scratch for `--minutes` of wall-clock time (the trainer's
+max_train_seconds; no evaluation during training, so the whole budget trains), exports it, and
+measures FID, KID, precision, recall, density and coverage of `--num_samples` images drawn through
+the SavedModel against the Fashion-MNIST test split in the shipped feature space (zoo-eval's code
+path). Writes benchmarks/results/quality_<config>.json; benchmarks/make_table.py turns the results
+into README's table.
+"""
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+flags.DEFINE_string("config", "dcgan_fashion_mnist", "Config name in experiments/configs.")
+flags.DEFINE_float("minutes", 10.0, "Wall-clock training budget.")
+flags.DEFINE_integer("num_samples", 10000, "Generated images for the metrics.")
+flags.DEFINE_multi_string("set", [], "Config overrides key=value (recorded in the result).")
+flags.DEFINE_string("name", None, "Row name (default: the config name, plus overrides).")
+flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "benchmarks"), "Where the runs go (replaced).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    import keras
+    import tensorflow as tf
+
+    from zoo import config as config_lib
+    from zoo import train
+    from zoo.metrics.exports import evaluate_export
+
+    config = config_lib.apply_overrides(config_lib.load(FLAGS.config), FLAGS.set)
+    config.train_steps = 10**9
+    config.max_train_seconds = int(FLAGS.minutes * 60)
+    config.eval_every = 0
+    config.image_every = 0
+    config.checkpoint_every = 2000
+    name = FLAGS.name or "+".join([FLAGS.config, *FLAGS.set])
+    workdir = os.path.join(FLAGS.workdir, name.replace("/", "_"))
+    shutil.rmtree(workdir, ignore_errors=True)
+    result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "exports"))
+    record = evaluate_export(result.export_path, config.dataset, "test", FLAGS.num_samples)
+    command = f"python benchmarks/quality.py --config={FLAGS.config} --minutes={FLAGS.minutes:g}" + "".join(
+        f" --set={override}" for override in FLAGS.set) + (f" --name={FLAGS.name}" if FLAGS.name else "") + (
+        f" --num_samples={FLAGS.num_samples}" if FLAGS.num_samples != 10000 else "")
+    row = {
+        "name": name,
+        "model": config.model,
+        "command": command,
+        "budget_minutes": FLAGS.minutes,
+        "steps": result.step,
+        "batch_size": config.batch_size,
+        "images_per_second": round(result.images_per_second, 1),
+        "metrics": record["metrics"],
+        "num_samples": FLAGS.num_samples,
+        "split": "test",
+        "feature_model": record["feature_model"],
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}",
+    }
+    out = os.path.join(ROOT, "benchmarks", "results", f"quality_{name.replace('/', '_')}.json")
+    with open(out, "w") as f:
+        json.dump(row, f, indent=2)
+    metrics = record["metrics"]
+    print(f"{name}: {result.step} steps in {FLAGS.minutes:g} min ({row['images_per_second']} images/s); "
+          f"FID {metrics['fid']:.2f}, KID {metrics['kid_mean']:.3f}, precision {metrics['precision']:.3f}, "
+          f"recall {metrics['recall']:.3f} -> {out}", flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,32 @@
+"""WGAN-GP (Gulrajani et al. 2017) on Fashion-MNIST: n_critic 5, penalty weight 10, Adam(1e-4, 0, 0.9).
+
+    zoo-train --config=experiments/configs/wgan_gp_fashion_mnist.py --workdir=runs/wgan_gp
+"""
+
+from experiments.configs._base import shrink_for_smoke, trainer_config
+
+
+def get_config(smoke=False):
+    config = trainer_config("wgan_gp")
+    config.batch_size = 64  # Per critic update; each step reads n_critic batches.
+    config.train_steps = 2000
+    config.image_every = 250
+    config.log_every = 50
+    config.checkpoint_every = 250
+    config.model_config.latent_dim = 100
+    config.model_config.generator_width = 64
+    config.model_config.discriminator_width = 64
+    config.model_config.kernel_size = 5
+    config.model_config.n_critic = 5
+    config.model_config.gradient_penalty_weight = 10.0
+    config.model_config.generator_learning_rate = 1e-4
+    config.model_config.discriminator_learning_rate = 1e-4
+    config.model_config.beta_1 = 0.0
+    config.model_config.beta_2 = 0.9
+    if smoke:
+        shrink_for_smoke(config)
+        config.model_config.latent_dim = 16
+        config.model_config.generator_width = 8
+        config.model_config.discriminator_width = 8
+        config.model_config.n_critic = 2
+    return config

@@ -1,0 +1,61 @@
+"""zoo-eval: metrics of an export through its signature alone, JSON record, one-line bad-input errors."""
+
+import json
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from tests import helpers, model_checks
+from zoo import export
+
+
+def _small_eval_args(tiny_fashion_mnist, out):
+    return [f"--data_dir={tiny_fashion_mnist}", "--num_samples=64", "--reference_examples=64", f"--out={out}"]
+
+
+def test_zoo_eval_writes_the_record(tiny_fashion_mnist, tmp_path):
+    path = export.export_model(model_checks.build("dcgan"), str(tmp_path), "dcgan_fashion_mnist",
+                               {"dataset": "fashion_mnist"})
+    out = tmp_path / "eval.json"
+    result = helpers.run_binary("evaluate", f"--export={tmp_path / 'dcgan_fashion_mnist'}",
+                                *_small_eval_args(tiny_fashion_mnist, out))
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("dcgan_fashion_mnist/1 vs fashion_mnist test (64 samples") and "FID " in line
+    record = json.load(open(out))
+    assert record["export"] == path and record["split"] == "test" and record["num_samples"] == 64
+    assert record["first_seed"] == 10**9 and len(record["feature_model"]["hash"]) == 16
+    metrics = record["metrics"]
+    assert metrics["num_samples"] == 64 and metrics["fid"] > 0
+    assert {"kid_mean", "kid_std", "precision", "recall", "density", "coverage"} <= set(metrics)
+
+
+def test_zoo_eval_bad_inputs_are_one_line(tiny_fashion_mnist, tmp_path):
+    class NotAGenerator(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": x * 2.0}
+
+    module = NotAGenerator()
+    tf.saved_model.save(module, str(tmp_path / "other" / "1"), signatures={"serving_default": module.serve})
+    out = tmp_path / "eval.json"
+    helpers.assert_one_line_error(
+        helpers.run_binary("evaluate", f"--export={tmp_path / 'other'}", *_small_eval_args(tiny_fashion_mnist, out)),
+        "is not an image generator")
+
+    export.export_model(model_checks.build("dcgan"), str(tmp_path), "dcgan")
+    helpers.assert_one_line_error(
+        helpers.run_binary("evaluate", f"--export={tmp_path / 'dcgan'}", "--num_samples=1",
+                           f"--data_dir={tiny_fashion_mnist}", "--reference_examples=64", f"--out={out}"),
+        "sample")
+
+    folder = tmp_path / "rgb"
+    folder.mkdir()
+    for index in range(4):
+        Image.fromarray(np.full((32, 32, 3), index * 40, np.uint8)).save(folder / f"{index}.png")
+    helpers.assert_one_line_error(
+        helpers.run_binary("evaluate", f"--export={tmp_path / 'dcgan'}", f"--dataset=folder:{folder}", "--split=train",
+                           "--num_samples=64", f"--out={out}"),
+        "images are 32x32x3 but feature network 'fashion_mnist' takes 28x28x1")
+    assert not out.exists()

@@ -1,0 +1,147 @@
+"""Class-conditional DCGAN with a projection discriminator (Miyato & Koyama 2018, *cGANs with
+Projection Discriminator*).
+
+Why projection rather than ACGAN (Odena et al. 2017): the projection term <embed(y), phi(x)> adds
+the class to the discriminator's logit without a second, auxiliary classification loss, so the
+losses stay the plain GAN pair and the generator is not pushed toward the easiest-to-classify
+images (ACGAN's known loss of diversity within a class). The generator sees the class as a learned
+embedding concatenated to z.
+
+Serving: `serving_default(seed, label)` and `from_latent(z, label)`; a label outside
+[0, num_classes) or a label batch that does not match the seed batch fails with InvalidArgument.
+"""
+
+import keras
+import tensorflow as tf
+
+from zoo.errors import UserError
+from zoo.models import base
+from zoo.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from zoo.models.gan import GAN, make_gan
+from zoo.registry import register
+
+
+class ConditionalGenerator(keras.Model):
+    """[z, embedding(label)] -> the DCGAN generator."""
+
+    def __init__(self, image_shape, num_classes, embedding_dim, width, kernel_size, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = keras.layers.Embedding(num_classes, embedding_dim)
+        self.body = DCGANGenerator(image_shape, width, kernel_size, name="body")
+
+    def build(self, input_shape):
+        # (z, labels) inputs: the sublayers build themselves on the first call.
+        self.built = True
+
+    def call(self, inputs, training=False):
+        z, labels = inputs
+        return self.body(tf.concat([z, self.embedding(labels)], axis=-1), training=training)
+
+
+class ProjectionDiscriminator(keras.Model):
+    """logit = psi(phi(x)) + <embedding(label), phi(x)>, with phi the DCGAN trunk."""
+
+    def __init__(self, image_shape, num_classes, width, kernel_size, **kwargs):
+        super().__init__(**kwargs)
+        self.trunk = DCGANDiscriminator(image_shape, width, kernel_size, name="trunk")
+        self.embedding = keras.layers.Embedding(num_classes, self.trunk.feature_dim)
+
+    def build(self, input_shape):
+        # (images, labels) inputs: the sublayers build themselves on the first call.
+        self.built = True
+
+    def call(self, inputs, training=False, seed=None):
+        images, labels = inputs
+        features = self.trunk.features(images, training=training, seed=seed)
+        projection = tf.reduce_sum(self.embedding(labels) * features, axis=-1, keepdims=True)
+        return self.trunk.out(features) + projection
+
+
+class ConditionalGAN(GAN):
+    """A GAN whose networks take (input, label); fake labels are drawn uniformly per step."""
+
+    def __init__(self, generator, discriminator, latent_dim, image_shape, num_classes, **kwargs):
+        super().__init__(generator, discriminator, latent_dim, image_shape, **kwargs)
+        self.num_classes = int(num_classes)
+
+    def build_for_training(self):
+        labels = tf.zeros([1], tf.int64)
+        self.discriminator((self.generator((tf.zeros([1, self.latent_dim]), labels)), labels))
+        self.generator_optimizer.build(self.generator.trainable_variables)
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def _fake(self, batch_size, seed):
+        z_seed, label_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=z_seed)
+        labels = tf.random.stateless_uniform([batch_size], seed=label_seed, minval=0, maxval=self.num_classes,
+                                             dtype=tf.int64)
+        return z, labels
+
+    def train_step(self, batch, seed):
+        real_images, real_labels = batch["image"], batch["label"]
+        batch_size = tf.shape(real_images)[0]
+        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
+
+        z, fake_labels = self._fake(batch_size, seeds[0])
+        with tf.GradientTape() as tape:
+            fake_images = self.generator((z, fake_labels), training=True)
+            real_logits = self.discriminator((real_images, real_labels), training=True, seed=seeds[1])
+            fake_logits = self.discriminator((fake_images, fake_labels), training=True, seed=seeds[2])
+            discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, real_label=self.real_label)
+        base.apply_update(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)
+
+        z, fake_labels = self._fake(batch_size, seeds[3])
+        with tf.GradientTape() as tape:
+            fake_images = self.generator((z, fake_labels), training=True)
+            generator_loss = self.generator_loss_fn(
+                self.discriminator((fake_images, fake_labels), training=True, seed=seeds[4]))
+        base.apply_update(tape, generator_loss, self.generator, self.generator_optimizer)
+        return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss}
+
+    def _check_labels(self, labels, batch_like):
+        message = f"label: every label must be between 0 and {self.num_classes - 1}"
+        return [
+            base.check_serving_batch(labels, "label"),
+            tf.debugging.assert_equal(tf.shape(labels)[0], tf.shape(batch_like)[0],
+                                      message="label: needs one label per seed (or per row of z)"),
+            tf.debugging.assert_non_negative(labels, message=message),
+            tf.debugging.assert_less(labels, tf.constant(self.num_classes, tf.int64), message=message),
+        ]
+
+    def serving_signatures(self):
+        """`serving_default(seed, label)` and `from_latent(z, label)` -> uint8 `images`."""
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seed"),
+                                      tf.TensorSpec([None], tf.int64, name="label")])
+        def serving_default(seed, label):
+            with tf.control_dependencies([base.check_serving_batch(seed, "seed"), *self._check_labels(label, seed)]):
+                z = base.latents_from_seeds(seed, self.latent_dim)
+            return {"images": base.to_uint8(self.generator((z, label), training=False))}
+
+        @tf.function(input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32, name="z"),
+                                      tf.TensorSpec([None], tf.int64, name="label")])
+        def from_latent(z, label):
+            with tf.control_dependencies([base.check_serving_batch(z, "z"), *self._check_labels(label, z)]):
+                z = tf.identity(z)
+            return {"images": base.to_uint8(self.generator((z, label), training=False))}
+
+        return {"serving_default": serving_default, "from_latent": from_latent}
+
+    def export_info(self):
+        return {**super().export_info(), "num_classes": self.num_classes}
+
+
+@register("cgan")
+def cgan(config, image_shape, num_classes):
+    """Class-conditional DCGAN, projection discriminator, non-saturating loss."""
+    if num_classes < 2:
+        raise UserError(f"cgan needs labelled data with at least 2 classes; this dataset has {num_classes}")
+    generator = ConditionalGenerator(image_shape, num_classes, config.embedding_dim, config.generator_width,
+                                     config.kernel_size, name="generator")
+    discriminator = ProjectionDiscriminator(image_shape, num_classes, config.discriminator_width, config.kernel_size,
+                                            name="discriminator")
+    return make_gan(generator, discriminator, config, image_shape, model_class=ConditionalGAN,
+                    num_classes=num_classes)
