@@ -33,6 +33,25 @@ flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "benchmarks"), "Where 
 FLAGS = flags.FLAGS
 
 
+def label_accuracy(version_dir, per_label=1000):
+    """Conditional models: how often the shipped classifier head recognizes the requested label."""
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo.metrics import load_feature_extractor, sampling
+
+    serving = tf.saved_model.load(version_dir).signatures["serving_default"]
+    classifier = load_feature_extractor()
+    accuracy = {}
+    for label in range(classifier.num_classes):
+        seeds = np.arange(2 * 10**9, 2 * 10**9 + per_label, dtype=np.int64)
+        pixels = np.concatenate([sampling.call_generator(serving, chunk, np.full(len(chunk), label))
+                                 for chunk in np.array_split(seeds, 4)])
+        accuracy[str(label)] = float(np.mean(classifier.classify(pixels).argmax(axis=-1) == label))
+    accuracy["mean"] = float(np.mean(list(accuracy.values())))
+    return accuracy
+
+
 def main(argv):
     del argv
     import keras
@@ -72,6 +91,8 @@ def main(argv):
         "machine": f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}",
     }
     out = os.path.join(ROOT, "benchmarks", "results", f"quality_{name.replace('/', '_')}.json")
+    if "num_classes" in json.load(open(os.path.join(result.export_path, "assets.extra", "zoo_export.json"))):
+        row["label_accuracy"] = label_accuracy(result.export_path)
     with open(out, "w") as f:
         json.dump(row, f, indent=2)
     metrics = record["metrics"]
