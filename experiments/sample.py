@@ -61,7 +61,7 @@ def sample_grid(version_dir, first_seed, num, columns=None, label=None):
     try:
         pixels = sampling.call_generator(serving, seeds, labels)
     except tf.errors.InvalidArgumentError as error:
-        raise UserError(f"{version_dir} refused the request: {error.message.splitlines()[0]}") from None
+        raise UserError(f"{version_dir} refused the request: {sampling.assertion_message(error)}") from None
     return images.make_grid(pixels, columns=columns), f"{num} images, {what}, seeds {seeds[0]}..{seeds[-1]}"
 
 

@@ -74,10 +74,10 @@ def check_serving(name):
     assert not np.array_equal(images[0], images[1])
     alone = serve(signatures["serving_default"], [1])
     assert np.abs(alone[0].astype(int) - images[1].astype(int)).max() <= 1  # Batch-independent up to rounding.
-    latent_dim = model.export_info()["latent_dim"]
-    from_latent = signatures["from_latent"]
-    extra = {"label": tf.constant([3, 3], tf.int64)} if "label" in sampling.signature_inputs(from_latent) else {}
-    assert from_latent(z=tf.zeros([2, latent_dim]), **extra)["images"].shape == (2, *IMAGE_SHAPE)
+    # from_latent: zeros for float inputs (z, continuous codes), 1 for integer ones (labels, categories).
+    inputs = {spec.name: tf.fill([2, *spec.shape[1:]], tf.constant(1 if spec.dtype.is_integer else 0, spec.dtype))
+              for spec in signatures["from_latent"].input_signature}
+    assert signatures["from_latent"](**inputs)["images"].shape == (2, *IMAGE_SHAPE)
     with pytest.raises(tf.errors.InvalidArgumentError, match=f"seed: batch size must be between 0 and {MAX_SERVING_BATCH}"):
         serve(signatures["serving_default"], np.zeros([MAX_SERVING_BATCH + 1], np.int64))
 

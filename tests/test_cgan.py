@@ -42,3 +42,12 @@ def test_sample_binary_label_and_per_class_grid(tmp_path):
     helpers.assert_one_line_error(
         helpers.run_binary("sample", f"--export={tmp_path / 'cgan'}", "--label=12", f"--out={out}"),
         "--label must be between 0 and 9, got 12")
+
+
+def test_assertion_message_is_extracted_for_users():
+    from zoo.metrics import sampling
+
+    serving = model_checks.build("cgan").serving_signatures()["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        serving(seed=tf.constant([1], tf.int64), label=tf.constant([11], tf.int64))
+    assert sampling.assertion_message(error.value) == "label: every label must be between 0 and 9"

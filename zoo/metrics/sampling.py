@@ -27,6 +27,14 @@ def check_image_signature(signature, where):
     return inputs
 
 
+def assertion_message(error):
+    """The message of the in-graph check that failed, from a TF InvalidArgumentError's text."""
+    import re
+
+    found = re.search(r"assertion failed: \[([^\]]+)\]", str(error))
+    return found.group(1) if found else str(error).strip().splitlines()[0]
+
+
 def call_generator(serving, seeds, labels=None):
     """uint8 images for int64 `seeds` (and `labels` for a conditional generator)."""
     import tensorflow as tf

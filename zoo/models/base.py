@@ -1,5 +1,6 @@
 """Pieces shared by image generators: seeds to latents, pixels to uint8, serving-input checks."""
 
+import keras
 import tensorflow as tf
 
 # The largest batch a serving signature accepts; larger requests fail with InvalidArgument
@@ -80,3 +81,14 @@ class VariableList(tf.Module):
     def __init__(self, owner):
         super().__init__(name=None)
         self.values = list(owner.variables)
+
+
+class CompositeNetwork(keras.Model):
+    """A network of sub-networks called with tuples or returning several outputs.
+
+    Keras cannot infer such a network's build from one input shape; its sublayers build
+    themselves on the first call, so `build` only marks it built (no warning, no guess).
+    """
+
+    def build(self, input_shape):
+        self.built = True

@@ -21,7 +21,7 @@ from zoo.models.gan import GAN, make_gan
 from zoo.registry import register
 
 
-class ConditionalGenerator(keras.Model):
+class ConditionalGenerator(base.CompositeNetwork):
     """[z, embedding(label)] -> the DCGAN generator."""
 
     def __init__(self, image_shape, num_classes, embedding_dim, width, kernel_size, **kwargs):
@@ -29,26 +29,18 @@ class ConditionalGenerator(keras.Model):
         self.embedding = keras.layers.Embedding(num_classes, embedding_dim)
         self.body = DCGANGenerator(image_shape, width, kernel_size, name="body")
 
-    def build(self, input_shape):
-        # (z, labels) inputs: the sublayers build themselves on the first call.
-        self.built = True
-
     def call(self, inputs, training=False):
         z, labels = inputs
         return self.body(tf.concat([z, self.embedding(labels)], axis=-1), training=training)
 
 
-class ProjectionDiscriminator(keras.Model):
+class ProjectionDiscriminator(base.CompositeNetwork):
     """logit = psi(phi(x)) + <embedding(label), phi(x)>, with phi the DCGAN trunk."""
 
     def __init__(self, image_shape, num_classes, width, kernel_size, **kwargs):
         super().__init__(**kwargs)
         self.trunk = DCGANDiscriminator(image_shape, width, kernel_size, name="trunk")
         self.embedding = keras.layers.Embedding(num_classes, self.trunk.feature_dim)
-
-    def build(self, input_shape):
-        # (images, labels) inputs: the sublayers build themselves on the first call.
-        self.built = True
 
     def call(self, inputs, training=False, seed=None):
         images, labels = inputs
