@@ -53,4 +53,5 @@ def gan_model_config(config, latent_dim=100):
     config.model_config.generator_learning_rate = 2e-4
     config.model_config.discriminator_learning_rate = 2e-4
     config.model_config.beta_1 = 0.5
+    config.model_config.diffaugment = ""  # DiffAugment policy, e.g. "color,translation,cutout" (off: "").
     return config

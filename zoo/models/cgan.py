@@ -75,19 +75,20 @@ class ConditionalGAN(GAN):
     def train_step(self, batch, seed):
         real_images, real_labels = batch["image"], batch["label"]
         batch_size = tf.shape(real_images)[0]
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
+        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 8))
 
         z, fake_labels = self._fake(batch_size, seeds[0])
         with tf.GradientTape() as tape:
-            fake_images = self.generator((z, fake_labels), training=True)
-            real_logits = self.discriminator((real_images, real_labels), training=True, seed=seeds[1])
+            fake_images = self.augment(self.generator((z, fake_labels), training=True), seeds[6])
+            real_logits = self.discriminator((self.augment(real_images, seeds[5]), real_labels), training=True,
+                                             seed=seeds[1])
             fake_logits = self.discriminator((fake_images, fake_labels), training=True, seed=seeds[2])
             discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, real_label=self.real_label)
         base.apply_update(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)
 
         z, fake_labels = self._fake(batch_size, seeds[3])
         with tf.GradientTape() as tape:
-            fake_images = self.generator((z, fake_labels), training=True)
+            fake_images = self.augment(self.generator((z, fake_labels), training=True), seeds[7])
             generator_loss = self.generator_loss_fn(
                 self.discriminator((fake_images, fake_labels), training=True, seed=seeds[4]))
         base.apply_update(tape, generator_loss, self.generator, self.generator_optimizer)

@@ -11,6 +11,8 @@ import keras
 import tensorflow as tf
 
 from zoo import losses
+from zoo.data import augment
+from zoo.errors import UserError
 from zoo.models import base
 from zoo.registry import register
 
@@ -61,13 +63,22 @@ class GAN(keras.Model):
         self.latent_dim = int(latent_dim)
         self.image_shape = tuple(image_shape)
 
-    def compile(self, generator_optimizer, discriminator_optimizer, loss="non_saturating", real_label=1.0):
-        """Attaches the optimizers and the adversarial loss pair (see `zoo.losses`)."""
+    def compile(self, generator_optimizer, discriminator_optimizer, loss="non_saturating", real_label=1.0,
+                diffaugment=""):
+        """Attaches the optimizers, the adversarial loss pair (see `zoo.losses`), one-sided label
+        smoothing (`real_label` < 1) and a DiffAugment policy ("color,translation,cutout")."""
         super().compile()
         self.generator_optimizer = generator_optimizer
         self.discriminator_optimizer = discriminator_optimizer
         self.generator_loss_fn, self.discriminator_loss_fn = losses.get_pair(loss)
         self.real_label = float(real_label)
+        self.diffaugment = augment.parse_policy(diffaugment)
+        # Fail at build time, not at the first step, for a loss that has no label to smooth.
+        self.discriminator_loss_fn(tf.zeros([1, 1]), tf.zeros([1, 1]), real_label=self.real_label)
+
+    def augment(self, images, seed):
+        """DiffAugment of discriminator inputs (real and generated alike); identity when off."""
+        return augment.diff_augment(images, self.diffaugment, seed) if self.diffaugment else images
 
     def build_for_training(self):
         z = tf.zeros([1, self.latent_dim])
@@ -90,20 +101,20 @@ class GAN(keras.Model):
     def train_step(self, batch, seed):
         real_images = batch["image"]
         batch_size = tf.shape(real_images)[0]
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
+        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 8))
 
         z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[0])
         with tf.GradientTape() as tape:
             fake_images = self.generator(z, training=True)
-            real_logits = self.discriminator(real_images, training=True, seed=seeds[1])
-            fake_logits = self.discriminator(fake_images, training=True, seed=seeds[2])
+            real_logits = self.discriminator(self.augment(real_images, seeds[5]), training=True, seed=seeds[1])
+            fake_logits = self.discriminator(self.augment(fake_images, seeds[6]), training=True, seed=seeds[2])
             discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, real_label=self.real_label)
         base.apply_update(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)
 
         z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[3])
         with tf.GradientTape() as tape:
-            fake_logits = self.discriminator(self.generator(z, training=True), training=True, seed=seeds[4])
-            generator_loss = self.generator_loss_fn(fake_logits)
+            fake_images = self.augment(self.generator(z, training=True), seeds[7])
+            generator_loss = self.generator_loss_fn(self.discriminator(fake_images, training=True, seed=seeds[4]))
         base.apply_update(tape, generator_loss, self.generator, self.generator_optimizer)
         return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss}
 
@@ -131,6 +142,13 @@ class GAN(keras.Model):
         return {"latent_dim": self.latent_dim, "image_shape": list(self.image_shape)}
 
 
+def reject_aids(config, model_name, aids=("diffaugment",)):
+    """One clear line when a config switches on a training aid this model's train_step lacks."""
+    enabled = [aid for aid in aids if config.get(aid)]
+    if enabled:
+        raise UserError(f"{model_name} cannot use {', '.join(enabled)}: available for mlp_gan, dcgan and cgan")
+
+
 def make_gan(generator, discriminator, config, image_shape, model_class=None, **model_kwargs):
     """Wraps two networks in a compiled `model_class` (default `GAN`) with Adam optimizers from `config`."""
     model = (model_class or GAN)(generator, discriminator, config.latent_dim, image_shape, **model_kwargs)
@@ -139,6 +157,7 @@ def make_gan(generator, discriminator, config, image_shape, model_class=None, **
         discriminator_optimizer=keras.optimizers.Adam(config.discriminator_learning_rate, beta_1=config.beta_1),
         loss=config.loss,
         real_label=config.get("real_label", 1.0),
+        diffaugment=config.get("diffaugment", ""),
     )
     return model
 

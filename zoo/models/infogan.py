@@ -18,7 +18,7 @@ import tensorflow as tf
 from zoo.errors import UserError
 from zoo.models import base
 from zoo.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from zoo.models.gan import GAN, make_gan
+from zoo.models.gan import GAN, make_gan, reject_aids
 from zoo.registry import register
 
 
@@ -145,6 +145,7 @@ class InfoGAN(GAN):
 def infogan(config, image_shape, num_classes):
     """InfoGAN with DCGAN networks: one categorical code and `continuous_codes` uniform codes."""
     del num_classes  # Unsupervised: the categorical code is learned, not given.
+    reject_aids(config, "infogan")
     if config.categorical_codes < 2 or config.continuous_codes < 0:
         raise UserError(f"infogan needs categorical_codes >= 2 and continuous_codes >= 0, got "
                         f"{config.categorical_codes} and {config.continuous_codes}")

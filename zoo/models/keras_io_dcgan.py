@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from zoo.models import base
 from zoo.models.dcgan import num_upsamplings
-from zoo.models.gan import GAN
+from zoo.models.gan import GAN, reject_aids
 from zoo.registry import register
 
 
@@ -77,6 +77,7 @@ class KerasIODCGAN(GAN):
 def keras_io_dcgan(config, image_shape, num_classes):
     """keras-io's DCGAN recipe (see the module docstring), for benchmark comparisons."""
     del num_classes  # Unconditional.
+    reject_aids(config, "keras_io_dcgan")
     model = KerasIODCGAN(keras_io_generator(image_shape, config.latent_dim), KerasIODiscriminator(name="discriminator"),
                          config.latent_dim, image_shape)
     model.compile(

@@ -13,7 +13,7 @@ import tensorflow as tf
 from zoo import losses
 from zoo.models import base
 from zoo.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from zoo.models.gan import GAN
+from zoo.models.gan import GAN, reject_aids
 from zoo.registry import register
 
 
@@ -58,6 +58,7 @@ class WGANGP(GAN):
 def wgan_gp(config, image_shape, num_classes):
     """WGAN-GP with DCGAN networks and a layer-normalized critic."""
     del num_classes  # Unconditional.
+    reject_aids(config, "wgan_gp")
     generator = DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name="generator")
     critic = DCGANDiscriminator(image_shape, config.discriminator_width, config.kernel_size,
                                 normalization="layer", output_bias=False, name="discriminator")
