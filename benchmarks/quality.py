@@ -71,7 +71,9 @@ def main(argv):
     workdir = os.path.join(FLAGS.workdir, name.replace("/", "_"))
     shutil.rmtree(workdir, ignore_errors=True)
     result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "exports"))
-    record = evaluate_export(result.export_path, config.dataset, "test", FLAGS.num_samples)
+    with open(os.path.join(result.export_path, "assets.extra", "zoo_export.json")) as f:
+        num_classes = json.load(f).get("num_classes")
+    record = evaluate_export(result.export_path, config.dataset, "test", FLAGS.num_samples, num_classes=num_classes)
     command = f"python benchmarks/quality.py --config={FLAGS.config} --minutes={FLAGS.minutes:g}" + "".join(
         f" --set={override}" for override in FLAGS.set) + (f" --name={FLAGS.name}" if FLAGS.name else "") + (
         f" --num_samples={FLAGS.num_samples}" if FLAGS.num_samples != 10000 else "")
@@ -91,7 +93,7 @@ def main(argv):
         "machine": f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}",
     }
     out = os.path.join(ROOT, "benchmarks", "results", f"quality_{name.replace('/', '_')}.json")
-    if "num_classes" in json.load(open(os.path.join(result.export_path, "assets.extra", "zoo_export.json"))):
+    if num_classes:
         row["label_accuracy"] = label_accuracy(result.export_path)
     with open(out, "w") as f:
         json.dump(row, f, indent=2)
