@@ -25,6 +25,8 @@ flags.DEFINE_integer("seed", None, "Seed of the data order and the training nois
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's files (IDX files for fashion_mnist).")
 flags.DEFINE_integer("image_size", None, "Resize folder images to this square size.")
 flags.DEFINE_integer("channels", None, "Convert folder images to 1 or 3 channels.")
+flags.DEFINE_integer("eval_every", None, "Measure FID/KID every N steps, keep the best checkpoint (0: off).")
+flags.DEFINE_integer("early_stopping_patience", None, "Stop after K evaluations without improvement (0: never).")
 flags.DEFINE_string("export_dir", "exports", "Export root (TF Serving base paths); empty to skip the export.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
 flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. --set=model_config.latent_dim=64.")
@@ -56,7 +58,8 @@ def build_config():
     if FLAGS.dataset and FLAGS.dataset != config.dataset:
         config.dataset = FLAGS.dataset
         config.export_name = export_name(config.model, FLAGS.dataset)
-    for key in ("train_steps", "batch_size", "seed", "data_dir", "image_size", "channels"):
+    for key in ("train_steps", "batch_size", "seed", "data_dir", "image_size", "channels", "eval_every",
+                "early_stopping_patience"):
         if FLAGS[key].value is not None:
             config[key] = FLAGS[key].value
     config_lib.apply_overrides(config, FLAGS.set)

@@ -8,9 +8,11 @@ from tests import helpers
 def test_train_export_sample_end_to_end(tiny_fashion_mnist, tmp_path):
     workdir, exports = tmp_path / "run", tmp_path / "exports"
     result = helpers.run_binary("train", "--model=dcgan", "--smoke", f"--data_dir={tiny_fashion_mnist}",
-                                f"--workdir={workdir}", f"--export_dir={exports}", "--train_steps=3")
+                                f"--workdir={workdir}", f"--export_dir={exports}", "--train_steps=3", "--eval_every=3",
+                                "--early_stopping_patience=2", "--set=eval_samples=64")
     assert result.returncode == 0, result.stderr
     assert "trained dcgan on fashion_mnist: steps 0->3" in result.stdout
+    assert "eval at step 3: fid=" in result.stdout and os.path.exists(workdir / "best")
     assert "--train_steps=3" in open(workdir / "flags.txt").read()
     result = helpers.run_binary("export", f"--workdir={workdir}", f"--export_dir={exports}")
     assert result.returncode == 0, result.stderr
