@@ -31,8 +31,9 @@ def test_each_critic_update_reads_its_own_batch(tiny_fashion_mnist, tmp_path, mo
     assert seen and all(size == 2 * 8 for size in seen)  # n_critic * batch_size, traced once.
 
 
-def test_gradient_penalty_pushes_the_critic_toward_unit_gradients():
+def test_train_step_reports_critic_penalty_and_wasserstein_estimate():
     model = model_checks.build("wgan_gp")
     losses = tf.function(model.train_step)(model_checks.fake_batch(16), tf.constant([0, 0], tf.int64))
     assert set(losses) == {"critic_loss", "gradient_penalty", "generator_loss", "wasserstein_estimate"}
     assert float(losses["gradient_penalty"]) >= 0.0
+    assert float(losses["wasserstein_estimate"]) == -float(losses["critic_loss"])
