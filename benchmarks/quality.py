@@ -58,7 +58,7 @@ def main(argv):
     import tensorflow as tf
 
     from zoo import config as config_lib
-    from zoo import train
+    from zoo import export, train
     from zoo.metrics.exports import evaluate_export
 
     config = config_lib.apply_overrides(config_lib.load(FLAGS.config), FLAGS.set)
@@ -71,8 +71,7 @@ def main(argv):
     workdir = os.path.join(FLAGS.workdir, name.replace("/", "_"))
     shutil.rmtree(workdir, ignore_errors=True)
     result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "exports"))
-    with open(os.path.join(result.export_path, "assets.extra", "zoo_export.json")) as f:
-        num_classes = json.load(f).get("num_classes")
+    num_classes = export.read_info(result.export_path).get("num_classes")
     record = evaluate_export(result.export_path, config.dataset, "test", FLAGS.num_samples, num_classes=num_classes)
     command = f"python benchmarks/quality.py --config={FLAGS.config} --minutes={FLAGS.minutes:g}" + "".join(
         f" --set={override}" for override in FLAGS.set) + (f" --name={FLAGS.name}" if FLAGS.name else "") + (

@@ -46,8 +46,7 @@ def main(argv):
     from zoo import export
 
     version_dir = export.resolve_version_dir(FLAGS.export, FLAGS.version)
-    info_path = os.path.join(version_dir, export.INFO_FILE)
-    info = json.load(open(info_path)) if os.path.exists(info_path) else {}
+    info = export.read_info(version_dir)
     dataset = FLAGS.dataset or info.get("dataset") or "fashion_mnist"
     from zoo.metrics.exports import evaluate_export
 

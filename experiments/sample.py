@@ -23,9 +23,6 @@ def sample_grid(version_dir, first_seed, num, columns=None, label=None):
 
     Conditional models (seed, label) draw `label` for every image, or one row per class.
     """
-    import json
-    import os
-
     import numpy as np
     import tensorflow as tf
 
@@ -41,8 +38,7 @@ def sample_grid(version_dir, first_seed, num, columns=None, label=None):
     conditional = "label" in inputs
     if not conditional and label is not None:
         raise UserError(f"--label needs a conditional model; {version_dir} takes only seeds")
-    info_path = os.path.join(version_dir, export.INFO_FILE)
-    num_classes = json.load(open(info_path)).get("num_classes") if os.path.exists(info_path) else None
+    num_classes = export.read_info(version_dir).get("num_classes")
     if conditional and label is None:
         if not num_classes:
             raise UserError(f"{version_dir} does not record num_classes: pass --label")

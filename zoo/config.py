@@ -59,15 +59,16 @@ def apply_overrides(config, overrides):
             value = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
             value = raw
+        *path, leaf = key.split(".")
         node = config
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if part not in node:
-                raise UserError(f"unknown config key {key!r}; known keys: {', '.join(sorted(flat_keys(config)))}")
-            node = node[part]
-        if parts[-1] not in node:
+        for part in path:
+            node = node.get(part) if isinstance(node, ml_collections.ConfigDict) else None
+        if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
             raise UserError(f"unknown config key {key!r}; known keys: {', '.join(sorted(flat_keys(config)))}")
-        node[parts[-1]] = value
+        try:
+            node[leaf] = value
+        except TypeError as error:  # ConfigDict keeps each field's type.
+            raise UserError(f"config key {key!r} cannot take {raw!r}: {str(error).splitlines()[0]}") from None
     return config
 
 

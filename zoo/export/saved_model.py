@@ -29,6 +29,15 @@ def latest_version(model_dir):
     return versions[-1] if versions else None
 
 
+def read_info(version_dir):
+    """The facts zoo wrote beside a version (assets.extra/zoo_export.json), or {} for other exports."""
+    path = os.path.join(version_dir, INFO_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
 def resolve_version_dir(export, version=None):
     """`export` may be a model directory (pick `version` or the latest) or a version directory."""
     if os.path.isfile(os.path.join(export, "saved_model.pb")):
