@@ -1,9 +1,12 @@
 """Sample quality at a fixed wall-clock training budget: one command per benchmark row.
 
     python benchmarks/quality.py --config=dcgan_fashion_mnist [--minutes=10] [--num_samples=10000]
+    python benchmarks/quality.py --config=dcgan_fashion_mnist --steps=4000 --set=model_config.ema_decay=0.999
 
 Trains the config from scratch for `--minutes` of wall-clock time (the trainer's
-max_train_seconds; no evaluation during training, so the whole budget trains), exports it, and
+max_train_seconds; no evaluation during training, so the whole budget trains), or for exactly
+`--steps` steps (ablations of training aids: equal steps isolate an aid's effect from its cost
+and from machine noise; images/s in the row gives the cost), exports it, and
 measures FID, KID, precision, recall, density and coverage of `--num_samples` images drawn through
 the SavedModel against the Fashion-MNIST test split in the shipped feature space (zoo-eval's code
 path). Writes benchmarks/results/quality_<config>.json; benchmarks/make_table.py turns the results
@@ -26,6 +29,7 @@ sys.path.insert(0, ROOT)
 
 flags.DEFINE_string("config", "dcgan_fashion_mnist", "Config name in experiments/configs.")
 flags.DEFINE_float("minutes", 10.0, "Wall-clock training budget.")
+flags.DEFINE_integer("steps", 0, "Train exactly this many steps instead of a wall-clock budget (0: use --minutes).")
 flags.DEFINE_integer("num_samples", 10000, "Generated images for the metrics.")
 flags.DEFINE_multi_string("set", [], "Config overrides key=value (recorded in the result).")
 flags.DEFINE_string("name", None, "Row name (default: the config name, plus overrides).")
@@ -62,8 +66,8 @@ def main(argv):
     from zoo.metrics.exports import evaluate_export
 
     config = config_lib.apply_overrides(config_lib.load(FLAGS.config), FLAGS.set)
-    config.train_steps = 10**9
-    config.max_train_seconds = int(FLAGS.minutes * 60)
+    config.train_steps = FLAGS.steps or 10**9
+    config.max_train_seconds = 0 if FLAGS.steps else int(FLAGS.minutes * 60)
     config.eval_every = 0
     config.image_every = 0
     config.checkpoint_every = 2000
@@ -73,14 +77,17 @@ def main(argv):
     result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "exports"))
     num_classes = export.read_info(result.export_path).get("num_classes")
     record = evaluate_export(result.export_path, config.dataset, "test", FLAGS.num_samples, num_classes=num_classes)
-    command = f"python benchmarks/quality.py --config={FLAGS.config} --minutes={FLAGS.minutes:g}" + "".join(
+    budget = f"--steps={FLAGS.steps}" if FLAGS.steps else f"--minutes={FLAGS.minutes:g}"
+    command = f"python benchmarks/quality.py --config={FLAGS.config} {budget}" + "".join(
         f" --set={override}" for override in FLAGS.set) + (f" --name={FLAGS.name}" if FLAGS.name else "") + (
         f" --num_samples={FLAGS.num_samples}" if FLAGS.num_samples != 10000 else "")
     row = {
         "name": name,
         "model": config.model,
         "command": command,
-        "budget_minutes": FLAGS.minutes,
+        "budget_minutes": None if FLAGS.steps else FLAGS.minutes,
+        "budget_steps": FLAGS.steps or None,
+        "seconds": round(result.step / result.steps_per_second, 1) if result.steps_per_second else None,
         "steps": result.step,
         "batch_size": config.batch_size,
         "images_per_second": round(result.images_per_second, 1),
@@ -97,7 +104,7 @@ def main(argv):
     with open(out, "w") as f:
         json.dump(row, f, indent=2)
     metrics = record["metrics"]
-    print(f"{name}: {result.step} steps in {FLAGS.minutes:g} min ({row['images_per_second']} images/s); "
+    print(f"{name}: {result.step} steps ({row['images_per_second']} images/s); "
           f"FID {metrics['fid']:.2f}, KID {metrics['kid_mean']:.3f}, precision {metrics['precision']:.3f}, "
           f"recall {metrics['recall']:.3f} -> {out}", flush=True)
 

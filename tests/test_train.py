@@ -14,19 +14,25 @@ from zoo.errors import TrainingDiverged, UserError
 
 def _weights(workdir):
     model, _, step = train.restore_model(str(workdir))
-    return step, [v.numpy() for v in model.generator.weights + model.discriminator.weights]
+    networks = [model.generator, model.discriminator] + ([model.ema_generator] if model.ema_decay else [])
+    return step, [v.numpy() for network in networks for v in network.weights]
 
 
-@pytest.mark.parametrize("model", ["dcgan", "mlp_gan"])
-def test_resume_continues_exactly(tiny_fashion_mnist, tmp_path, model):
-    """N straight steps == N/2 steps, a new trainer (restart), N/2 more: identical weights.
+@pytest.mark.parametrize("model,model_overrides", [("dcgan", {"ema_decay": 0.99}), ("mlp_gan", {})])
+def test_resume_continues_exactly(tiny_fashion_mnist, tmp_path, model, model_overrides):
+    """N straight steps == N/2 steps, a new trainer (restart), N/2 more: identical weights (the
+    generator's EMA included).
 
     256 images at batch 8 make 32 steps an epoch, so 40 steps also cross an epoch boundary.
     """
-    straight = helpers.smoke_config(model, tiny_fashion_mnist, train_steps=40, checkpoint_every=100, image_every=0)
+    def config(**overrides):
+        config = helpers.smoke_config(model, tiny_fashion_mnist, checkpoint_every=100, image_every=0, **overrides)
+        config.model_config.update(model_overrides)
+        return config
+
+    straight = config(train_steps=40)
     train.train_and_evaluate(straight, str(tmp_path / "straight"))
-    half = helpers.smoke_config(model, tiny_fashion_mnist, train_steps=20, checkpoint_every=100, image_every=0)
-    train.train_and_evaluate(half, str(tmp_path / "resumed"))
+    train.train_and_evaluate(config(train_steps=20), str(tmp_path / "resumed"))
     assert _weights(tmp_path / "resumed")[0] == 20
     result = train.train_and_evaluate(straight, str(tmp_path / "resumed"))
     assert result.step == 40
@@ -36,8 +42,7 @@ def test_resume_continues_exactly(tiny_fashion_mnist, tmp_path, model):
     for a, b in zip(weights_a, weights_b):
         np.testing.assert_array_equal(a, b)
     # And the run really trained: a different seed ends elsewhere.
-    other = helpers.smoke_config(model, tiny_fashion_mnist, train_steps=40, checkpoint_every=100, image_every=0, seed=1)
-    train.train_and_evaluate(other, str(tmp_path / "other"))
+    train.train_and_evaluate(config(train_steps=40, seed=1), str(tmp_path / "other"))
     assert any(not np.array_equal(a, c) for a, c in zip(weights_a, _weights(tmp_path / "other")[1]))
 
 

@@ -54,4 +54,7 @@ def gan_model_config(config, latent_dim=100):
     config.model_config.discriminator_learning_rate = 2e-4
     config.model_config.beta_1 = 0.5
     config.model_config.diffaugment = ""  # DiffAugment policy, e.g. "color,translation,cutout" (off: "").
+    # Exponential moving average of the generator's weights, sampled/evaluated/exported instead of
+    # the raw weights (0: off; 0.999 averages over about the last thousand steps).
+    config.model_config.ema_decay = 0.0
     return config

@@ -23,6 +23,7 @@ def get_config(smoke=False):
     config.model_config.discriminator_learning_rate = 1e-4
     config.model_config.beta_1 = 0.0
     config.model_config.beta_2 = 0.9
+    config.model_config.ema_decay = 0.0  # Generator EMA (see _base.gan_model_config).
     if smoke:
         shrink_for_smoke(config)
         config.model_config.latent_dim = 16

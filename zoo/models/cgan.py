@@ -59,6 +59,7 @@ class ConditionalGAN(GAN):
     def build_for_training(self):
         labels = tf.zeros([1], tf.int64)
         self.discriminator((self.generator((tf.zeros([1, self.latent_dim]), labels)), labels))
+        self.build_ema((tf.zeros([1, self.latent_dim]), labels))
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
 
@@ -91,7 +92,7 @@ class ConditionalGAN(GAN):
             fake_images = self.augment(self.generator((z, fake_labels), training=True), seeds[7])
             generator_loss = self.generator_loss_fn(
                 self.discriminator((fake_images, fake_labels), training=True, seed=seeds[4]))
-        base.apply_update(tape, generator_loss, self.generator, self.generator_optimizer)
+        self.update_generator(tape, generator_loss)
         return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss}
 
     def _check_labels(self, labels, batch_like):
@@ -112,14 +113,14 @@ class ConditionalGAN(GAN):
         def serving_default(seed, label):
             with tf.control_dependencies([base.check_serving_batch(seed, "seed"), *self._check_labels(label, seed)]):
                 z = base.latents_from_seeds(seed, self.latent_dim)
-            return {"images": base.to_uint8(self.generator((z, label), training=False))}
+            return {"images": base.to_uint8(self.sampling_generator((z, label), training=False))}
 
         @tf.function(input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32, name="z"),
                                       tf.TensorSpec([None], tf.int64, name="label")])
         def from_latent(z, label):
             with tf.control_dependencies([base.check_serving_batch(z, "z"), *self._check_labels(label, z)]):
                 z = tf.identity(z)
-            return {"images": base.to_uint8(self.generator((z, label), training=False))}
+            return {"images": base.to_uint8(self.sampling_generator((z, label), training=False))}
 
         return {"serving_default": serving_default, "from_latent": from_latent}
 
@@ -132,9 +133,11 @@ def cgan(config, image_shape, num_classes):
     """Class-conditional DCGAN, projection discriminator, non-saturating loss."""
     if num_classes < 2:
         raise UserError(f"cgan needs labelled data with at least 2 classes; this dataset has {num_classes}")
-    generator = ConditionalGenerator(image_shape, num_classes, config.embedding_dim, config.generator_width,
-                                     config.kernel_size, name="generator")
+    def make_generator(name):
+        return ConditionalGenerator(image_shape, num_classes, config.embedding_dim, config.generator_width,
+                                    config.kernel_size, name=name)
+
     discriminator = ProjectionDiscriminator(image_shape, num_classes, config.discriminator_width, config.kernel_size,
                                             name="discriminator")
-    return make_gan(generator, discriminator, config, image_shape, model_class=ConditionalGAN,
+    return make_gan(make_generator, discriminator, config, image_shape, model_class=ConditionalGAN,
                     num_classes=num_classes)

@@ -108,8 +108,8 @@ def dcgan(config, image_shape, num_classes):
     del num_classes  # Unconditional.
     if image_shape[0] != image_shape[1]:
         raise UserError(f"DCGAN needs square images, got {image_shape[0]}x{image_shape[1]}")
-    generator = DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name="generator")
     discriminator = DCGANDiscriminator(
         image_shape, config.discriminator_width, config.kernel_size, config.dropout, name="discriminator"
     )
-    return make_gan(generator, discriminator, config, image_shape)
+    return make_gan(lambda name: DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name=name),
+                    discriminator, config, image_shape)

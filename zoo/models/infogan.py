@@ -87,7 +87,7 @@ class InfoGAN(GAN):
             generator_loss = self.generator_loss_fn(fake_logits)
             generator_info_loss = self._info_loss(categorical, continuous, category_logits, continuous_means)
             total = generator_loss + self.info_weight * generator_info_loss
-        base.apply_update(tape, total, self.generator, self.generator_optimizer)
+        self.update_generator(tape, total)
         return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss,
                 "info_loss": generator_info_loss}
 
@@ -104,7 +104,8 @@ class InfoGAN(GAN):
                                                           tf.TensorSpec([self.continuous], tf.float32)))
 
     def _images(self, z, categorical, continuous):
-        return {"images": base.to_uint8(self.generator(self._latent(z, categorical, continuous), training=False))}
+        latent = self._latent(z, categorical, continuous)
+        return {"images": base.to_uint8(self.sampling_generator(latent, training=False))}
 
     def serving_signatures(self):
         """`serving_default(seed)`, and `from_latent(z, categorical, continuous)` with explicit codes."""
@@ -150,11 +151,11 @@ def infogan(config, image_shape, num_classes):
         raise UserError(f"infogan needs categorical_codes >= 2 and continuous_codes >= 0, got "
                         f"{config.categorical_codes} and {config.continuous_codes}")
     latent_dim = config.noise_dim + config.categorical_codes + config.continuous_codes
-    generator = DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name="generator")
     discriminator = InfoDiscriminator(image_shape, config.discriminator_width, config.kernel_size,
                                       config.categorical_codes, config.continuous_codes, name="discriminator")
     config = config.copy_and_resolve_references()
     config.latent_dim = latent_dim
-    return make_gan(generator, discriminator, config, image_shape, model_class=InfoGAN,
+    return make_gan(lambda name: DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name=name),
+                    discriminator, config, image_shape, model_class=InfoGAN,
                     noise_dim=config.noise_dim, categories=config.categorical_codes,
                     continuous=config.continuous_codes, info_weight=config.info_weight)

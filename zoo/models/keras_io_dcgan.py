@@ -77,7 +77,7 @@ class KerasIODCGAN(GAN):
 def keras_io_dcgan(config, image_shape, num_classes):
     """keras-io's DCGAN recipe (see the module docstring), for benchmark comparisons."""
     del num_classes  # Unconditional.
-    reject_aids(config, "keras_io_dcgan")
+    reject_aids(config, "keras_io_dcgan", aids=("diffaugment", "ema_decay"))
     model = KerasIODCGAN(keras_io_generator(image_shape, config.latent_dim), KerasIODiscriminator(name="discriminator"),
                          config.latent_dim, image_shape)
     model.compile(

@@ -13,15 +13,16 @@ import tensorflow as tf
 from zoo import losses
 from zoo.models import base
 from zoo.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from zoo.models.gan import GAN, reject_aids
+from zoo.models.gan import GAN, generators, reject_aids
 from zoo.registry import register
 
 
 class WGANGP(GAN):
     """GAN with a Wasserstein critic, a gradient penalty and n_critic critic steps per step."""
 
-    def compile(self, generator_optimizer, discriminator_optimizer, n_critic=5, gradient_penalty_weight=10.0):
-        super().compile(generator_optimizer, discriminator_optimizer, loss="wasserstein")
+    def compile(self, generator_optimizer, discriminator_optimizer, n_critic=5, gradient_penalty_weight=10.0,
+                ema_decay=0.0):
+        super().compile(generator_optimizer, discriminator_optimizer, loss="wasserstein", ema_decay=ema_decay)
         self.n_critic = int(n_critic)
         self.gradient_penalty_weight = float(gradient_penalty_weight)
 
@@ -48,7 +49,7 @@ class WGANGP(GAN):
         with tf.GradientTape() as tape:
             fake_logits = self.discriminator(self.generator(z, training=True), training=True, seed=seeds[-1])
             generator_loss = losses.wasserstein_generator_loss(fake_logits)
-        base.apply_update(tape, generator_loss, self.generator, self.generator_optimizer)
+        self.update_generator(tape, generator_loss)
         # -critic_loss estimates the Wasserstein distance (up to the critic's Lipschitz constant).
         return {"critic_loss": critic_loss, "gradient_penalty": penalty, "generator_loss": generator_loss,
                 "wasserstein_estimate": -critic_loss}
@@ -59,11 +60,13 @@ def wgan_gp(config, image_shape, num_classes):
     """WGAN-GP with DCGAN networks and a layer-normalized critic."""
     del num_classes  # Unconditional.
     reject_aids(config, "wgan_gp")
-    generator = DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name="generator")
+    generator, ema_generator = generators(
+        lambda name: DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name=name), config)
     critic = DCGANDiscriminator(image_shape, config.discriminator_width, config.kernel_size,
                                 normalization="layer", output_bias=False, name="discriminator")
-    model = WGANGP(generator, critic, config.latent_dim, image_shape)
+    model = WGANGP(generator, critic, config.latent_dim, image_shape, ema_generator=ema_generator)
     adam = lambda rate: keras.optimizers.Adam(rate, beta_1=config.beta_1, beta_2=config.beta_2)  # noqa: E731
     model.compile(adam(config.generator_learning_rate), adam(config.discriminator_learning_rate),
-                  n_critic=config.n_critic, gradient_penalty_weight=config.gradient_penalty_weight)
+                  n_critic=config.n_critic, gradient_penalty_weight=config.gradient_penalty_weight,
+                  ema_decay=config.get("ema_decay", 0.0))
     return model
