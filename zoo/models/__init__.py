@@ -16,4 +16,4 @@ The contract between a model and the shared machinery (trainer, exporter):
   those are saved); `model.export_info()` adds JSON facts to the export's assets.extra.
 """
 
-from zoo.models import cgan, dcgan, gan, infogan, keras_io_dcgan, wgan_gp  # noqa: F401  (registration side effect)
+from zoo.models import cgan, char_lstm, dcgan, gan, gpt, infogan, keras_io_dcgan, pixelcnn, vae, wgan_gp  # noqa: F401  (registration side effect)
