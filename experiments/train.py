@@ -17,7 +17,8 @@ from zoo.errors import UserError
 
 flags.DEFINE_string("config", None, "Config file (experiments/configs/*.py) or config name.")
 flags.DEFINE_string("model", None, "Registered model name; picks experiments/configs/<model>_<dataset>.py.")
-flags.DEFINE_string("dataset", None, "fashion_mnist, folder:/path/to/images, or a TFDS name.")
+flags.DEFINE_string("dataset", None, "fashion_mnist, folder:/path/to/images, fortunes, text:/path/to/file.txt, "
+                    "or a TFDS name.")
 flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, flags and sample grids go here.")
 flags.DEFINE_integer("train_steps", None, "Total training steps (overrides the config).")
 flags.DEFINE_integer("batch_size", None, "Global batch size (overrides the config).")
@@ -35,9 +36,12 @@ FLAGS = flags.FLAGS
 
 
 def export_name(model, dataset):
-    """`dcgan_fashion_mnist`; folders become `dcgan_<folder name>`; TFDS versions/splits are dropped."""
+    """`dcgan_fashion_mnist`; folders become `dcgan_<folder name>`, text files `gpt_<file name
+    without extension>`; TFDS versions/splits are dropped."""
     if dataset.startswith("folder:"):
         dataset = os.path.basename(os.path.normpath(dataset[len("folder:"):])) or "folder"
+    elif dataset.startswith("text:"):
+        dataset = os.path.splitext(os.path.basename(dataset[len("text:"):]))[0] or "text"
     return f"{model}_{re.sub(r'[^A-Za-z0-9_]+', '_', dataset.split(':')[0].split('/')[0])}"
 
 

@@ -32,7 +32,9 @@ def test_a_name_cannot_be_registered_twice():
 def test_every_registered_model_has_a_config_and_a_test(name):
     if name.startswith("test_only"):
         pytest.skip("registered by this test module")
-    assert f"{name}_fashion_mnist" in config_lib.available_configs(), f"missing experiments/configs/{name}_fashion_mnist.py"
+    # Image models have a Fashion-MNIST config; others (text models) a config for their own data.
+    config_name = config_lib.default_config_name(name, "fashion_mnist")
+    assert config_name in config_lib.available_configs(), f"missing experiments/configs/{name}_<dataset>.py"
     assert os.path.exists(os.path.join(REPO, "tests", f"test_{name}.py")), f"missing tests/test_{name}.py"
-    config = config_lib.load(f"{name}_fashion_mnist")
+    config = config_lib.load(config_name)
     assert config.model == name

@@ -18,12 +18,19 @@ CONFIG_PACKAGE = "experiments.configs"
 
 
 def default_config_name(model, dataset):
-    """`<model>_<dataset>` for a named dataset; `<model>_fashion_mnist` for folders and other data."""
-    return f"{model}_{dataset}" if _config_exists(f"{model}_{dataset}") else f"{model}_fashion_mnist"
+    """`<model>_<dataset>` for a named dataset; for folders and other data `<model>_fashion_mnist`,
+    or the model's first config when it has none for Fashion-MNIST (text models: `gpt_fortunes`)."""
+    if _config_exists(f"{model}_{dataset}"):
+        return f"{model}_{dataset}"
+    if _config_exists(f"{model}_fashion_mnist"):
+        return f"{model}_fashion_mnist"
+    own = [name for name in available_configs() if name.startswith(f"{model}_")]
+    return own[0] if own else f"{model}_fashion_mnist"
 
 
 def _config_exists(name):
-    return importlib.util.find_spec(f"{CONFIG_PACKAGE}.{name}") is not None
+    # Dataset names such as "text:/data/book.txt" are no module name (find_spec would raise).
+    return name.isidentifier() and importlib.util.find_spec(f"{CONFIG_PACKAGE}.{name}") is not None
 
 
 def available_configs():

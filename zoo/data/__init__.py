@@ -1,4 +1,5 @@
-"""Datasets for the zoo: Fashion-MNIST offline, image folders, any TFDS image dataset by name.
+"""Datasets for the zoo: Fashion-MNIST offline, image folders, text as bytes (the Debian fortunes,
+any file), any TFDS image dataset by name.
 
     source = zoo.data.load("fashion_mnist", split="train")
     batches = zoo.data.make_pipeline(source, batch_size=64, seed=0, start_step=step)

@@ -1,7 +1,8 @@
 """The `Source` record every loader returns, and helpers the loaders share.
 
 A `Source` is a finite `tf.data.Dataset` of {"image": uint8[H, W, C], "label": int64[]}
-(the features of TFDS `fashion_mnist`) plus what a trainer needs to know about it. Sources
+(the features of TFDS `fashion_mnist`), or of other features for other data (text:
+{"tokens": int32[L + 1]}), plus what a trainer needs to know about it. Sources
 that can fetch any example by index also carry `element_at`, which lets `make_pipeline` draw
 an exact, stateless permutation per epoch instead of streaming through a shuffle buffer.
 """
@@ -19,15 +20,21 @@ from zoo.errors import UserError
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """A finite, labelled image dataset and its description.
+    """A finite dataset (labelled images, or windows of text) and its description.
+
+    The trainer hands `image_shape` and `num_classes` to the model factory and records them in
+    run.json; for data that is not images they carry the same two facts in the same places: the
+    shape of one element's main feature and the number of values it takes.
 
     Attributes:
       name: the dataset name as the user spelled it, e.g. "fashion_mnist" or "folder:/data/faces".
       split: the split as the user spelled it, e.g. "train" or "train[:1000]".
-      dataset: finite; elements {"image": uint8[H, W, C], "label": int64[]}, in a fixed order.
+      dataset: finite, in a fixed order; elements {"image": uint8[H, W, C], "label": int64[]}, or
+        for text {"tokens": int32[sequence_length + 1]} (windows of bytes, see `zoo.data.text`).
       num_examples: the number of elements of `dataset`.
-      image_shape: (H, W, C).
-      num_classes: the number of label values, or 0 when the data is unlabelled (label 0).
+      image_shape: (H, W, C); text: the window shape (sequence_length + 1,).
+      num_classes: the number of label values, or 0 when the data is unlabelled (label 0); text:
+        the vocabulary size (256 bytes).
       description: one line saying where the data came from.
       element_at: optional; maps an int64 scalar index in [0, num_examples) to the element
         `dataset` yields at that position. Present for in-memory and folder sources.

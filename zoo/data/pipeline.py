@@ -28,7 +28,8 @@ def steps_per_epoch(source: Source, batch_size: int) -> int:
 
 def make_pipeline(source: Source, batch_size: int, seed: int, start_step: int = 0,
                   shuffle_buffer: int | None = None) -> tf.data.Dataset:
-    """Returns an endless dataset of {"image": float32[B, H, W, C] in [-1, 1], "label": int64[B]}.
+    """Returns an endless dataset of {"image": float32[B, H, W, C] in [-1, 1], "label": int64[B]}
+    (text sources: {"tokens": int32[B, sequence_length + 1]}).
 
     Args:
       source: a `zoo.data.Source`.
@@ -124,7 +125,11 @@ def _block_shuffle(dataset, block_size, epoch_seed):
 
 
 def _scale(batch):
-    return {
-        "image": tf.cast(batch["image"], tf.float32) / 127.5 - 1.0,
-        "label": tf.cast(batch["label"], tf.int64),
-    }
+    """Images to float32 in [-1, 1] and labels to int64 where a source has them; other features
+    (text's "tokens") pass through as the source made them."""
+    scaled = dict(batch)
+    if "image" in batch:
+        scaled["image"] = tf.cast(batch["image"], tf.float32) / 127.5 - 1.0
+    if "label" in batch:
+        scaled["label"] = tf.cast(batch["label"], tf.int64)
+    return scaled

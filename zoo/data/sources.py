@@ -1,4 +1,5 @@
-"""`load(name, ...)`: Fashion-MNIST offline, image folders, or any TFDS image dataset by name.
+"""`load(name, ...)`: Fashion-MNIST offline, image folders, text (fortunes, any file), or any TFDS
+image dataset by name.
 
 tensorflow_datasets is imported only when a TFDS name is asked for, never at import time.
 """
@@ -7,27 +8,37 @@ import difflib
 
 import tensorflow as tf
 
-from zoo.data import base, fashion_mnist, folder
+from zoo.data import base, fashion_mnist, folder, text
 from zoo.errors import UserError
 
-OFFLINE_NAMES = (fashion_mnist.NAME, folder.PREFIX + "/path/to/images")
+OFFLINE_NAMES = (fashion_mnist.NAME, folder.PREFIX + "/path/to/images", text.FORTUNES,
+                 text.PREFIX + "/path/to/file.txt")
 
 
 def load(name: str, split: str = "train", data_dir: str | None = None,
-         image_size: int | None = None, channels: int | None = None) -> base.Source:
+         image_size: int | None = None, channels: int | None = None,
+         sequence_length: int | None = None) -> base.Source:
     """Returns the `Source` for dataset `name` and `split`.
 
     Args:
-      name: "fashion_mnist" (offline IDX files), "folder:/path/to/images", or a TFDS name such
-        as "mnist", "cifar10" or "celeb_a" (needs a download unless already in `data_dir`).
+      name: "fashion_mnist" (offline IDX files), "folder:/path/to/images", "fortunes" or
+        "text:/path/to/file.txt" (bytes, see `zoo.data.text`), or a TFDS name such as "mnist",
+        "cifar10" or "celeb_a" (needs a download unless already in `data_dir`).
       split: "train" or "test" (folders: "train" only), optionally sliced like "train[:1000]".
-      data_dir: where the data lives; for fashion_mnist a folder of IDX files, for TFDS its
-        data_dir. Ignored by folder sources.
+      data_dir: where the data lives; for fashion_mnist a folder of IDX files, for fortunes a
+        folder of fortune files, for TFDS its data_dir. Ignored by folder and text: sources.
       image_size: resize images to image_size x image_size (center-cropped if not square).
       channels: 1 (grayscale) or 3 (RGB); default: what the data has.
+      sequence_length: text only: bytes a model reads per window (default 128).
     """
     if not isinstance(name, str) or not name:
         raise UserError(f"dataset name must be a non-empty string, got {name!r}")
+    if text.is_text_dataset(name):
+        if image_size is not None or channels is not None:
+            raise UserError(f"image_size and channels apply to image datasets; {name} is text (it takes sequence_length)")
+        return text.load(name, split, sequence_length, data_dir if name == text.FORTUNES else None)
+    if sequence_length is not None:
+        raise UserError(f"sequence_length applies to text datasets ({', '.join(OFFLINE_NAMES[2:])}); {name} is images")
     if name == fashion_mnist.NAME:
         return fashion_mnist.load(split, data_dir, image_size, channels)
     if name.startswith(folder.PREFIX):

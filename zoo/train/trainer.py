@@ -237,7 +237,7 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     _check_workdir(workdir, config)
     source = data.load(
         config.dataset, "train", data_dir=config.get("data_dir"), image_size=config.get("image_size"),
-        channels=config.get("channels"),
+        channels=config.get("channels"), sequence_length=config.get("sequence_length"),
     )
     print(f"data: {source.description}", flush=True)
     model, checkpoint = _build(config, source.image_shape, source.num_classes, strategy)

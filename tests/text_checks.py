@@ -1,0 +1,209 @@
+"""Checks every byte-level language model must pass; a model's test class inherits `TextModelTests`.
+
+Tests never need the fortunes package: they train on a tiny text file written to tmp_path and
+read as `text:<path>`.
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+import zoo.data
+from zoo import config as config_lib
+from zoo import export, registry, train
+from zoo.models import language
+
+# Short, repetitive English: a model learns its bytes within a few dozen steps.
+CORPUS = (b"the cat sat on the mat. the dog sat on the log. a cat and a dog met on the mat.\n%\n" * 40)
+
+# Loads the export where `import zoo` fails and prints what generate and log_likelihood return.
+ZOO_FREE_CLIENT = """
+import sys
+sys.modules["zoo"] = None  # Any attempt to import zoo now raises ImportError.
+import tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])
+text = loaded.signatures["serving_default"](
+    prompt=tf.constant("the "), max_new_tokens=tf.constant(12, tf.int64), temperature=tf.constant(0.8),
+    top_k=tf.constant(5, tf.int64), seed=tf.constant(7, tf.int64))["text"].numpy()
+scores = loaded.signatures["log_likelihood"](text=tf.constant(["the cat sat", "x"]))
+print(repr(text), scores["num_tokens"].numpy().tolist())
+"""
+
+PY_FUNC_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
+
+
+def write_corpus(directory, data=CORPUS, name="corpus.txt"):
+    path = os.path.join(str(directory), name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def smoke_config(name, corpus_path, **overrides):
+    config = config_lib.load(config_lib.default_config_name(name, "fortunes"), smoke=True)
+    config.dataset = f"text:{corpus_path}"
+    config.export_name = f"{name}_corpus"
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+def build(name, sequence_length=16, **model_overrides):
+    config = config_lib.load(config_lib.default_config_name(name, "fortunes"), smoke=True)
+    for key, value in model_overrides.items():
+        config.model_config[key] = value
+    model = registry.get(name)(config.model_config, (sequence_length + 1,), language.VOCABULARY_SIZE)
+    model.build_for_training()
+    return model
+
+
+def generate(signature, prompt="the ", max_new_tokens=20, temperature=1.0, top_k=0, seed=0):
+    return signature(prompt=tf.constant(prompt), max_new_tokens=tf.constant(max_new_tokens, tf.int64),
+                     temperature=tf.constant(temperature, tf.float32), top_k=tf.constant(top_k, tf.int64),
+                     seed=tf.constant(seed, tf.int64))["text"].numpy()
+
+
+def check_causal(name):
+    """Changing the byte at position 9 leaves the logits of positions 0..8 unchanged."""
+    model = build(name)
+    tokens = tf.constant(np.frombuffer(CORPUS[:16], np.uint8).astype(np.int32)[None])
+    changed = tf.tensor_scatter_nd_update(tokens, [[0, 9]], [ord("Z")])
+    before, after = model.network(tokens).numpy(), model.network(changed).numpy()
+    np.testing.assert_allclose(before[0, :9], after[0, :9], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(before[0, 9:], after[0, 9:])
+
+
+def check_train_step_learns(name, corpus_path):
+    """Forty steps on a repetitive corpus cut the loss well below log(256) (uniform guessing)."""
+    keras.utils.set_random_seed(0)
+    model = build(name, learning_rate=1e-2, dropout=0.0)
+    source = zoo.data.load(f"text:{corpus_path}", sequence_length=16)
+    batches = iter(zoo.data.make_pipeline(source, 16, seed=0))
+    step = tf.function(model.train_step)
+    losses = [float(step(next(batches), tf.constant([0, index], tf.int64))["loss"]) for index in range(40)]
+    assert losses[0] > 0.9 * np.log(256), losses[:3]
+    assert np.mean(losses[-5:]) < 0.6 * losses[0], losses
+    assert all(np.isfinite(losses))
+
+
+def check_checkpoint_holds_every_variable(name, tmp_path):
+    """A checkpoint restores every network and optimizer variable into a differently seeded model."""
+    keras.utils.set_random_seed(0)
+    trained = build(name)
+    batch = {"tokens": tf.constant(np.frombuffer(CORPUS[:8 * 17], np.uint8).reshape(8, 17).astype(np.int32))}
+    tf.function(trained.train_step)(batch, tf.constant([0, 0], tf.int64))
+    path = tf.train.Checkpoint(**trained.checkpoint_items()).save(str(tmp_path / "ckpt"))
+    keras.utils.set_random_seed(1)
+    fresh = build(name)
+    tf.train.Checkpoint(**fresh.checkpoint_items()).restore(path).assert_consumed()
+    for key, item in trained.checkpoint_items().items():
+        restored = fresh.checkpoint_items()[key]
+        assert len(item.values) == len(restored.values) > 0, key
+        for original, copy in zip(item.values, restored.values):
+            np.testing.assert_array_equal(original.numpy(), copy.numpy(), err_msg=f"{key}: {original.path}")
+    assert len(trained.checkpoint_items()["network"].values) == len(trained.network.variables)
+
+
+def graph_ops(export_path):
+    """Every op type in the SavedModel's graph and its function library."""
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_path, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    graph = proto.meta_graphs[0].graph_def
+    ops = {node.op for node in graph.node}
+    for function in graph.library.function:
+        ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def train_and_export(name, corpus_path, workdir, export_dir):
+    config = smoke_config(name, corpus_path)
+    result = train.train_and_evaluate(config, str(workdir), export_dir=str(export_dir))
+    return config, result
+
+
+class TextModelTests:
+    """Mixin: `class TestMyModel(TextModelTests): model_name = "my_model"` runs every check."""
+
+    model_name = None
+
+    @pytest.fixture(scope="class")
+    def corpus(self, tmp_path_factory):
+        return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+    @pytest.fixture(scope="class")
+    def trained(self, corpus, tmp_path_factory):
+        """One smoke run through the trainer and its export, shared by the export checks."""
+        root = tmp_path_factory.mktemp(f"{self.model_name}_run")
+        config, result = train_and_export(self.model_name, corpus, root / "run", root / "exports")
+        return {"config": config, "result": result, "workdir": root / "run",
+                "loaded": tf.saved_model.load(result.export_path)}
+
+    def test_causal(self):
+        check_causal(self.model_name)
+
+    def test_train_step_learns_a_repetitive_corpus(self, corpus):
+        check_train_step_learns(self.model_name, corpus)
+
+    def test_checkpoint_holds_every_variable(self, tmp_path):
+        check_checkpoint_holds_every_variable(self.model_name, tmp_path)
+
+    def test_smoke_training_records_text_data_and_skips_image_previews(self, trained):
+        config, result, workdir = trained["config"], trained["result"], trained["workdir"]
+        assert result.step == config.train_steps and result.stop_reason == "completed"
+        assert result.export_path.endswith(f"{config.export_name}/1")
+        assert set(result.losses) == {"loss", "bits_per_byte"}
+        assert not os.path.exists(workdir / "samples")  # No seed -> images signature: no preview grids.
+        model, _, step = train.restore_model(str(workdir))  # What zoo-export does.
+        assert step == config.train_steps and model.sequence_length == config.sequence_length
+        info = export.read_info(result.export_path)
+        assert info["sequence_length"] == config.sequence_length and info["vocabulary_size"] == 256
+        assert {"serving_default", "generate", "log_likelihood"} <= set(info["signatures"])
+
+    def test_generate_is_deterministic_by_seed_and_starts_with_the_prompt(self, trained):
+        serving = trained["loaded"].signatures["serving_default"]
+        first, again = generate(serving, seed=3), generate(serving, seed=3)
+        assert first == again
+        assert first != generate(serving, seed=4)
+        assert first.startswith(b"the ") and len(first) == len(b"the ") + 20
+        long_prompt = CORPUS[:40].decode()  # Longer than the context: cropped inside, returned whole.
+        text = generate(trained["loaded"].signatures["generate"], prompt=long_prompt, max_new_tokens=5, top_k=1)
+        assert text.startswith(long_prompt.encode()) and len(text) == 45
+        assert text == generate(trained["loaded"].signatures["generate"], prompt=long_prompt, max_new_tokens=5,
+                                top_k=1, seed=99)  # top_k=1 is greedy: the seed no longer matters.
+
+    def test_log_likelihood_counts_bytes_and_is_a_probability(self, trained):
+        scores = trained["loaded"].signatures["log_likelihood"](text=tf.constant([CORPUS[:100], b"a", b""]))
+        assert scores["num_tokens"].numpy().tolist() == [99, 0, 0]
+        log_likelihood = scores["log_likelihood"].numpy()
+        assert log_likelihood[0] < 0 and log_likelihood[1] == log_likelihood[2] == 0
+
+    def test_export_has_no_python_ops_and_loads_without_zoo(self, trained):
+        assert not graph_ops(trained["result"].export_path) & PY_FUNC_OPS
+        run = subprocess.run([sys.executable, "-c", ZOO_FREE_CLIENT, trained["result"].export_path],
+                             check=False, capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        assert run.returncode == 0, run.stderr[-2000:]
+        expected = generate(trained["loaded"].signatures["serving_default"], max_new_tokens=12,
+                            temperature=0.8, top_k=5, seed=7)
+        assert run.stdout.strip() == f"{expected!r} [10, 0]"
+
+    @pytest.mark.parametrize("inputs, name", [
+        ({"prompt": ""}, "prompt"),
+        ({"max_new_tokens": 0}, "max_new_tokens"),
+        ({"max_new_tokens": language.MAX_NEW_TOKENS + 1}, "max_new_tokens"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"temperature": -1.0}, "temperature"),
+        ({"top_k": -1}, "top_k"),
+        ({"top_k": language.VOCABULARY_SIZE + 1}, "top_k"),
+    ])
+    def test_bad_generate_inputs_name_the_input(self, trained, inputs, name):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"{name}: must be"):
+            generate(trained["loaded"].signatures["serving_default"], **inputs)
+

@@ -1,0 +1,179 @@
+"""Text as bytes: the Debian fortune cookies ("fortunes") and any file ("text:/path/to/file.txt").
+
+Models read raw bytes (a vocabulary of 256), so any encoding works and nothing is out of
+vocabulary; UTF-8 characters outside ASCII are several tokens.
+
+Held-out split, fixed by the data alone:
+- `fortunes` reads every fortune file directly in /usr/share/games/fortunes (Debian's `fortunes`
+  and `fortunes-min`; the .dat/.u8 index files and subfolders such as off/ are skipped), or in
+  `data_dir`. Files are taken in sorted name order and cut into fortunes at their `%` lines; every
+  10th fortune (index 9, 19, 29, ... in that order) is `test`, the rest `train`. Interleaving
+  instead of taking the last files keeps both splits over the same topics (the files are topics).
+  Each fortune keeps its `%` line as its end (the file format itself), so a model learns where a
+  fortune ends and generated text shows it.
+- `text:/path` is split by position: the last 10% of the file's bytes are `test`, the first 90%
+  `train` (as enwik8 and text8 are), because an arbitrary file has no document boundary to trust.
+
+A text `Source` yields every window of sequence_length + 1 consecutive bytes of its split (one
+element per start offset), as {"tokens": int32[sequence_length + 1]}: a model reads the first
+sequence_length bytes and predicts the last sequence_length. Its `image_shape` is the element
+shape (sequence_length + 1,) and its `num_classes` the vocabulary (256), which is how the trainer
+hands both to a model factory and records them in run.json.
+"""
+
+import os
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.data import base
+from zoo.errors import UserError
+
+FORTUNES = "fortunes"
+PREFIX = "text:"
+FORTUNES_DIR = "/usr/share/games/fortunes"
+VOCABULARY_SIZE = 256
+DEFAULT_SEQUENCE_LENGTH = 128
+TEST_EVERY = 10  # fortunes: every 10th fortune is test.
+TEST_FRACTION_DENOMINATOR = 10  # text files: the last tenth of the bytes is test.
+SPLITS = ("train", "test")
+FORTUNE_END = b"%\n"
+_SEPARATOR = re.compile(rb"^%[ \t\r]*(?:\n|$)", re.MULTILINE)
+_INDEX_SUFFIXES = (".dat", ".u8")
+
+
+def is_text_dataset(name):
+    """Whether `name` is read by this module: "fortunes" or "text:<path>"."""
+    return name == FORTUNES or name.startswith(PREFIX)
+
+
+def load(name, split="train", sequence_length=None, data_dir=None):
+    """Returns the `Source` of windows of `split`; see the module docstring for the splits.
+
+    Args:
+      name: "fortunes" or "text:/path/to/file.txt".
+      split: "train" or "test", optionally sliced by bytes like "train[:10%]".
+      sequence_length: bytes a model reads per window (default 128); windows hold one more.
+      data_dir: for fortunes, the folder of fortune files (default /usr/share/games/fortunes).
+    """
+    sequence_length = _check_sequence_length(sequence_length, name)
+    data, origin = load_bytes(name, split, data_dir)
+    window = sequence_length + 1
+    if len(data) < window:
+        raise UserError(
+            f"{name} {split} has {len(data)} bytes, fewer than sequence_length + 1 = {window}: "
+            f"use a longer text or a smaller sequence_length"
+        )
+    tokens = tf.constant(np.frombuffer(data, np.uint8))
+    offsets = tf.range(window, dtype=tf.int64)
+
+    def element_at(index):
+        # A scalar index gives one window, a vector of indices a batch of them (one gather).
+        positions = tf.expand_dims(tf.convert_to_tensor(index, tf.int64), -1) + offsets
+        return {"tokens": tf.cast(tf.gather(tokens, positions), tf.int32)}
+
+    num_windows = len(data) - sequence_length
+    dataset = tf.data.Dataset.range(num_windows).map(
+        element_at, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return base.Source(
+        name=name,
+        split=split,
+        dataset=dataset,
+        num_examples=num_windows,
+        image_shape=(window,),
+        num_classes=VOCABULARY_SIZE,
+        description=f"{name} {split}: {len(data)} bytes ({num_windows} windows of {window}) from {origin}",
+        element_at=element_at,
+        element_at_takes_batches=True,
+    )
+
+
+def load_bytes(name, split="train", data_dir=None):
+    """The bytes of `split` of a text dataset and one line saying where they came from.
+
+    What a likelihood evaluation scores: the whole held-out text, not its windows.
+    """
+    base_split, slicer = base.parse_split(split, SPLITS, name)
+    if name == FORTUNES:
+        data, origin = _fortunes_split(base_split, data_dir)
+    elif name.startswith(PREFIX):
+        data, origin = _file_split(name[len(PREFIX):], base_split)
+    else:
+        raise UserError(f"unknown text dataset {name!r}: allowed are {FORTUNES!r} or '{PREFIX}/path/to/file.txt'")
+    data = data[slicer(len(data))]
+    if not data:
+        raise UserError(f"split {split!r} of {name} selects none of its bytes")
+    return data, origin
+
+
+def split_fortunes(data):
+    """The fortunes of one fortune file's bytes, each ending with its `%` line; empty ones dropped."""
+    fortunes = []
+    for text in _SEPARATOR.split(data):
+        if text.strip():
+            fortunes.append(text + (b"" if text.endswith(b"\n") else b"\n") + FORTUNE_END)
+    return fortunes
+
+
+def fortune_files(directory):
+    """Sorted paths of the fortune files directly in `directory` (no index files, no subfolders)."""
+    if not os.path.isdir(directory):
+        return []
+    paths = []
+    for entry in sorted(os.listdir(directory)):
+        path = os.path.join(directory, entry)
+        if entry.startswith(".") or entry.endswith(_INDEX_SUFFIXES) or not os.path.isfile(path):
+            continue
+        paths.append(path)
+    return paths
+
+
+def _fortunes_split(split, data_dir):
+    directory = data_dir or FORTUNES_DIR
+    paths = fortune_files(directory)
+    if not paths:
+        if data_dir is None:
+            raise UserError(
+                f"no fortune files in {FORTUNES_DIR}: run `apt-get install fortunes` or use "
+                f"--dataset={PREFIX}/path/to/file.txt"
+            )
+        raise UserError(f"data_dir {data_dir!r} has no fortune files (text files of fortunes separated by % lines)")
+    fortunes = []
+    for path in paths:
+        with open(path, "rb") as f:
+            fortunes.extend(split_fortunes(f.read()))
+    if len(fortunes) < TEST_EVERY:
+        raise UserError(
+            f"{directory} holds {len(fortunes)} fortunes: at least {TEST_EVERY} are needed for a "
+            f"test split (every {TEST_EVERY}th fortune)"
+        )
+    is_test = (np.arange(len(fortunes)) % TEST_EVERY) == TEST_EVERY - 1
+    chosen = [fortune for fortune, test in zip(fortunes, is_test) if test == (split == "test")]
+    origin = f"{len(chosen)} of {len(fortunes)} fortunes in {len(paths)} files in {directory}"
+    return b"".join(chosen), origin
+
+
+def _file_split(path, split):
+    if not path:
+        raise UserError(f"dataset {PREFIX!r} needs a file: --dataset={PREFIX}/path/to/file.txt")
+    full = os.path.expanduser(path)
+    if not os.path.isfile(full):
+        raise UserError(f"text file {path!r} does not exist or is not a file")
+    with open(full, "rb") as f:
+        data = f.read()
+    if not data:
+        raise UserError(f"text file {path!r} is empty")
+    cut = len(data) - len(data) // TEST_FRACTION_DENOMINATOR
+    part = data[:cut] if split == "train" else data[cut:]
+    where = "first 90%" if split == "train" else "last 10%"
+    return part, f"the {where} of {full} ({len(data)} bytes)"
+
+
+def _check_sequence_length(sequence_length, name):
+    if sequence_length is None:
+        return DEFAULT_SEQUENCE_LENGTH
+    if isinstance(sequence_length, bool) or not isinstance(sequence_length, (int, np.integer)) or sequence_length < 1:
+        raise UserError(f"sequence_length={sequence_length!r} for {name}: must be a positive integer")
+    return int(sequence_length)

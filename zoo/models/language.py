@@ -1,0 +1,244 @@
+"""Byte-level language models: the training step, checkpoint and serving signatures they share.
+
+`ByteLanguageModel` owns one network that maps int32 tokens [B, T] (bytes, T <= sequence_length)
+to next-byte logits [B, T, 256] and may only look backwards (position t sees tokens 0..t). The GPT
+(`zoo.models.gpt`) and the LSTM baseline (`zoo.models.char_lstm`) differ only in that network.
+
+Training data are windows of sequence_length + 1 bytes (`zoo.data.text`): the network reads the
+first sequence_length and is scored on predicting each next byte; the loss is in nats per byte
+and `bits_per_byte` is the same number in bits.
+
+The exported signatures need nothing of zoo and no Python at serving time (TensorFlow ops only):
+- `serving_default` = `generate(prompt, max_new_tokens, temperature, top_k, seed) -> text`:
+  samples max_new_tokens bytes after the prompt and returns prompt + sample. Every step reads
+  only the last sequence_length bytes (the context the network was trained on) and draws from
+  the softmax of logits / temperature, restricted to the top_k most likely bytes (0: all), with
+  the stateless seed (seed, 0) folded with the step: the same inputs give the same text in every
+  process. The bytes are returned as they are, so a sample may end inside a UTF-8 character.
+- `log_likelihood(text) -> log_likelihood, num_tokens`: per string, the natural-log likelihood
+  of every byte after the first (the first has no context to be predicted from) and how many
+  bytes that is; bits per byte = -sum(log_likelihood) / sum(num_tokens) / ln 2. Long texts are
+  scored with a sliding window of sequence_length bytes moved by half of it, so every byte is
+  predicted exactly once, with at least sequence_length / 2 bytes of context (fewer only within
+  the first window), as in training.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from zoo.errors import UserError
+from zoo.models import base
+
+VOCABULARY_SIZE = 256
+MAX_NEW_TOKENS = 1024  # generate's bound on max_new_tokens: one request cannot hold a server for long.
+_LN2 = math.log(2.0)
+_WINDOWS_PER_BATCH = 64  # log_likelihood scores this many windows at once (bounded memory).
+
+
+def sequence_length_of(image_shape, num_classes, model_name):
+    """The context length from the data's (window shape, vocabulary) the trainer passes a factory.
+
+    Text sources describe their windows of sequence_length + 1 bytes as image_shape
+    (sequence_length + 1,) and their vocabulary as num_classes (see `zoo.data.Source`).
+    """
+    shape = tuple(image_shape)
+    if len(shape) != 1 or shape[0] < 2 or num_classes != VOCABULARY_SIZE:
+        raise UserError(
+            f"{model_name} models text: it needs a text dataset (fortunes or text:/path/to/file.txt), "
+            f"whose elements are windows of bytes, but got elements of shape {shape} with {num_classes} classes"
+        )
+    return shape[0] - 1
+
+
+class WarmupConstant(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 to `learning_rate` over `warmup_steps`, then constant.
+
+    Constant afterwards because a wall-clock budget (max_train_seconds) leaves the number of
+    steps unknown, so a decay could not be timed to end with the run.
+    """
+
+    def __init__(self, learning_rate, warmup_steps):
+        self.learning_rate = float(learning_rate)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        if not self.warmup_steps:
+            return tf.constant(self.learning_rate, tf.float32)
+        ramp = (tf.cast(step, tf.float32) + 1.0) / float(self.warmup_steps)
+        return self.learning_rate * tf.minimum(1.0, ramp)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "warmup_steps": self.warmup_steps}
+
+
+def make_optimizer(config, network):
+    """AdamW(config.learning_rate, warm-up) decaying only matrices (not biases, norms or gains).
+
+    Call after the network is built: the exclusion is fixed before the optimizer is built.
+    """
+    if config.learning_rate <= 0 or config.warmup_steps < 0:
+        raise UserError(f"learning_rate must be > 0 and warmup_steps >= 0, got {config.learning_rate} and {config.warmup_steps}")
+    optimizer = keras.optimizers.AdamW(WarmupConstant(config.learning_rate, config.warmup_steps),
+                                       weight_decay=config.weight_decay, beta_1=0.9, beta_2=0.99)
+    optimizer.exclude_from_weight_decay(var_list=[v for v in network.trainable_variables if len(v.shape) < 2])
+    return optimizer
+
+
+class ByteLanguageModel(keras.Model):
+    """A next-byte predictor trained by the zoo trainer and exported for TF Serving."""
+
+    def __init__(self, network, sequence_length, **kwargs):
+        super().__init__(**kwargs)
+        self.network = network
+        self.sequence_length = int(sequence_length)
+
+    def compile(self, optimizer, clip_norm=1.0):
+        """Attaches the optimizer and the gradient clip (global norm per replica; 0: off)."""
+        super().compile()
+        if clip_norm < 0:
+            raise UserError(f"clip_norm must be >= 0 (0: no clipping), got {clip_norm}")
+        self.network_optimizer = optimizer
+        self.clip_norm = float(clip_norm)
+
+    def build_for_training(self):
+        self.network(tf.zeros([1, self.sequence_length], tf.int32))
+        self.network_optimizer.build(self.network.trainable_variables)
+
+    def checkpoint_items(self):
+        return {"network": base.VariableList(self.network), "optimizer": base.VariableList(self.network_optimizer)}
+
+    def call(self, tokens, training=False):
+        return self.network(tokens, training=training)
+
+    def train_step(self, batch, seed):
+        tokens = tf.cast(batch["tokens"], tf.int32)
+        inputs, targets = tokens[:, :-1], tokens[:, 1:]
+        scale = 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+        variables = self.network.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = self.network(inputs, training=True, seed=seed)
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits))
+            # The optimizer sums replicas' gradients, so each contributes its share of the average.
+            scaled_loss = loss * scale
+        gradients = tape.gradient(scaled_loss, variables)
+        if self.clip_norm:
+            # Clipping the scaled gradient at clip_norm * scale bounds this replica's batch gradient
+            # at clip_norm: on one device exactly the clipped batch gradient.
+            gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm * scale)
+        self.network_optimizer.apply_gradients(zip(gradients, variables))
+        return {"loss": loss, "bits_per_byte": loss / _LN2}
+
+    def next_logits(self, context):
+        """Logits [256] of the byte after `context` (int32 [T], 1 <= T <= sequence_length)."""
+        return self.network(context[tf.newaxis], training=False)[0, -1]
+
+    def serving_signatures(self):
+        """`serving_default` and `generate` (the same function), and `log_likelihood`."""
+        generate = tf.function(self._generate, input_signature=[
+            tf.TensorSpec([], tf.string, name="prompt"),
+            tf.TensorSpec([], tf.int64, name="max_new_tokens"),
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int64, name="top_k"),
+            tf.TensorSpec([], tf.int64, name="seed"),
+        ])
+        log_likelihood = tf.function(self._log_likelihood, input_signature=[
+            tf.TensorSpec([None], tf.string, name="text"),
+        ])
+        return {"serving_default": generate, "generate": generate, "log_likelihood": log_likelihood}
+
+    def serving_trackables(self):
+        return {"network": self.network}
+
+    def export_info(self):
+        return {"vocabulary_size": VOCABULARY_SIZE, "sequence_length": self.sequence_length,
+                "tokens": "bytes", "max_new_tokens": MAX_NEW_TOKENS,
+                "log_likelihood_window": self.sequence_length, "log_likelihood_stride": self._stride()}
+
+    def _stride(self):
+        return max(1, self.sequence_length // 2)
+
+    def _generate(self, prompt, max_new_tokens, temperature, top_k, seed):
+        checks = [
+            tf.debugging.assert_greater(tf.strings.length(prompt), 0,
+                                        message="prompt: must be a non-empty string (at least 1 byte)"),
+            tf.debugging.assert_greater_equal(max_new_tokens, tf.constant(1, tf.int64),
+                                              message=f"max_new_tokens: must be between 1 and {MAX_NEW_TOKENS}"),
+            tf.debugging.assert_less_equal(max_new_tokens, tf.constant(MAX_NEW_TOKENS, tf.int64),
+                                           message=f"max_new_tokens: must be between 1 and {MAX_NEW_TOKENS}"),
+            tf.debugging.Assert(tf.logical_and(temperature > 0.0, tf.math.is_finite(temperature)),
+                                ["temperature: must be a positive finite number, got", temperature]),
+            tf.debugging.assert_greater_equal(top_k, tf.constant(0, tf.int64),
+                                              message=f"top_k: must be between 0 (no filtering) and {VOCABULARY_SIZE}"),
+            tf.debugging.assert_less_equal(top_k, tf.constant(VOCABULARY_SIZE, tf.int64),
+                                           message=f"top_k: must be between 0 (no filtering) and {VOCABULARY_SIZE}"),
+        ]
+        with tf.control_dependencies(checks):
+            prompt_tokens = tf.cast(tf.io.decode_raw(prompt, tf.uint8), tf.int32)
+        # Only the last sequence_length prompt bytes are ever read; the buffer holds them and the sample.
+        context = prompt_tokens[-self.sequence_length:]
+        known = tf.shape(context)[0]
+        steps = tf.cast(max_new_tokens, tf.int32)
+        buffer = tf.concat([context, tf.zeros([steps], tf.int32)], axis=0)
+        k = tf.cast(tf.where(top_k > 0, top_k, VOCABULARY_SIZE), tf.int32)
+        base_seed = tf.stack([seed, tf.constant(0, tf.int64)])
+
+        def body(step, buffer):
+            end = known + step
+            window = buffer[tf.maximum(end - self.sequence_length, 0):end]
+            logits = self.next_logits(window) / temperature
+            # top_k 0 means k = 256: the k-th largest is the smallest, so nothing is filtered.
+            threshold = tf.math.top_k(logits, k=k, sorted=True).values[-1]
+            logits = tf.where(logits < threshold, tf.constant(-math.inf, tf.float32), logits)
+            step_seed = tf.random.experimental.stateless_fold_in(base_seed, tf.cast(step, tf.int64))
+            token = tf.random.stateless_categorical(logits[tf.newaxis], 1, seed=step_seed, dtype=tf.int32)[0, 0]
+            buffer = tf.tensor_scatter_nd_update(buffer, [[end]], [token])
+            return step + 1, buffer
+
+        _, buffer = tf.while_loop(lambda step, _: step < steps, body, (tf.constant(0, tf.int32), buffer))
+        sample = tf.strings.reduce_join(tf.gather(_byte_strings(), buffer[known:]))
+        return {"text": tf.strings.join([prompt, sample])}
+
+    def _log_likelihood(self, text):
+        with tf.control_dependencies([base.check_serving_batch(text, "text")]):
+            text = tf.identity(text)
+        log_likelihoods, counts = tf.map_fn(
+            self._text_log_likelihood, text,
+            fn_output_signature=(tf.TensorSpec([], tf.float32), tf.TensorSpec([], tf.int64)))
+        return {"log_likelihood": log_likelihoods, "num_tokens": counts}
+
+    def _text_log_likelihood(self, text):
+        """Sum of log p(byte | up to sequence_length previous bytes) over bytes 1..n-1 of one string."""
+        length, stride = self.sequence_length, self._stride()
+        tokens = tf.cast(tf.io.decode_raw(text, tf.uint8), tf.int32)
+        targets = tf.shape(tokens)[0] - 1  # Predicted bytes: positions 1..n-1.
+        # Window w reads tokens [w * stride, w * stride + length) and scores the targets its
+        # predecessor did not reach: all of them for w = 0, the last `stride` otherwise.
+        num_windows = 1 + (tf.maximum(targets - length, 0) + stride - 1) // stride
+        padded = tf.concat([tokens, tf.zeros([(num_windows - 1) * stride + length + 1 - tf.shape(tokens)[0]], tf.int32)], 0)
+        offsets = tf.range(length)
+        first_scored = length - stride
+
+        def body(first, total):
+            windows = tf.range(first, tf.minimum(first + _WINDOWS_PER_BATCH, num_windows))
+            starts = windows * stride
+            inputs = tf.gather(padded, starts[:, None] + offsets)
+            labels = tf.gather(padded, starts[:, None] + offsets + 1)
+            logits = self.network(inputs, training=False)
+            log_p = -tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+            position = starts[:, None] + offsets + 1  # Of each label in the text.
+            scored = tf.logical_and(position <= targets,
+                                    tf.logical_or(windows[:, None] == 0, offsets[None] >= first_scored))
+            batch_total = tf.reduce_sum(tf.where(scored, tf.cast(log_p, tf.float64), tf.constant(0.0, tf.float64)))
+            return first + _WINDOWS_PER_BATCH, total + batch_total
+
+        _, total = tf.while_loop(lambda first, _: first < num_windows, body,
+                                 (tf.constant(0, tf.int32), tf.constant(0.0, tf.float64)))
+        total = tf.where(targets > 0, total, tf.constant(0.0, tf.float64))
+        return tf.cast(total, tf.float32), tf.cast(tf.maximum(targets, 0), tf.int64)
+
+
+def _byte_strings():
+    """The 256 one-byte strings, indexed by byte value (bytes back to a string without Python)."""
+    return tf.constant([bytes([value]) for value in range(VOCABULARY_SIZE)])
