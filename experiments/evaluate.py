@@ -1,5 +1,7 @@
 """zoo-eval: measures an exported image generator against real data (FID, KID, precision/recall,
-density/coverage), sampling through the SavedModel's serving signature alone.
+density/coverage), sampling through the SavedModel's serving signature alone. Likelihood models
+(VAE, PixelCNN) are also scored on the split through their `log_likelihood` signature: NLL in
+nats per image and bits/dim (VAE: importance-weighted estimate, and the negative ELBO).
 
     zoo-eval --export=exports/dcgan_fashion_mnist --dataset=fashion_mnist --num_samples=10000 [--split=test]
 
@@ -25,6 +27,8 @@ flags.DEFINE_integer("first_seed", None, "First seed of the generated images (de
 flags.DEFINE_integer("batch_size", 256, "Images per signature call (at most 1024).")
 flags.DEFINE_string("feature_model", None, "Feature network: default the shipped Fashion-MNIST one; "
                     "a .keras model file or InceptionV3 .h5 weights.")
+flags.DEFINE_integer("likelihood_examples", None, "Likelihood models: score only the split's first N images "
+                     "(default: all).")
 flags.DEFINE_string("out", None, "JSON path (default: <export>/eval/<version>-<dataset>-<split>.json).")
 FLAGS = flags.FLAGS
 
@@ -37,6 +41,16 @@ def format_metrics(values):
         if name in values:
             parts.append(f"{name} {values[name]:.3f}")
     return "  ".join(parts)
+
+
+def format_likelihood(record):
+    if record is None:
+        return ""
+    text = (f"  NLL {record['nll']['nll_nats']:.1f} nats = {record['nll']['bits_per_dim']:.3f} bits/dim "
+            f"({record['num_examples']} {record['split']} images)")
+    if "negative_elbo" in record:
+        text += f"  -ELBO {record['negative_elbo']['bits_per_dim']:.3f} bits/dim"
+    return text
 
 
 def main(argv):
@@ -52,7 +66,7 @@ def main(argv):
 
     record = evaluate_export(version_dir, dataset, FLAGS.split, FLAGS.num_samples, FLAGS.first_seed,
                              FLAGS.batch_size, FLAGS.feature_model, FLAGS.data_dir, FLAGS.reference_examples,
-                             info.get("num_classes"))
+                             info.get("num_classes"), FLAGS.likelihood_examples)
     model_dir, version = os.path.split(os.path.normpath(version_dir))
     safe_dataset = dataset.replace("/", "_").replace(":", "_")
     out = FLAGS.out or os.path.join(model_dir, "eval", f"{version}-{safe_dataset}-{FLAGS.split}.json")
@@ -60,7 +74,8 @@ def main(argv):
     with open(out, "w") as f:
         json.dump(record, f, indent=2)
     print(f"{os.path.basename(model_dir)}/{version} vs {dataset} {FLAGS.split} ({FLAGS.num_samples} samples, "
-          f"features {record['feature_model']['hash']}): {format_metrics(record['metrics'])} -> {out}", flush=True)
+          f"features {record['feature_model']['hash']}): {format_metrics(record['metrics'])}"
+          f"{format_likelihood(record.get('likelihood'))} -> {out}", flush=True)
 
 
 def run():

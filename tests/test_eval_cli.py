@@ -59,3 +59,22 @@ def test_zoo_eval_bad_inputs_are_one_line(tiny_fashion_mnist, tmp_path):
                            "--num_samples=64", f"--out={out}"),
         "images are 32x32x3 but feature network 'fashion_mnist' takes 28x28x1")
     assert not out.exists()
+
+
+def test_zoo_eval_scores_the_likelihood_of_a_vae_export(tiny_fashion_mnist, tmp_path):
+    """The NLL zoo-eval reports is the mean of the export's own log_likelihood over the split."""
+    from zoo import data
+
+    path = export.export_model(model_checks.build("vae"), str(tmp_path), "vae_fashion_mnist",
+                               {"dataset": "fashion_mnist"})
+    out = tmp_path / "eval.json"
+    result = helpers.run_binary("evaluate", f"--export={tmp_path / 'vae_fashion_mnist'}", "--likelihood_examples=32",
+                                *_small_eval_args(tiny_fashion_mnist, out))
+    assert result.returncode == 0, result.stderr
+    assert "bits/dim (32 test images)" in result.stdout and "-ELBO" in result.stdout
+    record = json.load(open(out))["likelihood"]
+    assert record["num_examples"] == 32 and record["num_dims"] == 784
+    first = next(iter(data.load("fashion_mnist", "test", data_dir=tiny_fashion_mnist).dataset.batch(32)))
+    expected = -tf.saved_model.load(path).signatures["log_likelihood"](images=first["image"])["log_likelihood"]
+    np.testing.assert_allclose(record["nll"]["nll_nats"], float(np.mean(expected)), rtol=1e-5)
+    assert record["negative_elbo"]["bits_per_dim"] >= record["nll"]["bits_per_dim"]

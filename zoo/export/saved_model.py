@@ -102,7 +102,9 @@ def export_model(model, export_dir, name, info=None, version=None):
         concrete = {key: function.get_concrete_function() for key, function in signatures.items()}
         tf.saved_model.save(module, temporary, signatures=concrete)
         os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
-        record = {"name": name, "version": version, "signatures": sorted(signatures), **(info or {})}
+        # The model's own facts (latent size, classes, codes) always; the caller's on top.
+        record = {"name": name, "version": version, "signatures": sorted(signatures), **model.export_info(),
+                  **(info or {})}
         with open(os.path.join(temporary, INFO_FILE), "w") as f:
             json.dump(record, f, indent=2, sort_keys=True)
         _check_reload(temporary, signatures)

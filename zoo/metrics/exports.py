@@ -6,16 +6,20 @@ from zoo.errors import UserError
 
 
 def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first_seed=None, batch_size=256,
-                    feature_model=None, data_dir=None, reference_examples=10000, num_classes=None):
+                    feature_model=None, data_dir=None, reference_examples=10000, num_classes=None,
+                    likelihood_examples=None):
     """Returns the evaluation record of a SavedModel version: metrics of `num_samples` images drawn
     through its `serving_default` signature against `dataset`/`split`, with the sample count, seeds,
     feature network hash and reference description. A conditional generator needs `num_classes`
     (labels are balanced: image i gets label i mod num_classes).
+
+    Exports with a `log_likelihood(images)` signature (see zoo.metrics.likelihood) also get the
+    likelihood of the split's first `likelihood_examples` images (None: all) under the key "likelihood".
     """
     import tensorflow as tf
 
     from zoo import metrics
-    from zoo.metrics import sampling
+    from zoo.metrics import likelihood, sampling
 
     if not 0 < batch_size <= 1024:
         raise UserError(f"--batch_size must be between 1 and 1024, got {batch_size}")
@@ -33,7 +37,12 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
                                              max_examples=reference_examples)
     images = sampling.generate_images(serving, num_samples, first_seed, batch_size, num_classes)
     values = metrics.evaluate_images(images, reference, extractor)
-    return {
+    likelihood_record = None
+    log_likelihood = likelihood.likelihood_signature(loaded, version_dir)
+    if log_likelihood is not None:
+        likelihood_record = likelihood.evaluate_likelihood(log_likelihood, dataset, split, data_dir,
+                                                           likelihood_examples, batch_size)
+    record = {
         "export": version_dir,
         "dataset": dataset,
         "split": split,
@@ -45,3 +54,6 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
         "metrics": values,
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if likelihood_record is not None:
+        record["likelihood"] = likelihood_record
+    return record

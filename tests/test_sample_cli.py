@@ -1,0 +1,46 @@
+"""zoo-sample's latent grids: slerp interpolations (VAE, GANs) and InfoGAN's one-code-per-row grid."""
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from tests import helpers, model_checks
+from zoo import export
+
+
+def cell(grid, row, column, size=28, padding=2):
+    top, left = padding + row * (size + padding), padding + column * (size + padding)
+    return grid[top:top + size, left:left + size]
+
+
+def test_interpolation_rows_end_at_the_seeds_images(tmp_path):
+    path = export.export_model(model_checks.build("vae"), str(tmp_path), "vae")
+    out = tmp_path / "interpolation.png"
+    result = helpers.run_binary("sample", f"--export={tmp_path / 'vae'}", "--interpolate", "--rows=3", "--steps=5",
+                                "--seed=10", f"--out={out}")
+    assert result.returncode == 0, result.stderr
+    assert "3 interpolations of 5 steps, seeds 10..15" in result.stdout
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (2 + 3 * 30, 2 + 5 * 30)
+    ends = tf.saved_model.load(path).signatures["serving_default"](seed=tf.constant([12, 13], tf.int64))["images"]
+    for column, expected in ((0, ends[0]), (4, ends[1])):
+        difference = np.abs(cell(grid, 1, column).astype(int) - expected.numpy()[..., 0].astype(int))
+        assert difference.max() <= 1
+    assert not np.array_equal(cell(grid, 1, 0), cell(grid, 1, 2))
+
+
+def test_infogan_grid_varies_one_code_per_row_and_bad_requests_are_one_line(tmp_path):
+    export.export_model(model_checks.build("infogan"), str(tmp_path), "infogan")
+    out = tmp_path / "codes.png"
+    result = helpers.run_binary("sample", f"--export={tmp_path / 'infogan'}", "--vary=categorical", "--rows=2",
+                                f"--out={out}")
+    assert result.returncode == 0, result.stderr
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (2 + 2 * 30, 2 + 10 * 30)  # One column per categorical value.
+    assert len({cell(grid, 0, column).tobytes() for column in range(10)}) > 1
+    helpers.assert_one_line_error(
+        helpers.run_binary("sample", f"--export={tmp_path / 'infogan'}", "--vary=continuous:7", f"--out={out}"),
+        "--vary='continuous:7': use categorical or continuous:<i> with i in 0..")
+    helpers.assert_one_line_error(
+        helpers.run_binary("sample", f"--export={tmp_path / 'infogan'}", "--interpolate", f"--out={out}"),
+        "has no latent signature taking ['z'] or ['label', 'z']")
