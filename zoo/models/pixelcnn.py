@@ -70,7 +70,8 @@ class GatedPixelCNN(keras.Model):
         super().__init__(**kwargs)
         self.channels = int(image_shape[-1])
         self.kernel_sizes = [first_kernel_size] + [kernel_size] * (num_layers - 1)
-        # Plain lists of layers: TensorFlow checkpoints track only those (see base.VariableList).
+        # Layers kept in lists, which TensorFlow's object graph skips: checkpoints list every
+        # variable through base.VariableList instead.
         self.vertical_convs = [
             keras.layers.Conv2D(2 * filters, (k // 2 if index == 0 else k // 2 + 1, k), padding="valid")
             for index, k in enumerate(self.kernel_sizes)
