@@ -18,10 +18,6 @@ class TestVAE(ImageGeneratorTests):
     model_name = "vae"
 
 
-class TestConditionalVAE(ImageGeneratorTests):
-    model_name = "cvae"
-
-
 LEVELS = tf.constant(np.arange(256) / 127.5 - 1.0, tf.float32)
 
 
