@@ -1,7 +1,11 @@
 """zoo-eval: measures an exported image generator against real data (FID, KID, precision/recall,
 density/coverage), sampling through the SavedModel's serving signature alone. Likelihood models
 (VAE, PixelCNN) are also scored on the split through their `log_likelihood` signature: NLL in
-nats per image and bits/dim (VAE: importance-weighted estimate, and the negative ELBO).
+nats per image and bits/dim (VAE: importance-weighted estimate, and the negative ELBO); text
+models (gpt, char_lstm) in bits per byte of the held-out text.
+
+    zoo-eval --export=exports/pixelcnn_fashion_mnist --num_samples=0   # likelihood only
+    zoo-eval --export=exports/gpt_fortunes                              # bits/byte on the test split
 
     zoo-eval --export=exports/dcgan_fashion_mnist --dataset=fashion_mnist --num_samples=10000 [--split=test]
 
@@ -21,7 +25,8 @@ flags.DEFINE_integer("version", None, "Version to evaluate (default: the highest
 flags.DEFINE_string("dataset", None, "Real data to compare with (default: the dataset the export was trained on).")
 flags.DEFINE_string("split", "test", "Split of the real data.")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's files.")
-flags.DEFINE_integer("num_samples", 10000, "Generated images (seeds first_seed .. first_seed+N-1).")
+flags.DEFINE_integer("num_samples", 10000, "Generated images (seeds first_seed .. first_seed+N-1); 0 skips "
+                     "the sample metrics (likelihood models: only the likelihood).")
 flags.DEFINE_integer("reference_examples", 10000, "Real images used (a fixed subset of the split).")
 flags.DEFINE_integer("first_seed", None, "First seed of the generated images (default: 10**9).")
 flags.DEFINE_integer("batch_size", 256, "Images per signature call (at most 1024).")
@@ -44,9 +49,9 @@ def format_metrics(values):
 
 
 def format_likelihood(record):
-    if record is None:
-        return ""
-    text = (f"  NLL {record['nll']['nll_nats']:.1f} nats = {record['nll']['bits_per_dim']:.3f} bits/dim "
+    if "bits_per_byte" in record:
+        return f"{record['bits_per_byte']:.4f} bits/byte ({record['num_tokens']} bytes predicted)"
+    text = (f"NLL {record['nll']['nll_nats']:.1f} nats = {record['nll']['bits_per_dim']:.3f} bits/dim "
             f"({record['num_examples']} {record['split']} images)")
     if "negative_elbo" in record:
         text += f"  -ELBO {record['negative_elbo']['bits_per_dim']:.3f} bits/dim"
@@ -73,9 +78,13 @@ def main(argv):
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(record, f, indent=2)
-    print(f"{os.path.basename(model_dir)}/{version} vs {dataset} {FLAGS.split} ({FLAGS.num_samples} samples, "
-          f"features {record['feature_model']['hash']}): {format_metrics(record['metrics'])}"
-          f"{format_likelihood(record.get('likelihood'))} -> {out}", flush=True)
+    parts = []
+    if "metrics" in record:
+        parts.append(f"({record['num_samples']} samples, features {record['feature_model']['hash']}): "
+                     f"{format_metrics(record['metrics'])}")
+    if "likelihood" in record:
+        parts.append(format_likelihood(record["likelihood"]))
+    print(f"{os.path.basename(model_dir)}/{version} vs {dataset} {FLAGS.split} {'  '.join(parts)} -> {out}", flush=True)
 
 
 def run():

@@ -78,3 +78,30 @@ def test_zoo_eval_scores_the_likelihood_of_a_vae_export(tiny_fashion_mnist, tmp_
     expected = -tf.saved_model.load(path).signatures["log_likelihood"](images=first["image"])["log_likelihood"]
     np.testing.assert_allclose(record["nll"]["nll_nats"], float(np.mean(expected)), rtol=1e-5)
     assert record["negative_elbo"]["bits_per_dim"] >= record["nll"]["bits_per_dim"]
+
+
+def test_zoo_eval_scores_a_text_export_in_bits_per_byte(tmp_path):
+    from tests import text_checks
+    from zoo.data import text
+
+    corpus = text_checks.write_corpus(tmp_path)
+    path = export.export_model(text_checks.build("gpt"), str(tmp_path), "gpt_corpus", {"dataset": f"text:{corpus}"})
+    out = tmp_path / "eval.json"
+    result = helpers.run_binary("evaluate", f"--export={tmp_path / 'gpt_corpus'}", f"--out={out}")
+    assert result.returncode == 0, result.stderr
+    assert "bits/byte" in result.stdout and "samples" not in result.stdout
+    record = json.load(open(out))["likelihood"]
+    data = text.load_bytes(f"text:{corpus}", "test")[0]
+    scores = tf.saved_model.load(path).signatures["log_likelihood"](text=tf.constant([data]))
+    expected = -float(scores["log_likelihood"][0]) / int(scores["num_tokens"][0]) / np.log(2)
+    assert record["num_tokens"] == len(data) - 1
+    np.testing.assert_allclose(record["bits_per_byte"], expected, rtol=1e-6)
+    assert 0 < record["bits_per_byte"] < 9  # An untrained model is near 8 bits/byte.
+
+
+def test_zoo_eval_with_no_samples_needs_a_likelihood(tiny_fashion_mnist, tmp_path):
+    export.export_model(model_checks.build("dcgan"), str(tmp_path), "dcgan")
+    helpers.assert_one_line_error(
+        helpers.run_binary("evaluate", f"--export={tmp_path / 'dcgan'}", "--num_samples=0",
+                           f"--data_dir={tiny_fashion_mnist}"),
+        "--num_samples=0 leaves nothing to measure")

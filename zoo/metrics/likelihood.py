@@ -67,3 +67,29 @@ def evaluate_likelihood(signature, dataset, split="test", data_dir=None, max_exa
     if "elbo" in totals:
         record["negative_elbo"] = quality.likelihood_report(-totals["elbo"] / count, num_dims)
     return record
+
+
+def text_likelihood_signature(loaded):
+    """A text model's `log_likelihood(text: string[None]) -> log_likelihood, num_tokens`, or None."""
+    signature = loaded.signatures.get(SIGNATURE)
+    if signature is None or sorted(signature.structured_input_signature[1]) != ["text"]:
+        return None
+    return signature
+
+
+def evaluate_text_likelihood(signature, dataset, split="test", data_dir=None):
+    """Bits per byte of the whole `split` of a text dataset (one string: every byte after the
+    first is predicted), through the export's text `log_likelihood`."""
+    import tensorflow as tf
+
+    from zoo.data import text
+
+    data, description = text.load_bytes(dataset, split, data_dir=data_dir)
+    started = time.perf_counter()
+    scores = signature(text=tf.constant([data]))
+    total, count = float(scores["log_likelihood"].numpy()[0]), int(scores["num_tokens"].numpy()[0])
+    if not math.isfinite(total) or count <= 0:
+        raise UserError(f"the export's log_likelihood gave {total} nats for {count} bytes of {dataset} {split}")
+    return {"dataset": dataset, "split": split, "description": description, "num_tokens": count,
+            "nll_nats_per_byte": -total / count, "bits_per_byte": -total / count / math.log(2),
+            "seconds": round(time.perf_counter() - started, 1)}
