@@ -1,19 +1,21 @@
-"""Test-split likelihood of an exported image model, measured through the SavedModel alone.
+"""Test-split likelihood of an image model, measured through its SavedModel alone: one command per row.
 
-    python benchmarks/likelihood.py --export=exports/pixelcnn_fashion_mnist [--split=test] [--out=row.json]
+    python benchmarks/likelihood.py --config=vae_fashion_mnist --steps=6000 [--num_samples=10000]
+    python benchmarks/likelihood.py --config=pixelcnn_fashion_mnist --steps=1500 --num_samples=0
+    python benchmarks/likelihood.py --export=exports/pixelcnn_fashion_mnist --name=pixelcnn   # score only
 
-Scores every image of the split with the export's `log_likelihood(images: uint8[N,H,W,C])`
-signature (nats per image) and reports the mean negative log-likelihood in nats per image and in
-bits per dimension, then times `serving_default` drawing `--sample_num` images (after one warm-up
-call of the same size, so tracing and first-call allocations are not counted). The export's own
-record says whether its likelihood is exact or a bound. Prints one JSON object; `--out` also writes
-it. The machine's load average is recorded beside the numbers, because other work slows timings.
+Trains the config from scratch for exactly `--steps` steps (or `--minutes` of wall clock), exports
+it, and scores every image of the split with the export's `log_likelihood(images)` signature
+(zoo.metrics.likelihood, zoo-eval's code path): NLL in nats per image and bits/dim, and for VAEs
+the negative ELBO beside the importance-weighted estimate. With `--num_samples` > 0 also FID/KID of
+that many samples. Times `serving_default` drawing 16 images (after a warm-up call of that size).
+Writes benchmarks/results/likelihood_<name>.json; benchmarks/make_table.py puts it in README.
 """
 
 import json
-import math
 import os
 import platform
+import shutil
 import sys
 import time
 
@@ -24,23 +26,17 @@ from absl import flags  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-flags.DEFINE_string("export", None, "Model directory (latest version) or version directory of the export.")
-flags.DEFINE_string("dataset", None, "Dataset to score (default: the one the export was trained on).")
-flags.DEFINE_string("split", "test", "Split to score, e.g. test or train[:10000].")
-flags.DEFINE_integer("batch_size", 500, "Images per log_likelihood call.")
-flags.DEFINE_integer("sample_num", 16, "Images drawn in the timed serving_default call (0: skip).")
-flags.DEFINE_string("out", None, "Also write the JSON here.")
+flags.DEFINE_string("config", None, "Config name in experiments/configs (trains it from scratch).")
+flags.DEFINE_string("export", None, "Instead of training: score this export (model directory or version).")
+flags.DEFINE_integer("steps", 0, "Train exactly this many steps (0: use --minutes).")
+flags.DEFINE_float("minutes", 10.0, "Wall-clock training budget when --steps is 0.")
+flags.DEFINE_multi_string("set", [], "Config overrides key=value (recorded in the result).")
+flags.DEFINE_string("split", "test", "Split to score.")
+flags.DEFINE_integer("num_samples", 10000, "Samples for FID/KID (0: skip; PixelCNN samples slowly).")
+flags.DEFINE_integer("sample_num", 16, "Images in the timed serving_default call (0: skip).")
+flags.DEFINE_string("name", None, "Row name (default: the config name, plus overrides).")
+flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "benchmarks"), "Where the runs go (replaced).")
 FLAGS = flags.FLAGS
-
-
-def score_split(log_likelihood, source, batch_size):
-    """Sum of log p (nats) over every image of `source`, and the image count."""
-    total, count = 0.0, 0
-    for batch in source.dataset.batch(batch_size):
-        scores = log_likelihood(images=batch["image"])["log_likelihood"].numpy().astype("float64")
-        total += float(scores.sum())
-        count += len(scores)
-    return total, count
 
 
 def time_sampling(serving, num):
@@ -50,55 +46,73 @@ def time_sampling(serving, num):
 
     serving(seed=tf.constant(np.arange(num, dtype=np.int64)))
     start = time.perf_counter()
-    images = serving(seed=tf.constant(np.arange(num, 2 * num, dtype=np.int64)))["images"]
-    return time.perf_counter() - start, list(images.shape)
+    serving(seed=tf.constant(np.arange(num, 2 * num, dtype=np.int64)))
+    return round(time.perf_counter() - start, 2)
+
+
+def command_line():
+    parts = ["python benchmarks/likelihood.py"]
+    parts += [f"--config={FLAGS.config}"] if FLAGS.config else [f"--export={FLAGS.export}"]
+    if FLAGS.config:
+        parts.append(f"--steps={FLAGS.steps}" if FLAGS.steps else f"--minutes={FLAGS.minutes:g}")
+    parts += [f"--set={override}" for override in FLAGS.set]
+    if FLAGS.num_samples != 10000:
+        parts.append(f"--num_samples={FLAGS.num_samples}")
+    return " ".join(parts + ([f"--name={FLAGS.name}"] if FLAGS.name else []))
 
 
 def main(argv):
     del argv
+    import keras
     import tensorflow as tf
 
-    from zoo import data, export, metrics
+    from zoo import config as config_lib
+    from zoo import export, train
     from zoo.errors import UserError
+    from zoo.metrics.exports import evaluate_export
 
-    if not FLAGS.export:
-        raise UserError("--export is required: the exported model directory, e.g. exports/pixelcnn_fashion_mnist")
-    version_dir = export.resolve_version_dir(FLAGS.export)
+    if bool(FLAGS.config) == bool(FLAGS.export):
+        raise UserError("pass exactly one of --config (train, then score) and --export (score only)")
+    row = {"command": command_line(), "date": time.strftime("%Y-%m-%d"),
+           "machine": f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}",
+           "load_average_start": round(os.getloadavg()[0], 2)}
+    if FLAGS.config:
+        config = config_lib.apply_overrides(config_lib.load(FLAGS.config), FLAGS.set)
+        config.train_steps = FLAGS.steps or 10**9
+        config.max_train_seconds = 0 if FLAGS.steps else int(FLAGS.minutes * 60)
+        config.eval_every = 0
+        config.checkpoint_every = 1000
+        name = FLAGS.name or "+".join([FLAGS.config, *FLAGS.set])
+        workdir = os.path.join(FLAGS.workdir, name.replace("/", "_"))
+        shutil.rmtree(workdir, ignore_errors=True)
+        result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "exports"))
+        version_dir = result.export_path
+        row.update(steps=result.step, batch_size=config.batch_size,
+                   train_seconds=round(result.step / result.steps_per_second, 1))
+    else:
+        version_dir = export.resolve_version_dir(FLAGS.export)
+        name = FLAGS.name or os.path.basename(os.path.dirname(os.path.normpath(version_dir)))
     info = export.read_info(version_dir)
-    loaded = tf.saved_model.load(version_dir)
-    if "log_likelihood" not in loaded.signatures:
-        raise UserError(f"{version_dir} has no log_likelihood signature; it has {sorted(loaded.signatures)}")
-    dataset = FLAGS.dataset or info.get("dataset")
-    if not dataset:
-        raise UserError(f"{version_dir} does not record its dataset: pass --dataset")
-    load_average = os.getloadavg()[0]
-    source = data.load(dataset, FLAGS.split)
-    start = time.perf_counter()
-    total, count = score_split(loaded.signatures["log_likelihood"], source, FLAGS.batch_size)
-    scoring_seconds = time.perf_counter() - start
-    num_dims = math.prod(source.image_shape)
-    row = {
-        "export": version_dir,
-        "model": info.get("model"),
-        "step": info.get("step"),
-        "likelihood": info.get("likelihood"),
-        "dataset": dataset,
-        "split": FLAGS.split,
-        "num_images": count,
-        **metrics.likelihood_report(-total / count, num_dims),
-        "num_dims": num_dims,
-        "scoring_seconds": round(scoring_seconds, 1),
-    }
+    row.update(name=name, model=info.get("model"), step=info.get("step"), likelihood_kind=info.get("likelihood"))
+    record = evaluate_export(version_dir, info.get("dataset", "fashion_mnist"), FLAGS.split, FLAGS.num_samples,
+                             num_classes=info.get("num_classes"))
+    if "likelihood" not in record:
+        raise UserError(f"{version_dir} has no log_likelihood(images) signature to score")
+    row["likelihood"] = record["likelihood"]
+    if "metrics" in record:
+        row.update(metrics=record["metrics"], num_samples=FLAGS.num_samples, feature_model=record["feature_model"])
     if FLAGS.sample_num:
-        seconds, shape = time_sampling(loaded.signatures["serving_default"], FLAGS.sample_num)
-        row.update(sample_seconds=round(seconds, 2), sample_shape=shape)
-    row.update(machine=f"{platform.machine()} {os.cpu_count()} cores", tensorflow=tf.__version__,
-               load_average_start=round(load_average, 2), load_average_end=round(os.getloadavg()[0], 2))
-    text = json.dumps(row, indent=2)
-    print(text)
-    if FLAGS.out:
-        with open(FLAGS.out, "w") as f:
-            f.write(text + "\n")
+        row["sample_seconds"] = {str(FLAGS.sample_num): time_sampling(
+            tf.saved_model.load(version_dir).signatures["serving_default"], FLAGS.sample_num)}
+    row["load_average_end"] = round(os.getloadavg()[0], 2)
+    out = os.path.join(ROOT, "benchmarks", "results", f"likelihood_{name.replace('/', '_')}.json")
+    with open(out, "w") as f:
+        json.dump(row, f, indent=2)
+    nll = record["likelihood"]["nll"]
+    elbo = record["likelihood"].get("negative_elbo")
+    print(f"{name}: test NLL {nll['nll_nats']:.1f} nats = {nll['bits_per_dim']:.3f} bits/dim"
+          + (f", -ELBO {elbo['bits_per_dim']:.3f}" if elbo else "")
+          + (f", FID {record['metrics']['fid']:.2f}" if "metrics" in record else "") + f" -> {out}", flush=True)
 
 
 if __name__ == "__main__":
