@@ -41,6 +41,53 @@ def quality_table(rows):
     return lines
 
 
+def aids_table(rows):
+    """Equal-step ablations of the GAN training aids against the row named aids_baseline."""
+    baseline = next((row for row in rows if row["name"] == "aids_baseline"), None)
+    lines = ["| aid | steps | images/s | FID ↓ | Δ FID vs baseline | precision | recall | command |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda row: row["metrics"]["fid"]):
+        m = row["metrics"]
+        delta = f"{m['fid'] - baseline['metrics']['fid']:+.2f}" if baseline else "n/a"
+        lines.append(f"| {row['name']} | {row['steps']} | {row['images_per_second']:.0f} | {m['fid']:.2f} | {delta} | "
+                     f"{m['precision']:.3f} | {m['recall']:.3f} | `{row['command']}` |")
+    return lines
+
+
+def likelihood_table(rows, baselines):
+    lines = ["| row | steps | test NLL (nats/image) | bits/dim ↓ | -ELBO bits/dim | FID | 16 samples (s) | command |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda row: row["likelihood"]["nll"]["bits_per_dim"]):
+        nll, elbo = row["likelihood"]["nll"], row["likelihood"].get("negative_elbo")
+        fid = f"{row['metrics']['fid']:.2f}" if "metrics" in row else "—"
+        seconds = next(iter(row.get("sample_seconds", {}).values()), None)
+        elbo_text = f"{elbo['bits_per_dim']:.3f}" if elbo else "—"
+        lines.append(f"| {row['name']} | {row.get('step') or row.get('steps')} | {nll['nll_nats']:.1f} | "
+                     f"{nll['bits_per_dim']:.3f} | {elbo_text} | {fid} | {seconds if seconds is not None else '—'} | "
+                     f"`{row['command']}` |")
+    if baselines:
+        image = baselines["images"]["bits_per_dim"]
+        lines += ["", f"Reference points on the same {baselines['images']['data']} (`{baselines['command']}`): "
+                  f"independent per-pixel categoricals fitted on train {image['independent_categorical']:.2f} bits/dim "
+                  f"(the floor any model must be far below), PNG {image['png']:.2f}, xz {image['xz']:.2f}."]
+    return lines
+
+
+def text_table(rows, baselines):
+    lines = ["| row | steps | seconds | test bits/byte ↓ | train-slice bits/byte | 200 bytes generated (s) | command |",
+             "|---|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda row: row["test_bits_per_byte"]):
+        lines.append(f"| {row['name']} | {row['steps']} | {row['seconds']:.0f} | {row['test_bits_per_byte']:.3f} | "
+                     f"{row['train_slice_bits_per_byte']:.3f} | {row['generation_seconds_200_bytes']:.2f} | "
+                     f"`{row['command']}` |")
+    text = (baselines or {}).get("text", {}).get("bits_per_byte")
+    if text:
+        lines += ["", f"Reference points on the same {baselines['text']['data']}: an order-0 byte model fitted on "
+                  f"train {text['order0_bytes']:.2f} bits/byte, gzip -9 {text['gzip']:.2f}, xz -9e {text['xz']:.2f}, "
+                  f"bzip2 -9 {text['bzip2']:.2f}."]
+    return lines
+
+
 def throughput_table(result):
     lines = ["| variant | images/s (median) | ratio to zoo trainer |", "|---|---|---|"]
     for row in result["rows"]:
@@ -54,10 +101,26 @@ def throughput_table(result):
 
 def main():
     results = os.path.join(ROOT, "benchmarks", "results")
-    quality = [json.load(open(path)) for path in sorted(glob.glob(os.path.join(results, "quality_*.json")))]
+    every = [json.load(open(path)) for path in sorted(glob.glob(os.path.join(results, "quality_*.json")))]
+    quality = [row for row in every if not row.get("budget_steps")]
+    aids = [row for row in every if row.get("budget_steps")]
+    load = lambda pattern: [json.load(open(path)) for path in sorted(glob.glob(os.path.join(results, pattern)))]  # noqa: E731
+    likelihood = [row for row in load("likelihood_*.json") if "likelihood" in row]
+    baselines_path = os.path.join(results, "likelihood_baselines.json")
+    baselines = json.load(open(baselines_path)) if os.path.exists(baselines_path) else None
+    text = load("text_*.json")
     lines = []
     if quality:
         lines += ["### Sample quality at a 10-minute CPU budget", ""] + quality_table(quality) + [""]
+    if aids:
+        lines += [f"### GAN training aids on DCGAN ({aids[0]['budget_steps']} steps each)", ""]
+        lines += aids_table(aids) + [""]
+    if likelihood:
+        lines += ["### Likelihood models on Fashion-MNIST (test split, through the export)", ""]
+        lines += likelihood_table(likelihood, baselines) + [""]
+    if text:
+        lines += ["### Text models on the fortunes (held-out every 10th fortune)", ""]
+        lines += text_table(text, baselines) + [""]
     throughput_path = os.path.join(results, "train_throughput.json")
     if os.path.exists(throughput_path):
         lines += ["### Training throughput", ""] + throughput_table(json.load(open(throughput_path)))
@@ -67,7 +130,8 @@ def main():
     _, after = rest.split(END)
     with open(readme_path, "w") as f:
         f.write(before + START + "\n" + "\n".join(lines) + "\n" + END + after)
-    print(f"README.md: {len(quality)} quality rows, throughput {'yes' if os.path.exists(throughput_path) else 'no'}")
+    print(f"README.md: {len(quality)} quality rows, {len(aids)} aid rows, {len(likelihood)} likelihood rows, "
+          f"{len(text)} text rows, throughput {'yes' if os.path.exists(throughput_path) else 'no'}")
 
 
 if __name__ == "__main__":
