@@ -7,7 +7,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 DEMO_WORKDIR ?= runs/dcgan_fashion_mnist
 DEMO_STEPS ?=
 
-.PHONY: setup data demo test test-slow benchmark clean
+.PHONY: text-data setup data demo test test-slow benchmark clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,20 @@ $(VENV)/.installed: $(BIN)/activate setup.cfg pyproject.toml
 setup: $(VENV)/.installed
 
 # The full Fashion-MNIST comes from Debian's dataset-fashion-mnist when apt is usable; without
-# it zoo falls back to the 2,000-image subset shipped in zoo/data (and says so).
+# it zoo falls back to the 2,000-image subset shipped in zoo/data (and says so). The text models'
+# offline corpus is Debian's fortunes (the tests write their own corpus and do not need it).
 data:
 	@if [ ! -f $(FASHION_MNIST) ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || echo "apt-get failed: using the shipped subset"; \
 	  else echo "no root apt-get: using the shipped 2,000-image subset"; fi; \
+	fi
+
+text-data:
+	@if [ ! -d /usr/share/games/fortunes ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq fortunes; \
+	  else echo "install Debian's fortunes package (apt-get install fortunes) or use --dataset=text:/path/to/file.txt"; fi; \
 	fi
 
 demo: setup data

@@ -39,14 +39,19 @@ flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "benchmarks"), "Where 
 FLAGS = flags.FLAGS
 
 
-def time_sampling(serving, num):
-    """Seconds of one serving_default call drawing `num` images, after a warm-up call of that size."""
+def time_sampling(serving, num, num_classes=None):
+    """Seconds of one serving_default call drawing `num` images, after a warm-up call of that size
+    (conditional models: balanced labels, as zoo-eval draws them)."""
     import numpy as np
-    import tensorflow as tf
 
-    serving(seed=tf.constant(np.arange(num, dtype=np.int64)))
+    from zoo.metrics import sampling
+
+    def draw(seeds):
+        sampling.call_generator(serving, seeds, seeds % num_classes if num_classes else None)
+
+    draw(np.arange(num, dtype=np.int64))
     start = time.perf_counter()
-    serving(seed=tf.constant(np.arange(num, 2 * num, dtype=np.int64)))
+    draw(np.arange(num, 2 * num, dtype=np.int64))
     return round(time.perf_counter() - start, 2)
 
 
@@ -103,7 +108,7 @@ def main(argv):
         row.update(metrics=record["metrics"], num_samples=FLAGS.num_samples, feature_model=record["feature_model"])
     if FLAGS.sample_num:
         row["sample_seconds"] = {str(FLAGS.sample_num): time_sampling(
-            tf.saved_model.load(version_dir).signatures["serving_default"], FLAGS.sample_num)}
+            tf.saved_model.load(version_dir).signatures["serving_default"], FLAGS.sample_num, info.get("num_classes"))}
     row["load_average_end"] = round(os.getloadavg()[0], 2)
     out = os.path.join(ROOT, "benchmarks", "results", f"likelihood_{name.replace('/', '_')}.json")
     with open(out, "w") as f:

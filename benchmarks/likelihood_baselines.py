@@ -34,7 +34,8 @@ def image_baselines():
     from zoo import data
 
     def pixels(split):
-        return np.concatenate([batch["image"].numpy() for batch in data.load("fashion_mnist", split).dataset.batch(5000)])
+        batches = data.load("fashion_mnist", split).dataset.batch(5000)
+        return np.concatenate([batch["image"].numpy() for batch in batches])
 
     train, test = pixels("train"), pixels("test")
     dims = math.prod(test.shape[1:])
