@@ -58,3 +58,31 @@ def gan_model_config(config, latent_dim=100):
     # the raw weights (0: off; 0.999 averages over about the last thousand steps).
     config.model_config.ema_decay = 0.0
     return config
+
+
+def gan_search_space(hp, smoke=False, losses=("non_saturating", "least_squares", "hinge"), widths=True,
+                     diffaugment=True, ema=True, latent_dim=True):
+    """The GAN knobs zoo-tune searches (see zoo.tune): config overrides chosen with `hp`.
+
+    Learning rates are log-sampled around Radford et al.'s 2e-4 separately for the two networks
+    (TTUR); smoke mode keeps the networks tiny so that tests can run several trials.
+    """
+    overrides = {
+        "model_config.generator_learning_rate": hp.Float("generator_learning_rate", 5e-5, 2e-3, sampling="log"),
+        "model_config.discriminator_learning_rate": hp.Float("discriminator_learning_rate", 5e-5, 2e-3,
+                                                             sampling="log"),
+        "model_config.beta_1": hp.Choice("beta_1", [0.5, 0.0]),
+    }
+    if losses:
+        overrides["model_config.loss"] = hp.Choice("loss", list(losses))
+    if widths:
+        choices = [4, 8] if smoke else [32, 64, 96]
+        overrides["model_config.generator_width"] = hp.Choice("generator_width", choices)
+        overrides["model_config.discriminator_width"] = hp.Choice("discriminator_width", choices)
+    if latent_dim:
+        overrides["model_config.latent_dim"] = hp.Choice("latent_dim", [8, 16] if smoke else [64, 100, 128])
+    if diffaugment:
+        overrides["model_config.diffaugment"] = "color,translation,cutout" if hp.Boolean("diffaugment") else ""
+    if ema:
+        overrides["model_config.ema_decay"] = 0.999 if hp.Boolean("ema") else 0.0
+    return overrides

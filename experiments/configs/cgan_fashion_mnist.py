@@ -6,6 +6,7 @@ config plus a label embedding.
 """
 
 from experiments.configs import dcgan_fashion_mnist
+from experiments.configs._base import gan_search_space
 
 
 def get_config(smoke=False):
@@ -15,3 +16,10 @@ def get_config(smoke=False):
     del config.model_config["dropout"]  # The projection discriminator uses the plain DCGAN trunk.
     config.model_config.embedding_dim = 16
     return config
+
+
+def search_space(hp, smoke=False):
+    """zoo-tune's search space: the DCGAN knobs plus the label embedding's size."""
+    overrides = gan_search_space(hp, smoke)
+    overrides["model_config.embedding_dim"] = hp.Choice("embedding_dim", [4, 8] if smoke else [8, 16, 32])
+    return overrides

@@ -14,3 +14,10 @@ def get_config(smoke=False):
     config.export_name = "cvae_fashion_mnist"
     config.model_config.embedding_dim = 16
     return config
+
+
+def search_space(hp, smoke=False):
+    """zoo-tune's search space: the VAE's plus the label embedding's size."""
+    overrides = vae_fashion_mnist.search_space(hp, smoke)
+    overrides["model_config.embedding_dim"] = hp.Choice("embedding_dim", [4, 8] if smoke else [8, 16, 32])
+    return overrides

@@ -3,7 +3,7 @@
     zoo-train --config=experiments/configs/dcgan_fashion_mnist.py --workdir=runs/dcgan
 """
 
-from experiments.configs._base import gan_model_config, shrink_for_smoke, trainer_config
+from experiments.configs._base import gan_model_config, gan_search_space, shrink_for_smoke, trainer_config
 
 
 def get_config(smoke=False):
@@ -20,3 +20,8 @@ def get_config(smoke=False):
         config.model_config.generator_width = 8
         config.model_config.discriminator_width = 8
     return config
+
+
+def search_space(hp, smoke=False):
+    """zoo-tune's search space: learning rates, Adam's beta_1, widths, latent size, loss, DiffAugment, EMA."""
+    return gan_search_space(hp, smoke)

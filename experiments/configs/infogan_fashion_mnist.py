@@ -4,7 +4,7 @@ continuous codes, mutual-information weight 1, Adam G 1e-3 / D 2e-4 (the paper's
     zoo-train --config=experiments/configs/infogan_fashion_mnist.py --workdir=runs/infogan
 """
 
-from experiments.configs._base import gan_model_config, shrink_for_smoke, trainer_config
+from experiments.configs._base import gan_model_config, gan_search_space, shrink_for_smoke, trainer_config
 
 
 def get_config(smoke=False):
@@ -26,3 +26,12 @@ def get_config(smoke=False):
         config.model_config.generator_width = 8
         config.model_config.discriminator_width = 8
     return config
+
+
+def search_space(hp, smoke=False):
+    """zoo-tune's search space: the GAN knobs InfoGAN's train_step has (no DiffAugment; its
+    generator reads noise_dim + codes, not latent_dim) and the mutual-information weight."""
+    overrides = gan_search_space(hp, smoke, diffaugment=False, latent_dim=False)
+    overrides["model_config.noise_dim"] = hp.Choice("noise_dim", [4, 8] if smoke else [32, 62, 100])
+    overrides["model_config.info_weight"] = hp.Float("info_weight", 0.25, 2.0, sampling="log")
+    return overrides

@@ -3,7 +3,7 @@
     zoo-train --config=experiments/configs/mlp_gan_fashion_mnist.py --workdir=runs/mlp_gan
 """
 
-from experiments.configs._base import gan_model_config, shrink_for_smoke, trainer_config
+from experiments.configs._base import gan_model_config, gan_search_space, shrink_for_smoke, trainer_config
 
 
 def get_config(smoke=False):
@@ -18,3 +18,14 @@ def get_config(smoke=False):
         config.model_config.generator_units = (32,)
         config.model_config.discriminator_units = (32,)
     return config
+
+
+def search_space(hp, smoke=False):
+    """zoo-tune's search space: the GAN knobs, the hidden layers' sizes and the discriminator's dropout."""
+    overrides = gan_search_space(hp, smoke, widths=False)
+    scale = hp.Choice("units_scale", [1, 2] if smoke else [1, 2, 4])  # Multiplies (64, 128, 256) / (128, 64).
+    base = 16 if smoke else 64
+    overrides["model_config.generator_units"] = (base * scale, 2 * base * scale, 4 * base * scale)
+    overrides["model_config.discriminator_units"] = (2 * base * scale, base * scale)
+    overrides["model_config.dropout"] = hp.Choice("dropout", [0.0, 0.3])
+    return overrides

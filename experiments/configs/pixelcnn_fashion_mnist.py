@@ -26,3 +26,13 @@ def get_config(smoke=False):
         config.model_config.num_layers = 2
         config.model_config.head_units = 16
     return config
+
+
+def search_space(hp, smoke=False):
+    """zoo-tune's search space: learning rate, filters, depth and the output head's width."""
+    return {
+        "model_config.learning_rate": hp.Float("learning_rate", 1e-4, 3e-3, sampling="log"),
+        "model_config.filters": hp.Choice("filters", [4, 8] if smoke else [32, 64, 96]),
+        "model_config.num_layers": hp.Choice("num_layers", [2, 3] if smoke else [4, 6, 8]),
+        "model_config.head_units": hp.Choice("head_units", [8, 16] if smoke else [128, 256]),
+    }

@@ -31,3 +31,15 @@ def get_config(smoke=False):
         config.model_config.hidden_units = 16
         config.model_config.importance_samples = 4
     return config
+
+
+def search_space(hp, smoke=False):
+    """zoo-tune's search space: learning rate, latent size, widths and the KL weight (beta < 1 trades
+    sample quality for likelihood, so tuning on bits/dim keeps it near 1)."""
+    return {
+        "model_config.learning_rate": hp.Float("learning_rate", 1e-4, 3e-3, sampling="log"),
+        "model_config.latent_dim": hp.Choice("latent_dim", [2, 4] if smoke else [16, 32, 64]),
+        "model_config.width": hp.Choice("width", [4, 8] if smoke else [16, 32, 64]),
+        "model_config.hidden_units": hp.Choice("hidden_units", [8, 16] if smoke else [256, 512]),
+        "model_config.beta": hp.Float("beta", 0.5, 2.0, sampling="log"),
+    }

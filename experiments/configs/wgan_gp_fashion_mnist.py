@@ -3,7 +3,7 @@
     zoo-train --config=experiments/configs/wgan_gp_fashion_mnist.py --workdir=runs/wgan_gp
 """
 
-from experiments.configs._base import shrink_for_smoke, trainer_config
+from experiments.configs._base import gan_search_space, shrink_for_smoke, trainer_config
 
 
 def get_config(smoke=False):
@@ -31,3 +31,13 @@ def get_config(smoke=False):
         config.model_config.discriminator_width = 8
         config.model_config.n_critic = 2
     return config
+
+
+def search_space(hp, smoke=False):
+    """zoo-tune's search space: the Wasserstein loss is WGAN-GP itself, so no loss kind; Adam's
+    beta_2, critic updates and the penalty weight instead (Gulrajani et al. 2017 use 0.9, 5 and 10)."""
+    overrides = gan_search_space(hp, smoke, losses=(), diffaugment=False)
+    overrides["model_config.beta_2"] = hp.Choice("beta_2", [0.9, 0.99])
+    overrides["model_config.n_critic"] = hp.Choice("n_critic", [1, 2] if smoke else [2, 5])
+    overrides["model_config.gradient_penalty_weight"] = hp.Float("gradient_penalty_weight", 1.0, 20.0, sampling="log")
+    return overrides

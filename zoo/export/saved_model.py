@@ -79,11 +79,12 @@ def _check_reload(path, signatures):
                 raise RuntimeError(f"export check failed: output {name!r} has batch {value.shape[0]}, expected 2")
 
 
-def export_model(model, export_dir, name, info=None, version=None):
+def export_model(model, export_dir, name, info=None, version=None, extra_files=None):
     """Writes `model.serving_signatures()` to `<export_dir>/<name>/<version>`; returns that path.
 
     `version` defaults to one past the highest existing version. An existing version is never
-    overwritten.
+    overwritten. `extra_files` maps file names to JSON-ready records written beside zoo_export.json
+    in assets.extra (e.g. zoo-tune's model_card.json), inside the same atomic rename.
     """
     model_dir = os.path.join(export_dir, name)
     os.makedirs(model_dir, exist_ok=True)
@@ -107,6 +108,9 @@ def export_model(model, export_dir, name, info=None, version=None):
                   **(info or {})}
         with open(os.path.join(temporary, INFO_FILE), "w") as f:
             json.dump(record, f, indent=2, sort_keys=True)
+        for file_name, content in (extra_files or {}).items():
+            with open(os.path.join(temporary, "assets.extra", file_name), "w") as f:
+                json.dump(content, f, indent=2, sort_keys=True)
         _check_reload(temporary, signatures)
         os.rename(temporary, final)
     finally:

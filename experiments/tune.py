@@ -1,0 +1,65 @@
+"""zoo-tune: keras-tuner search over a zoo model's hyperparameters, exporting the best trial.
+
+    zoo-tune --model=dcgan --dataset=fashion_mnist --tuner=random --max_trials=8 --objective=fid \
+        --steps=1000 --directory=runs/tune
+
+Each trial trains in <directory>/trials/<trial_id>/ (a zoo workdir with TensorBoard logs) and is
+scored through its export; the table of trials is printed and written to <directory>/trials.md and
+trials.json; the best trial goes to <export_dir>/<model>_<dataset>/<version> with
+assets.extra/model_card.json. Rerunning the same command continues an interrupted search.
+"""
+
+from absl import flags
+
+from experiments.common import main_with_errors
+from zoo.errors import UserError
+
+flags.DEFINE_string("model", None, "Registered model name; its experiments/configs/<model>_<dataset>.py declares "
+                    "search_space(hp).")
+flags.DEFINE_string("dataset", "fashion_mnist", "Dataset (as zoo-train's --dataset).")
+flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm.")
+flags.DEFINE_integer("max_trials", 10, "Trials to run (Hyperband stops earlier when its brackets are done).")
+flags.DEFINE_string("objective", "fid", "Minimized: fid, kid (image generators), nll, bits_per_dim, "
+                    "negative_elbo (likelihood models).")
+flags.DEFINE_string("directory", None, "The search's directory: keras-tuner state, trial workdirs, the table.")
+flags.DEFINE_integer("steps", 1000, "Training steps per trial (Hyperband: of its longest trials).")
+flags.DEFINE_integer("eval_samples", 2000, "Generated images for FID/KID, or test images scored for likelihoods.")
+flags.DEFINE_integer("eval_reference_examples", 10000, "Real test images of the FID/KID reference statistics.")
+flags.DEFINE_string("export_dir", "exports", "Export root for the best trial; empty to skip the export.")
+flags.DEFINE_integer("seed", 0, "Seed of every trial's training and of the tuner's sampling.")
+flags.DEFINE_multi_string("set", [], "Config override key=value applied to every trial, e.g. "
+                          "--set=batch_size=32.")
+flags.DEFINE_multi_string("fix", [], "Hold a hyperparameter of the search space at a value, e.g. --fix=loss=hinge.")
+flags.DEFINE_string("data_dir", None, "Directory with the dataset's files (IDX files for fashion_mnist).")
+flags.DEFINE_integer("hyperband_max_epochs", 9, "Hyperband's max_epochs; one of its epochs is "
+                     "steps / hyperband_max_epochs training steps.")
+flags.DEFINE_integer("hyperband_factor", 3, "Hyperband's reduction factor.")
+flags.DEFINE_integer("max_consecutive_failures", 3, "Stop the search after this many failed trials in a row.")
+flags.DEFINE_bool("smoke", False, "Tiny configs and search spaces (a quick check that the search runs).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    if not FLAGS.model:
+        raise UserError("--model is required, e.g. --model=dcgan")
+    if not FLAGS.directory:
+        raise UserError("--directory is required: the search's state and trial workdirs are kept there")
+    from zoo import tune
+
+    search = tune.Search(
+        model=FLAGS.model, dataset=FLAGS.dataset, tuner=FLAGS.tuner, objective=FLAGS.objective,
+        max_trials=FLAGS.max_trials, steps=FLAGS.steps, eval_samples=FLAGS.eval_samples,
+        eval_reference_examples=FLAGS.eval_reference_examples, seed=FLAGS.seed, overrides=tuple(FLAGS.set),
+        fixed=tuple(FLAGS.fix), data_dir=FLAGS.data_dir, smoke=FLAGS.smoke,
+        hyperband_max_epochs=FLAGS.hyperband_max_epochs, hyperband_factor=FLAGS.hyperband_factor,
+        max_consecutive_failures=FLAGS.max_consecutive_failures)
+    tune.run_search(search, FLAGS.directory, export_dir=FLAGS.export_dir or None)
+
+
+def run():
+    main_with_errors(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,180 @@
+"""zoo-tune: every tuner on tiny budgets, resume after an interruption, failed trials, the best
+trial's export and model card, and the bad-input one-liners."""
+
+import json
+import math
+import os
+
+import pytest
+import tensorflow as tf
+
+from tests import helpers
+from zoo import train, tune
+from zoo.errors import TrainingDiverged, UserError
+
+
+def _search(data_dir, **overrides):
+    settings = dict(model="dcgan", tuner="random", objective="fid", max_trials=2, steps=2, eval_samples=32,
+                    eval_reference_examples=64, data_dir=data_dir, smoke=True)
+    settings.update(overrides)
+    return tune.Search(**settings)
+
+
+def _read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _counting_trainer(monkeypatch, before=None):
+    """Wraps the trainer the trials call; `before(call_number, config)` may change or refuse a run."""
+    real, calls = train.train_and_evaluate, []
+
+    def trainer(config, workdir, *args, **kwargs):
+        calls.append(os.path.basename(workdir))
+        if before is not None:
+            before(len(calls), config)
+        return real(config, workdir, *args, **kwargs)
+
+    monkeypatch.setattr(train, "train_and_evaluate", trainer)
+    return calls
+
+
+def test_random_search_exports_the_best_trial_with_a_model_card(tiny_fashion_mnist, tmp_path):
+    directory, exports = str(tmp_path / "search"), str(tmp_path / "exports")
+    outcome = tune.run_search(_search(tiny_fashion_mnist), directory, exports)
+    rows = _read(os.path.join(directory, "trials.json"))["trials"]
+    assert [row["status"] for row in rows] == ["COMPLETED", "COMPLETED"]
+    assert all(math.isfinite(row["objective"]) and row["steps"] == 2 for row in rows)
+    # Trials differ (the space is really sampled) and each workdir keeps its TensorBoard logs.
+    assert rows[0]["hyperparameters"] != rows[1]["hyperparameters"]
+    for row in rows:
+        assert os.listdir(os.path.join(directory, "trials", row["trial_id"], "tensorboard"))
+    best = min(rows, key=lambda row: row["objective"])
+    assert outcome["best"]["trial_id"] == best["trial_id"]
+    assert outcome["export"] == os.path.join(exports, "dcgan_fashion_mnist", "1")
+    card = _read(os.path.join(outcome["export"], "assets.extra", "model_card.json"))
+    assert card["trial_id"] == best["trial_id"] and card["step"] == 2
+    assert card["objective"] == {"name": "fid", "value": best["objective"], "direction": "min", "eval_samples": 32}
+    assert card["hyperparameters"] == best["hyperparameters"]
+    assert card["config"]["model_config"]["latent_dim"] == best["hyperparameters"]["latent_dim"]
+    assert len(card["trials"]) == 2
+    table = open(os.path.join(directory, "trials.md")).read()
+    assert "generator_learning_rate" in table and f"{best['objective']:.4f}" in table
+    loaded = tf.saved_model.load(outcome["export"])
+    images = loaded.signatures["serving_default"](seed=tf.constant([0, 1], tf.int64))["images"]
+    assert images.shape == (2, 28, 28, 1)
+    # A rerun of the finished search trains nothing and writes no second version.
+    again = tune.run_search(_search(tiny_fashion_mnist), directory, exports)
+    assert again["export"] == outcome["export"] and sorted(os.listdir(os.path.dirname(outcome["export"]))) == ["1"]
+
+
+def test_bayesian_search_of_a_likelihood_model(tiny_fashion_mnist, tmp_path):
+    directory = str(tmp_path / "search")
+    outcome = tune.run_search(_search(tiny_fashion_mnist, model="vae", tuner="bayesian", objective="bits_per_dim"),
+                              directory, export_dir=None)
+    rows = outcome["rows"]
+    assert [row["status"] for row in rows] == ["COMPLETED", "COMPLETED"]
+    for row in rows:
+        result = _read(os.path.join(directory, "trials", row["trial_id"], "trial_result.json"))
+        assert result["value"] == row["objective"] == result["evaluation"]["likelihood"]["nll"]["bits_per_dim"]
+        assert 0 < row["objective"] < 100
+
+
+def test_hyperband_promotes_a_trial_from_its_parents_checkpoint(tiny_fashion_mnist, tmp_path, capsys):
+    directory = str(tmp_path / "search")
+    search = _search(tiny_fashion_mnist, tuner="hyperband", max_trials=3, steps=4, hyperband_max_epochs=2,
+                     hyperband_factor=2)
+    rows = tune.run_search(search, directory, export_dir=None)["rows"]
+    assert [row["steps"] for row in rows] == [2, 2, 4]
+    promoted = rows[2]
+    parent = min(rows[:2], key=lambda row: row["objective"])
+    assert promoted["parent"] == parent["trial_id"] and promoted["hyperparameters"] == parent["hyperparameters"]
+    assert "resuming dcgan from step 2" in capsys.readouterr().out
+    checkpoints = os.listdir(os.path.join(directory, "trials", promoted["trial_id"], "checkpoints"))
+    assert "ckpt-2.index" in checkpoints and "ckpt-4.index" in checkpoints
+
+
+def test_an_interrupted_search_resumes_keeping_completed_trials(tiny_fashion_mnist, tmp_path, monkeypatch):
+    directory = str(tmp_path / "search")
+
+    def interrupt_second(call, config):
+        if call == 2:
+            raise KeyboardInterrupt
+
+    _counting_trainer(monkeypatch, interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        tune.run_search(_search(tiny_fashion_mnist, max_trials=3), directory, export_dir=None)
+    first = _read(os.path.join(directory, "trials", "0", "trial_result.json"))
+    interrupted = _read(os.path.join(directory, "keras_tuner", "trial_1", "trial.json"))
+    assert interrupted["status"] == "RUNNING"
+
+    calls = _counting_trainer(monkeypatch)
+    rows = tune.run_search(_search(tiny_fashion_mnist, max_trials=3), directory, export_dir=None)["rows"]
+    assert calls == ["1", "2"]  # The completed trial is kept; the interrupted one is redone first.
+    assert [row["status"] for row in rows] == ["COMPLETED"] * 3
+    assert _read(os.path.join(directory, "trials", "0", "trial_result.json")) == first
+    assert rows[1]["hyperparameters"] == {name: value for name, value in interrupted["hyperparameters"]["values"].items()}
+
+
+def test_a_diverged_trial_is_marked_failed_and_the_search_goes_on(tiny_fashion_mnist, tmp_path, monkeypatch):
+    def diverge_first(call, config):
+        if call == 1:
+            config.model_config.generator_learning_rate = float("nan")
+
+    _counting_trainer(monkeypatch, diverge_first)
+    outcome = tune.run_search(_search(tiny_fashion_mnist), str(tmp_path / "search"), export_dir=None)
+    failed, completed = outcome["rows"]
+    assert failed["status"] == "FAILED" and failed["objective"] is None
+    assert "diverged at step" in failed["reason"]
+    assert completed["status"] == "COMPLETED" and outcome["best"]["trial_id"] == completed["trial_id"]
+    assert "diverged at step" in open(str(tmp_path / "search" / "trials.md")).read()
+
+
+def test_consecutive_failures_stop_the_search_with_one_line(tiny_fashion_mnist, tmp_path, monkeypatch):
+    def diverge(call, config):
+        raise TrainingDiverged(f"dcgan diverged at step {call}: generator_loss=nan")
+
+    calls = _counting_trainer(monkeypatch, diverge)
+    with pytest.raises(UserError, match=r"search stopped: 2 trials in a row failed \(last: .*diverged at step 2"):
+        tune.run_search(_search(tiny_fashion_mnist, max_trials=5, max_consecutive_failures=2),
+                        str(tmp_path / "search"), export_dir=None)
+    assert len(calls) == 2
+
+
+def test_bad_input_is_one_line(tiny_fashion_mnist, tmp_path):
+    def tune_binary(*args):
+        return helpers.run_binary("tune", "--model=dcgan", "--smoke", "--steps=2", f"--data_dir={tiny_fashion_mnist}",
+                                  f"--directory={tmp_path / 'search'}", "--export_dir=", *args)
+
+    helpers.assert_one_line_error(tune_binary("--fix=generator_widht=8"), "unknown hyperparameter 'generator_widht'",
+                                  "generator_width")
+    helpers.assert_one_line_error(tune_binary("--set=model_config.latent=3"), "unknown config key 'model_config.latent'")
+    helpers.assert_one_line_error(tune_binary("--objective=bits_per_dim"), "dcgan cannot produce --objective=bits_per_dim",
+                                  "fid, kid")
+    assert not os.path.exists(tmp_path / "search")  # Refused before anything was written.
+    tune.search.check_directory(str(tmp_path / "search"), _search(tiny_fashion_mnist, objective="kid"))
+    helpers.assert_one_line_error(tune_binary("--objective=fid"), "holds a different search", "objective='kid'",
+                                  "pass a new --directory")
+
+
+@pytest.mark.parametrize("name", ["cgan", "cvae", "dcgan", "infogan", "mlp_gan", "pixelcnn", "vae", "wgan_gp"])
+def test_every_search_space_applies_to_its_config_and_builds(name):
+    """Random points of each declared space are valid configs: the keys exist, the types fit, and
+    the model builds (smoke) or at least accepts the values (full size)."""
+    import keras_tuner
+
+    from zoo import config as config_lib
+    from zoo import registry
+
+    space = tune.search.search_space_function(f"{name}_fashion_mnist")
+    for smoke in (True, False):
+        hp = keras_tuner.HyperParameters()
+        space(hp, smoke)
+        assert len(hp.space) >= 4
+        for seed in range(3):
+            for parameter in hp.space:
+                hp.values[parameter.name] = parameter.random_sample(seed)
+            config = tune.search.trial_config(config_lib.load(f"{name}_fashion_mnist", smoke=smoke), space(hp, smoke))
+            if smoke:
+                model = registry.get(config.model)(config.model_config, (28, 28, 1), 10)
+                assert model.serving_signatures()

@@ -1,0 +1,460 @@
+"""keras-tuner searches over a zoo model's hyperparameters, scored by FID/KID or likelihood.
+
+A search lives in one directory:
+
+    <directory>/search.json            what is searched (model, dataset, tuner, objective, budget):
+                                       a rerun must match it, so a directory never mixes searches
+    <directory>/keras_tuner/           keras-tuner's oracle and trial state (what makes it resumable)
+    <directory>/trials/<trial_id>/     each trial's zoo workdir: checkpoints, TensorBoard logs,
+                                       config.json, its export and trial_result.json
+    <directory>/trials.json, .md       the table of trials
+
+A trial's config is the model's default config (experiments/configs/<model>_<dataset>.py), the
+command's overrides, then the trial's hyperparameters from the config file's
+`search_space(hp, smoke)`. It trains with the one trainer, exports, and is scored through the
+export with zoo-eval's code path (`zoo.metrics.evaluate_export`), so a trial's number is what
+zoo-eval would report for the same sample count.
+
+Resuming is keras-tuner's own: the oracle reloads its state, and a trial that was running when
+the process died is sent back for a retry; its workdir is wiped first, so it is redone from
+scratch with the same hyperparameters. Hyperband's budget is training steps: a promoted trial
+copies its parent's checkpoints and the trainer resumes from them up to its larger step count.
+"""
+
+import ast
+import copy
+import dataclasses
+import json
+import math
+import os
+import re
+import shutil
+import time
+
+from zoo import config as config_lib
+from zoo.errors import TrainingDiverged, UserError
+
+TUNERS = ("random", "bayesian", "hyperband")
+# Objective name -> (what the export must have, how to read it from evaluate_export's record). All minimized.
+OBJECTIVES = {
+    "fid": ("samples", lambda record: record["metrics"]["fid"]),
+    "kid": ("samples", lambda record: record["metrics"]["kid_mean"]),
+    "nll": ("likelihood", lambda record: record["likelihood"]["nll"]["nll_nats"]),
+    "bits_per_dim": ("likelihood", lambda record: record["likelihood"]["nll"]["bits_per_dim"]),
+    "negative_elbo": ("elbo", lambda record: record["likelihood"]["negative_elbo"]["bits_per_dim"]),
+}
+SEARCH_FILE = "search.json"
+PROJECT = "keras_tuner"
+TRIALS_DIR = "trials"
+TRIAL_RESULT = "trial_result.json"
+MODEL_CARD = "model_card.json"
+# What makes two searches the same one: a rerun may raise max_trials, not change these.
+IDENTITY = ("model", "dataset", "tuner", "objective", "steps", "seed", "overrides", "fixed", "smoke",
+            "hyperband_max_epochs", "hyperband_factor")
+
+
+@dataclasses.dataclass
+class Search:
+    model: str
+    dataset: str = "fashion_mnist"
+    tuner: str = "random"
+    objective: str = "fid"
+    max_trials: int = 10
+    steps: int = 1000  # Per trial; Hyperband's largest trial.
+    eval_samples: int = 2000  # Generated images (FID/KID) or scored test images (likelihoods) per trial.
+    eval_reference_examples: int = 10000
+    seed: int = 0
+    overrides: tuple = ()  # key=value config overrides applied before the trial's hyperparameters.
+    fixed: tuple = ()  # name=value: hyperparameters held at one value.
+    data_dir: str | None = None
+    smoke: bool = False
+    hyperband_max_epochs: int = 9  # Hyperband's unit: steps / hyperband_max_epochs training steps.
+    hyperband_factor: int = 3
+    max_consecutive_failures: int = 3
+
+    def record(self):
+        values = dataclasses.asdict(self)
+        values.update(overrides=list(self.overrides), fixed=list(self.fixed))
+        return {key: values[key] for key in IDENTITY}
+
+
+def search_space_function(config_name):
+    """The config file's `search_space(hp, smoke)`; one line naming the configs that have one."""
+    import importlib
+
+    module = importlib.import_module(f"{config_lib.CONFIG_PACKAGE}.{config_name}")
+    if not hasattr(module, "search_space"):
+        tunable = [name for name in config_lib.available_configs()
+                   if hasattr(importlib.import_module(f"{config_lib.CONFIG_PACKAGE}.{name}"), "search_space")]
+        raise UserError(f"config {config_name!r} declares no search_space(hp); tunable configs: {', '.join(tunable)}")
+    return module.search_space
+
+
+def _parse_assignments(assignments, what):
+    parsed = {}
+    for assignment in assignments:
+        name, sep, raw = assignment.partition("=")
+        if not sep:
+            raise UserError(f"{what} {assignment!r} must look like name=value, e.g. generator_width=64")
+        try:
+            parsed[name] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            parsed[name] = raw
+    return parsed
+
+
+def hyperparameter_names(space, smoke):
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    space(hp, smoke)
+    return [parameter.name for parameter in hp.space]
+
+
+def fixed_hyperparameters(search, space):
+    """`--fix` values as keras-tuner Fixed hyperparameters; unknown names are one line."""
+    import keras_tuner
+
+    names = hyperparameter_names(space, search.smoke)
+    hp = keras_tuner.HyperParameters()
+    for name, value in _parse_assignments(search.fixed, "--fix").items():
+        if name not in names:
+            raise UserError(f"unknown hyperparameter {name!r} in --fix; {search.model}'s search space has: "
+                            f"{', '.join(names)}")
+        hp.Fixed(name, value)
+    return hp
+
+
+def base_config(search):
+    """The model's default config with the command's overrides and the trial-independent settings."""
+    from zoo import registry
+
+    registry.get(search.model)
+    name = config_lib.default_config_name(search.model, search.dataset)
+    config = config_lib.load(name, smoke=search.smoke)
+    if config.model != search.model:
+        raise UserError(f"no config for {search.model!r}; available configs: {', '.join(config_lib.available_configs())}")
+    if search.dataset != config.dataset:
+        config.dataset = search.dataset
+        config.export_name = _export_name(config.model, search.dataset)
+    config.data_dir = search.data_dir
+    config.seed = search.seed
+    config.train_steps = search.steps
+    config.eval_every = 0  # The trial is scored once, at its end, through its export.
+    config_lib.apply_overrides(config, search.overrides)
+    return name, config
+
+
+def _export_name(model, dataset):
+    """zoo-train's export name (experiments/train.py, which defines flags on import, so it cannot be imported here)."""
+    if dataset.startswith("folder:"):
+        dataset = os.path.basename(os.path.normpath(dataset[len("folder:"):])) or "folder"
+    elif dataset.startswith("text:"):
+        dataset = os.path.splitext(os.path.basename(dataset[len("text:"):]))[0] or "text"
+    return f"{model}_{re.sub(r'[^A-Za-z0-9_]+', '_', dataset.split(':')[0].split('/')[0])}"
+
+
+def trial_config(config, overrides):
+    """`config` with a trial's `{dotted key: value}` overrides, through the same checks as --set."""
+    return config_lib.apply_overrides(copy.deepcopy(config), [f"{key}={value!r}" for key, value in overrides.items()])
+
+
+def check_objective(config, objective):
+    """Refuses, before any training, an objective the model's export cannot produce."""
+    from zoo import data, registry
+    from zoo.metrics import sampling
+
+    if objective not in OBJECTIVES:
+        raise UserError(f"unknown --objective {objective!r}; available: {', '.join(OBJECTIVES)}")
+    source = data.load(config.dataset, "train", data_dir=config.get("data_dir"), image_size=config.get("image_size"),
+                       channels=config.get("channels"), sequence_length=config.get("sequence_length"))
+    model = registry.get(config.model)(config.model_config, tuple(source.image_shape), source.num_classes)
+    signatures = model.serving_signatures()
+    serving = signatures.get("serving_default")
+    produces = []
+    if serving is not None and sampling.signature_inputs(serving) in (["seed"], ["label", "seed"]):
+        produces += ["fid", "kid"]
+    likelihood = signatures.get("log_likelihood")
+    if likelihood is not None and "images" in sampling.signature_inputs(likelihood):
+        produces += ["nll", "bits_per_dim"]
+        if objective == "negative_elbo":  # Only tracing tells whether it returns an ELBO (VAEs do).
+            model.build_for_training()
+            if "elbo" in likelihood.get_concrete_function().structured_outputs:
+                produces.append("negative_elbo")
+    if objective not in produces:
+        raise UserError(f"{config.model} cannot produce --objective={objective}; it can: {', '.join(produces) or 'none'}")
+
+
+def check_directory(directory, search):
+    """Writes search.json on the first run; a rerun with another search is one line."""
+    path = os.path.join(directory, SEARCH_FILE)
+    record = search.record()
+    if os.path.exists(path):
+        with open(path) as f:
+            recorded = json.load(f)
+        different = [key for key in IDENTITY if recorded.get(key) != record[key]]
+        if different:
+            key = different[0]
+            raise UserError(f"directory {directory!r} holds a different search ({key}={recorded.get(key)!r}, not "
+                            f"{record[key]!r}; a {recorded.get('model')} {recorded.get('tuner')} search of "
+                            f"{recorded.get('objective')}): pass a new --directory")
+        return
+    if os.path.isdir(os.path.join(directory, PROJECT)):
+        raise UserError(f"directory {directory!r} holds keras-tuner state without {SEARCH_FILE}: pass a new --directory")
+    os.makedirs(directory, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(record, f, indent=2)
+
+
+def _last_line(message):
+    lines = [line for line in (message or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def make_tuner(search, directory):
+    """A ZooTuner over `search` in `directory` (reloading its state when it exists)."""
+    import keras_tuner
+
+    config_name, config = base_config(search)
+    space = search_space_function(config_name)
+    fixed = fixed_hyperparameters(search, space)
+    # The space must apply cleanly to the config (names and types) before any trial trains.
+    trial_config(config, space(keras_tuner.HyperParameters(), search.smoke))
+    check_objective(config, search.objective)
+    if search.tuner not in TUNERS:
+        raise UserError(f"unknown --tuner {search.tuner!r}; available: {', '.join(TUNERS)}")
+    if search.max_trials <= 0 or search.steps <= 0 or search.eval_samples < 2:
+        raise UserError(f"--max_trials and --steps must be positive and --eval_samples at least 2, got "
+                        f"{search.max_trials}, {search.steps} and {search.eval_samples}")
+    if search.tuner == "hyperband" and not 0 < search.hyperband_max_epochs <= search.steps:
+        raise UserError(f"--hyperband_max_epochs must be between 1 and --steps={search.steps}, "
+                        f"got {search.hyperband_max_epochs}")
+    check_directory(directory, search)
+
+    objective = keras_tuner.Objective(search.objective, direction="min")
+    common = dict(objective=objective, seed=search.seed, hyperparameters=fixed,
+                  max_consecutive_failed_trials=search.max_consecutive_failures)
+    if search.tuner == "random":
+        oracle = keras_tuner.oracles.RandomSearchOracle(max_trials=search.max_trials, **common)
+    elif search.tuner == "bayesian":
+        try:
+            oracle = keras_tuner.oracles.BayesianOptimizationOracle(max_trials=search.max_trials, **common)
+        except ImportError as error:
+            raise UserError(f"--tuner=bayesian needs scikit-learn and scipy ({error.msg.split(' before')[0]}): "
+                            "pip install 'keras-tuner[bayesian]'") from None
+    else:
+        oracle = keras_tuner.oracles.HyperbandOracle(max_epochs=search.hyperband_max_epochs,
+                                                     factor=search.hyperband_factor, **common)
+        oracle.max_trials = search.max_trials  # Hyperband has no such argument; Oracle.create_trial honours it.
+    return ZooTuner(search, config, space, oracle, directory)
+
+
+def _tuner_base():
+    from keras_tuner.src.engine import base_tuner
+
+    return base_tuner.BaseTuner
+
+
+def _space_hypermodel(space, smoke):
+    import keras_tuner
+
+    class SearchSpace(keras_tuner.HyperModel):
+        """Declares the config's search space to keras-tuner; `build` returns config overrides, not a model."""
+
+        def build(self, hp):
+            return space(hp, smoke)
+
+    return SearchSpace()
+
+
+class ZooTuner(_tuner_base()):
+    """keras-tuner's BaseTuner whose trial is a zoo training run scored through its export."""
+
+    def __init__(self, search, config, space, oracle, directory):
+        self.search_settings, self.config, self.space = search, config, space
+        self.search_directory = directory
+        super().__init__(oracle, hypermodel=_space_hypermodel(space, search.smoke), directory=directory,
+                         project_name=PROJECT, overwrite=False)
+
+    def trial_workdir(self, trial_id):
+        return os.path.join(self.search_directory, TRIALS_DIR, trial_id)
+
+    def trial_steps(self, values):
+        """Hyperband counts epochs; a zoo epoch is steps / hyperband_max_epochs training steps."""
+        if "tuner/epochs" not in values:
+            return self.search_settings.steps
+        unit = self.search_settings.steps / self.search_settings.hyperband_max_epochs
+        return max(1, round(values["tuner/epochs"] * unit))
+
+    def run_trial(self, trial, *args, **kwargs):
+        import keras_tuner
+
+        from zoo import train
+        from zoo.metrics.exports import evaluate_export
+
+        search, hp = self.search_settings, trial.hyperparameters
+        workdir = self.trial_workdir(trial.trial_id)
+        if os.path.exists(workdir):  # An interrupted or retried trial is redone from scratch.
+            shutil.rmtree(workdir)
+        os.makedirs(workdir)
+        parent = hp.values.get("tuner/trial_id")
+        if parent is not None:  # A Hyperband promotion continues its parent's run.
+            parent_dir = self.trial_workdir(parent)
+            shutil.copytree(os.path.join(parent_dir, train.trainer.CHECKPOINT_DIR),
+                            os.path.join(workdir, train.trainer.CHECKPOINT_DIR))
+            shutil.copy(os.path.join(parent_dir, train.trainer.RUN_FILE), workdir)
+        overrides = self.space(hp, search.smoke)
+        config = trial_config(self.config, overrides)
+        config.train_steps = self.trial_steps(hp.values)
+        print(f"trial {trial.trial_id}: {config.train_steps} steps"
+              + (f" from trial {parent}'s checkpoint" if parent else "") + f"; {_format_values(hp.values)}", flush=True)
+        started = time.perf_counter()
+        try:
+            result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "export"))
+        except TrainingDiverged as error:
+            _write_json(os.path.join(workdir, TRIAL_RESULT), {"failed": str(error), "steps": config.train_steps,
+                                                              "seconds": round(time.perf_counter() - started, 1)})
+            raise keras_tuner.errors.FailedTrialError(str(error)) from None
+        if result.interrupted:
+            raise KeyboardInterrupt  # The trial stays RUNNING in the oracle: a rerun redoes it.
+        need = OBJECTIVES[search.objective][0]
+        record = evaluate_export(
+            result.export_path, config.dataset, num_samples=search.eval_samples if need == "samples" else 0,
+            data_dir=config.get("data_dir"), reference_examples=search.eval_reference_examples,
+            num_classes=_num_classes(result.export_path), likelihood_examples=search.eval_samples)
+        value = float(OBJECTIVES[search.objective][1](record))
+        seconds = round(time.perf_counter() - started, 1)
+        _write_json(os.path.join(workdir, TRIAL_RESULT), {"objective": search.objective, "value": value,
+                                                          "steps": result.step, "seconds": seconds,
+                                                          "evaluation": record})
+        if not math.isfinite(value):
+            raise keras_tuner.errors.FailedTrialError(f"{search.objective} is {value} after {result.step} steps")
+        print(f"trial {trial.trial_id}: {search.objective}={value:.4f} after {result.step} steps in {seconds:.0f}s",
+              flush=True)
+        return {search.objective: value}
+
+
+def _num_classes(version_dir):
+    from zoo import export
+
+    return export.read_info(version_dir).get("num_classes")
+
+
+def _write_json(path, record):
+    with open(path + ".tmp", "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def _format_values(values):
+    return ", ".join(f"{name}={_format_value(value)}" for name, value in values.items()
+                     if not name.startswith("tuner/"))
+
+
+def _format_value(value):
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def trial_rows(tuner):
+    """One dict per trial in start order: id, status, hyperparameters, objective, steps, seconds, reason."""
+    rows = []
+    for trial_id in sorted(tuner.oracle.trials):
+        trial = tuner.oracle.trials[trial_id]
+        path = os.path.join(tuner.trial_workdir(trial_id), TRIAL_RESULT)
+        result = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                result = json.load(f)
+        values = dict(trial.hyperparameters.values)
+        row = {"trial_id": trial_id, "status": trial.status,
+               "hyperparameters": {k: v for k, v in values.items() if not k.startswith("tuner/")},
+               "parent": values.get("tuner/trial_id"),
+               "objective": trial.score if trial.status == "COMPLETED" else None,
+               "steps": result.get("steps"), "seconds": result.get("seconds")}
+        if trial.status in ("FAILED", "INVALID"):
+            row["reason"] = result.get("failed") or _last_line(trial.message)
+        rows.append(row)
+    return rows
+
+
+def format_table(rows, objective):
+    """A Markdown table of the trials (printed and written as trials.md)."""
+    names = []
+    for row in rows:
+        names += [name for name in row["hyperparameters"] if name not in names]
+    header = ["trial", "status", objective, "steps", "seconds", *names, "from", "reason"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row["trial_id"], row["status"].lower(),
+                 "" if row["objective"] is None else f"{row['objective']:.4f}",
+                 "" if row["steps"] is None else str(row["steps"]),
+                 "" if row["seconds"] is None else f"{row['seconds']:.0f}",
+                 *(_format_value(row["hyperparameters"][n]) if n in row["hyperparameters"] else "" for n in names),
+                 row["parent"] or "", (row.get("reason") or "").replace("|", "/")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_search(search, directory, export_dir=None):
+    """Runs (or resumes) the search, writes the trial table and exports the best trial.
+
+    Returns {"rows", "best", "export"}. Several consecutive failed trials stop it with one line.
+    """
+    tuner = make_tuner(search, directory)
+    try:
+        tuner.search()
+    except RuntimeError as error:
+        if "consecutive failures" not in str(error):
+            raise
+        write_table(tuner, directory)
+        raise UserError(f"search stopped: {search.max_consecutive_failures} trials in a row failed (last: "
+                        f"{_last_line(str(error))}); see {os.path.join(directory, 'trials.md')}") from None
+    rows = write_table(tuner, directory)
+    completed = [row for row in rows if row["objective"] is not None]
+    if not completed:
+        raise UserError(f"no trial of the search in {directory!r} completed; see {os.path.join(directory, 'trials.md')}")
+    best = min(completed, key=lambda row: row["objective"])
+    print(f"best trial {best['trial_id']}: {search.objective}={best['objective']:.4f} after {best['steps']} steps; "
+          f"{_format_values(best['hyperparameters'])}", flush=True)
+    path = export_best(tuner, search, directory, best, rows, export_dir) if export_dir else None
+    return {"rows": rows, "best": best, "export": path}
+
+
+def write_table(tuner, directory):
+    rows = trial_rows(tuner)
+    _write_json(os.path.join(directory, "trials.json"), {"objective": tuner.search_settings.objective,
+                                                         "search": tuner.search_settings.record(), "trials": rows})
+    table = format_table(rows, tuner.search_settings.objective)
+    with open(os.path.join(directory, "trials.md"), "w") as f:
+        f.write(table + "\n")
+    print(table, flush=True)
+    return rows
+
+
+def export_best(tuner, search, directory, best, rows, export_dir):
+    """Exports the best trial's final checkpoint with a model card; a rerun of a finished search
+    whose best trial was already exported names that export instead of writing another version."""
+    from zoo import export, train
+
+    record_path = os.path.join(directory, "best_export.json")
+    if os.path.exists(record_path):
+        with open(record_path) as f:
+            previous = json.load(f)
+        if previous["trial_id"] == best["trial_id"] and os.path.isdir(previous["export"]):
+            print(f"best trial {best['trial_id']} already exported: {previous['export']}", flush=True)
+            return previous["export"]
+    model, config, step = train.restore_model(tuner.trial_workdir(best["trial_id"]))
+    with open(os.path.join(tuner.trial_workdir(best["trial_id"]), TRIAL_RESULT)) as f:
+        evaluation = json.load(f)["evaluation"]
+    card = {"model": config.model, "dataset": config.dataset, "trial_id": best["trial_id"], "step": step,
+            "objective": {"name": search.objective, "value": best["objective"], "direction": "min",
+                          "eval_samples": search.eval_samples},
+            "hyperparameters": best["hyperparameters"], "evaluation": evaluation, "config": config.to_dict(),
+            "search": {**search.record(), "directory": directory, "max_trials": search.max_trials}, "trials": rows}
+    info = {"model": config.model, "dataset": config.dataset, "step": step,
+            "tuning": {"trial_id": best["trial_id"], search.objective: best["objective"]}}
+    path = export.export_model(model, export_dir, config.export_name, info, extra_files={MODEL_CARD: card})
+    _write_json(record_path, {"trial_id": best["trial_id"], "export": path})
+    print(f"exported the best trial to {path} (model card: {os.path.join(path, 'assets.extra', MODEL_CARD)})",
+          flush=True)
+    return path
