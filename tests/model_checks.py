@@ -109,3 +109,30 @@ class ImageGeneratorTests:
 
     def test_smoke_training_exports(self, tiny_fashion_mnist, tmp_path):
         check_smoke_training(self.model_name, tiny_fashion_mnist, tmp_path / "run", tmp_path / "exports")
+
+
+LOOKUP_OPS = {"GatherV2", "ResourceGather", "OneHot"}
+
+
+def assert_input_checked_before_lookups(signature, input_name):
+    """No lookup op reads `input_name` except through an identity that waits for the checks.
+
+    Walks the traced graph forward from the input's placeholder and stops at Identity ops with
+    control inputs (`zoo.models.base.checked`); reaching a gather or one-hot means a lookup can run
+    before the in-graph assertion and answer a bad label with its own error, or none. A structural
+    test, because the race it prevents shows only now and then.
+    """
+    graph = signature.get_concrete_function().graph
+    frontier, seen = [graph.get_operation_by_name(input_name)], set()
+    while frontier:
+        op = frontier.pop()
+        for output in op.outputs:
+            for consumer in output.consumers():
+                if consumer.name in seen:
+                    continue
+                seen.add(consumer.name)
+                if consumer.type == "Identity" and consumer.control_inputs:
+                    continue
+                assert consumer.type not in LOOKUP_OPS, (
+                    f"{consumer.type} {consumer.name} reads {input_name!r} without waiting for its checks")
+                frontier.append(consumer)

@@ -24,9 +24,19 @@ def test_label_changes_the_image_and_seed_plus_label_is_deterministic():
                                              ([-1, 0], "label: every label must be between 0 and 9"),
                                              ([0], "label: needs one label per seed")])
 def test_bad_labels_are_invalid_argument_errors(labels, message):
-    serving = model_checks.build("cgan").serving_signatures()["serving_default"]
-    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
-        serving(seed=tf.constant([1, 2], tf.int64), label=tf.constant(labels, tf.int64))
+    """Every time, the in-graph check answers, not the embedding lookup: the label reaches the
+    generator only through the check (an unordered check once lost this race now and then)."""
+    signatures = model_checks.build("cgan").serving_signatures()
+    for _ in range(20):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            signatures["serving_default"](seed=tf.constant([1, 2], tf.int64), label=tf.constant(labels, tf.int64))
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message.replace(" per seed", " per")):
+            signatures["from_latent"](z=tf.zeros([2, 16]), label=tf.constant(labels, tf.int64))
+
+
+@pytest.mark.parametrize("signature", ["serving_default", "from_latent"])
+def test_label_reaches_the_generator_only_after_its_checks(signature):
+    model_checks.assert_input_checked_before_lookups(model_checks.build("cgan").serving_signatures()[signature], "label")
 
 
 def test_sample_binary_label_and_per_class_grid(tmp_path):

@@ -48,3 +48,8 @@ def test_information_loss_is_reported_and_falls_when_trained_on_fixed_codes():
     for index in range(1, 30):
         last = float(step(batch, tf.constant([0, 0], tf.int64))["info_loss"])
     assert last < first  # Q learns to read the codes back (same seed: same codes every step).
+
+
+def test_categorical_code_reaches_the_generator_only_after_its_checks():
+    signature = model_checks.build("infogan").serving_signatures()["from_latent"]
+    model_checks.assert_input_checked_before_lookups(signature, "categorical")

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tests import helpers
-from tests.model_checks import IMAGE_SHAPE, ImageGeneratorTests, build, fake_batch
+from tests.model_checks import IMAGE_SHAPE, ImageGeneratorTests, assert_input_checked_before_lookups, build, fake_batch
 from zoo import train
 from zoo.models import vae
 
@@ -102,9 +102,21 @@ def test_wrong_image_rank_or_dtype_is_refused_by_the_signature_naming_images():
 
 
 def test_conditional_signatures_refuse_labels_out_of_range():
-    model = build("cvae")
-    with pytest.raises(tf.errors.InvalidArgumentError, match="label: every label must be between 0 and 9"):
-        model.serving_signatures()["encode"](images=images(2), label=tf.constant([0, 10], tf.int64))
+    """Every signature, every time: the check runs before any label lookup."""
+    signatures = build("cvae").serving_signatures()
+    label = tf.constant([0, 10], tf.int64)
+    calls = {"encode": {"images": images(2)}, "reconstruct": {"images": images(2)},
+             "log_likelihood": {"images": images(2)}, "decode": {"z": tf.zeros([2, 4])},
+             "serving_default": {"seed": tf.constant([1, 2], tf.int64)}}
+    for _ in range(10):
+        for name, inputs in calls.items():
+            with pytest.raises(tf.errors.InvalidArgumentError, match="label: every label must be between 0 and 9"):
+                signatures[name](label=label, **inputs)
+
+
+@pytest.mark.parametrize("signature", ["serving_default", "decode", "encode", "reconstruct", "log_likelihood"])
+def test_label_reaches_the_networks_only_after_its_checks(signature):
+    assert_input_checked_before_lookups(build("cvae").serving_signatures()[signature], "label")
 
 
 def test_training_improves_the_test_likelihood(tiny_fashion_mnist, tmp_path):

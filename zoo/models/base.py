@@ -17,6 +17,17 @@ def check_serving_batch(tensor, name):
     )
 
 
+def checked(checks, *tensors):
+    """`tensors` passed through identities that run only after every op in `checks` (in-graph
+    input assertions). Every input a signature reads must go through here: an op that reads an
+    input directly (an embedding lookup of a label) is otherwise free to run before the assertion
+    and fail with its own, less helpful error (or, on some kernels, read out of range).
+    """
+    with tf.control_dependencies(checks):
+        outputs = tuple(tf.identity(tensor) for tensor in tensors)
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
 def latents_from_seeds(seeds, latent_dim):
     """One standard-normal latent vector per int64 seed; a pure function of (seed, latent_dim).
 

@@ -111,15 +111,15 @@ class ConditionalGAN(GAN):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seed"),
                                       tf.TensorSpec([None], tf.int64, name="label")])
         def serving_default(seed, label):
-            with tf.control_dependencies([base.check_serving_batch(seed, "seed"), *self._check_labels(label, seed)]):
-                z = base.latents_from_seeds(seed, self.latent_dim)
+            seed, label = base.checked([base.check_serving_batch(seed, "seed"), *self._check_labels(label, seed)],
+                                       seed, label)
+            z = base.latents_from_seeds(seed, self.latent_dim)
             return {"images": base.to_uint8(self.sampling_generator((z, label), training=False))}
 
         @tf.function(input_signature=[tf.TensorSpec([None, self.latent_dim], tf.float32, name="z"),
                                       tf.TensorSpec([None], tf.int64, name="label")])
         def from_latent(z, label):
-            with tf.control_dependencies([base.check_serving_batch(z, "z"), *self._check_labels(label, z)]):
-                z = tf.identity(z)
+            z, label = base.checked([base.check_serving_batch(z, "z"), *self._check_labels(label, z)], z, label)
             return {"images": base.to_uint8(self.sampling_generator((z, label), training=False))}
 
         return {"serving_default": serving_default, "from_latent": from_latent}

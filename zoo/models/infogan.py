@@ -131,8 +131,7 @@ class InfoGAN(GAN):
                 tf.debugging.assert_non_negative(categorical, message=message),
                 tf.debugging.assert_less(categorical, tf.constant(self.categories, tf.int64), message=message),
             ]
-            with tf.control_dependencies(checks):
-                z = tf.identity(z)
+            z, categorical, continuous = base.checked(checks, z, categorical, continuous)
             return self._images(z, categorical, continuous)
 
         return {"serving_default": serving_default, "from_latent": from_latent}

@@ -224,6 +224,12 @@ class VAE(keras.Model):
             tf.debugging.assert_less(labels, tf.constant(self.num_classes, tf.int64), message=message),
         ]
 
+    def _checked(self, checks, x, labels):
+        """`base.checked` for (x, labels), where labels is None for an unconditional model."""
+        if labels is None:
+            return base.checked(checks, x), None
+        return base.checked(checks, x, labels)
+
     def _decode_images(self, z, labels):
         mean, _ = self.decoder(self._inputs(z, labels))
         return {"images": base.to_uint8(mean)}
@@ -252,28 +258,26 @@ class VAE(keras.Model):
         label_spec = [tf.TensorSpec([None], tf.int64, name="label")] if self.conditional else []
 
         def sample(seed, labels):
-            with tf.control_dependencies([base.check_serving_batch(seed, "seed"), *self._label_checks(labels, seed)]):
-                z = base.latents_from_seeds(seed, self.latent_dim)
-            return self._decode_images(z, labels)
+            seed, labels = self._checked([base.check_serving_batch(seed, "seed"), *self._label_checks(labels, seed)],
+                                         seed, labels)
+            return self._decode_images(base.latents_from_seeds(seed, self.latent_dim), labels)
 
         def decode(z, labels):
-            with tf.control_dependencies([base.check_serving_batch(z, "z"), *self._label_checks(labels, z)]):
-                z = tf.identity(z)
+            z, labels = self._checked([base.check_serving_batch(z, "z"), *self._label_checks(labels, z)], z, labels)
             return self._decode_images(z, labels)
 
         def encode(images, labels):
-            with tf.control_dependencies(self._image_checks(images, labels)):
-                mean, log_var = self.encoder(self._inputs(to_unit_range(images), labels))
+            images, labels = self._checked(self._image_checks(images, labels), images, labels)
+            mean, log_var = self.encoder(self._inputs(to_unit_range(images), labels))
             return {"mean": mean, "log_var": log_var}
 
         def reconstruct(images, labels):
-            with tf.control_dependencies(self._image_checks(images, labels)):
-                mean, _ = self.encoder(self._inputs(to_unit_range(images), labels))
+            images, labels = self._checked(self._image_checks(images, labels), images, labels)
+            mean, _ = self.encoder(self._inputs(to_unit_range(images), labels))
             return self._decode_images(mean, labels)
 
         def log_likelihood(images, labels):
-            with tf.control_dependencies(self._image_checks(images, labels)):
-                images = tf.identity(images)
+            images, labels = self._checked(self._image_checks(images, labels), images, labels)
             return self._log_likelihood(images, labels)
 
         def signature(fn, first_spec):
