@@ -9,6 +9,8 @@ trials.json; the best trial goes to <export_dir>/<model>_<dataset>/<version> wit
 assets.extra/model_card.json. Rerunning the same command continues an interrupted search.
 """
 
+import sys
+
 from absl import flags
 
 from experiments.common import main_with_errors
@@ -54,7 +56,12 @@ def main(argv):
         fixed=tuple(FLAGS.fix), data_dir=FLAGS.data_dir, smoke=FLAGS.smoke,
         hyperband_max_epochs=FLAGS.hyperband_max_epochs, hyperband_factor=FLAGS.hyperband_factor,
         max_consecutive_failures=FLAGS.max_consecutive_failures)
-    tune.run_search(search, FLAGS.directory, export_dir=FLAGS.export_dir or None)
+    try:
+        tune.run_search(search, FLAGS.directory, export_dir=FLAGS.export_dir or None)
+    except KeyboardInterrupt:  # Ctrl-C (the trainer finishes its step first) or a second Ctrl-C.
+        print(f"zoo-tune: interrupted: rerun the same command to continue the search in {FLAGS.directory} "
+              "(completed trials are kept, the interrupted one is redone)", file=sys.stderr, flush=True)
+        sys.exit(130)
 
 
 def run():

@@ -14,8 +14,8 @@ from zoo.errors import TrainingDiverged, UserError
 
 
 def _search(data_dir, **overrides):
-    settings = dict(model="dcgan", tuner="random", objective="fid", max_trials=2, steps=2, eval_samples=32,
-                    eval_reference_examples=64, data_dir=data_dir, smoke=True)
+    settings = {"model": "dcgan", "tuner": "random", "objective": "fid", "max_trials": 2, "steps": 2,
+                "eval_samples": 32, "eval_reference_examples": 64, "data_dir": data_dir, "smoke": True}
     settings.update(overrides)
     return tune.Search(**settings)
 
@@ -58,7 +58,8 @@ def test_random_search_exports_the_best_trial_with_a_model_card(tiny_fashion_mni
     assert card["hyperparameters"] == best["hyperparameters"]
     assert card["config"]["model_config"]["latent_dim"] == best["hyperparameters"]["latent_dim"]
     assert len(card["trials"]) == 2
-    table = open(os.path.join(directory, "trials.md")).read()
+    with open(os.path.join(directory, "trials.md")) as f:
+        table = f.read()
     assert "generator_learning_rate" in table and f"{best['objective']:.4f}" in table
     loaded = tf.saved_model.load(outcome["export"])
     images = loaded.signatures["serving_default"](seed=tf.constant([0, 1], tf.int64))["images"]
@@ -127,7 +128,8 @@ def test_a_diverged_trial_is_marked_failed_and_the_search_goes_on(tiny_fashion_m
     assert failed["status"] == "FAILED" and failed["objective"] is None
     assert "diverged at step" in failed["reason"]
     assert completed["status"] == "COMPLETED" and outcome["best"]["trial_id"] == completed["trial_id"]
-    assert "diverged at step" in open(str(tmp_path / "search" / "trials.md")).read()
+    with open(tmp_path / "search" / "trials.md") as f:
+        assert "diverged at step" in f.read()
 
 
 def test_consecutive_failures_stop_the_search_with_one_line(tiny_fashion_mnist, tmp_path, monkeypatch):

@@ -4,7 +4,12 @@ continuous codes, mutual-information weight 1, Adam G 1e-3 / D 2e-4 (the paper's
     zoo-train --config=experiments/configs/infogan_fashion_mnist.py --workdir=runs/infogan
 """
 
-from experiments.configs._base import gan_model_config, gan_search_space, shrink_for_smoke, trainer_config
+from experiments.configs._base import (
+    gan_model_config,
+    gan_search_space,
+    shrink_for_smoke,
+    trainer_config,
+)
 
 
 def get_config(smoke=False):

@@ -3,7 +3,12 @@
     zoo-train --config=experiments/configs/mlp_gan_fashion_mnist.py --workdir=runs/mlp_gan
 """
 
-from experiments.configs._base import gan_model_config, gan_search_space, shrink_for_smoke, trainer_config
+from experiments.configs._base import (
+    gan_model_config,
+    gan_search_space,
+    shrink_for_smoke,
+    trainer_config,
+)
 
 
 def get_config(smoke=False):

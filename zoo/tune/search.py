@@ -232,8 +232,8 @@ def make_tuner(search, directory):
     check_directory(directory, search)
 
     objective = keras_tuner.Objective(search.objective, direction="min")
-    common = dict(objective=objective, seed=search.seed, hyperparameters=fixed,
-                  max_consecutive_failed_trials=search.max_consecutive_failures)
+    common = {"objective": objective, "seed": search.seed, "hyperparameters": fixed,
+              "max_consecutive_failed_trials": search.max_consecutive_failures}
     if search.tuner == "random":
         oracle = keras_tuner.oracles.RandomSearchOracle(max_trials=search.max_trials, **common)
     elif search.tuner == "bayesian":
