@@ -64,6 +64,9 @@ def test_random_search_exports_the_best_trial_with_a_model_card(tiny_fashion_mni
     loaded = tf.saved_model.load(outcome["export"])
     images = loaded.signatures["serving_default"](seed=tf.constant([0, 1], tf.int64))["images"]
     assert images.shape == (2, 28, 28, 1)
+    # The same search in another directory samples the same trials (the tuner is seeded).
+    twin = tune.run_search(_search(tiny_fashion_mnist), str(tmp_path / "twin"), export_dir=None)
+    assert [row["hyperparameters"] for row in twin["rows"]] == [row["hyperparameters"] for row in rows]
     # A rerun of the finished search trains nothing and writes no second version.
     again = tune.run_search(_search(tiny_fashion_mnist), directory, exports)
     assert again["export"] == outcome["export"] and sorted(os.listdir(os.path.dirname(outcome["export"]))) == ["1"]

@@ -232,7 +232,8 @@ def make_tuner(search, directory):
     check_directory(directory, search)
 
     objective = keras_tuner.Objective(search.objective, direction="min")
-    common = {"objective": objective, "seed": search.seed, "hyperparameters": fixed,
+    # keras-tuner reads seed 0 as "no seed" (a random one): shifted by one, equal seeds give equal trials.
+    common = {"objective": objective, "seed": search.seed + 1, "hyperparameters": fixed,
               "max_consecutive_failed_trials": search.max_consecutive_failures}
     if search.tuner == "random":
         oracle = keras_tuner.oracles.RandomSearchOracle(max_trials=search.max_trials, **common)
