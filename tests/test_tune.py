@@ -154,6 +154,7 @@ def test_bad_input_is_one_line(tiny_fashion_mnist, tmp_path):
     helpers.assert_one_line_error(tune_binary("--fix=generator_widht=8"), "unknown hyperparameter 'generator_widht'",
                                   "generator_width")
     helpers.assert_one_line_error(tune_binary("--set=model_config.latent=3"), "unknown config key 'model_config.latent'")
+    helpers.assert_one_line_error(tune_binary("--set=model_config.loss='hinge'"), "sets a searched key", "--fix")
     helpers.assert_one_line_error(tune_binary("--objective=bits_per_dim"), "dcgan cannot produce --objective=bits_per_dim",
                                   "fid, kid")
     assert not os.path.exists(tmp_path / "search")  # Refused before anything was written.

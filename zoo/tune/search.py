@@ -219,7 +219,13 @@ def make_tuner(search, directory):
     space = search_space_function(config_name)
     fixed = fixed_hyperparameters(search, space)
     # The space must apply cleanly to the config (names and types) before any trial trains.
-    trial_config(config, space(keras_tuner.HyperParameters(), search.smoke))
+    searched = space(keras_tuner.HyperParameters(), search.smoke)
+    trial_config(config, searched)
+    for override in search.overrides:
+        key = override.partition("=")[0]
+        if key in searched:  # The trial's value would silently replace it.
+            raise UserError(f"--set={override} sets a searched key; hold its hyperparameter with --fix instead "
+                            f"(searched keys: {', '.join(searched)})")
     check_objective(config, search.objective)
     if search.tuner not in TUNERS:
         raise UserError(f"unknown --tuner {search.tuner!r}; available: {', '.join(TUNERS)}")
