@@ -6,13 +6,12 @@
 Rerunning the same command resumes from the latest checkpoint in --workdir.
 """
 
-import os
-import re
 import sys
 
 from absl import flags
 
 from experiments.common import flags_text, main_with_errors
+from zoo.config import export_name  # noqa: F401  (re-exported: tests import it from here)
 from zoo.errors import UserError
 
 flags.DEFINE_string("config", None, "Config file (experiments/configs/*.py) or config name.")
@@ -33,16 +32,6 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"]
 flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. --set=model_config.latent_dim=64.")
 flags.DEFINE_bool("smoke", False, "Shrink the config to a few tiny steps (a quick check that it runs).")
 FLAGS = flags.FLAGS
-
-
-def export_name(model, dataset):
-    """`dcgan_fashion_mnist`; folders become `dcgan_<folder name>`, text files `gpt_<file name
-    without extension>`; TFDS versions/splits are dropped."""
-    if dataset.startswith("folder:"):
-        dataset = os.path.basename(os.path.normpath(dataset[len("folder:"):])) or "folder"
-    elif dataset.startswith("text:"):
-        dataset = os.path.splitext(os.path.basename(dataset[len("text:"):]))[0] or "text"
-    return f"{model}_{re.sub(r'[^A-Za-z0-9_]+', '_', dataset.split(':')[0].split('/')[0])}"
 
 
 def build_config():

@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 
 import ml_collections
 
@@ -93,3 +94,13 @@ def to_json(config):
 
 def from_json(text):
     return ml_collections.ConfigDict(json.loads(text))
+
+
+def export_name(model, dataset):
+    """`dcgan_fashion_mnist`; folders become `dcgan_<folder name>`, text files `gpt_<file name
+    without extension>`; TFDS versions/splits are dropped."""
+    if dataset.startswith("folder:"):
+        dataset = os.path.basename(os.path.normpath(dataset[len("folder:"):])) or "folder"
+    elif dataset.startswith("text:"):
+        dataset = os.path.splitext(os.path.basename(dataset[len("text:"):]))[0] or "text"
+    return f"{model}_{re.sub(r'[^A-Za-z0-9_]+', '_', dataset.split(':')[0].split('/')[0])}"

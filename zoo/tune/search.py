@@ -27,7 +27,6 @@ import dataclasses
 import json
 import math
 import os
-import re
 import shutil
 import time
 
@@ -136,22 +135,13 @@ def base_config(search):
         raise UserError(f"no config for {search.model!r}; available configs: {', '.join(config_lib.available_configs())}")
     if search.dataset != config.dataset:
         config.dataset = search.dataset
-        config.export_name = _export_name(config.model, search.dataset)
+        config.export_name = config_lib.export_name(config.model, search.dataset)
     config.data_dir = search.data_dir
     config.seed = search.seed
     config.train_steps = search.steps
     config.eval_every = 0  # The trial is scored once, at its end, through its export.
     config_lib.apply_overrides(config, search.overrides)
     return name, config
-
-
-def _export_name(model, dataset):
-    """zoo-train's export name (experiments/train.py, which defines flags on import, so it cannot be imported here)."""
-    if dataset.startswith("folder:"):
-        dataset = os.path.basename(os.path.normpath(dataset[len("folder:"):])) or "folder"
-    elif dataset.startswith("text:"):
-        dataset = os.path.splitext(os.path.basename(dataset[len("text:"):]))[0] or "text"
-    return f"{model}_{re.sub(r'[^A-Za-z0-9_]+', '_', dataset.split(':')[0].split('/')[0])}"
 
 
 def trial_config(config, overrides):
