@@ -14,8 +14,6 @@ Writes benchmarks/results/likelihood_<name>.json; benchmarks/make_table.py puts 
 
 import json
 import os
-import platform
-import shutil
 import sys
 import time
 
@@ -25,6 +23,8 @@ from absl import flags  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from benchmarks import common  # noqa: E402  (after the path insert)
 
 flags.DEFINE_string("config", None, "Config name in experiments/configs (trains it from scratch).")
 flags.DEFINE_string("export", None, "Instead of training: score this export (model directory or version).")
@@ -68,29 +68,21 @@ def command_line():
 
 def main(argv):
     del argv
-    import keras
     import tensorflow as tf
 
-    from zoo import config as config_lib
-    from zoo import export, train
+    from zoo import export
     from zoo.errors import UserError
     from zoo.metrics.exports import evaluate_export
 
     if bool(FLAGS.config) == bool(FLAGS.export):
         raise UserError("pass exactly one of --config (train, then score) and --export (score only)")
     row = {"command": command_line(), "date": time.strftime("%Y-%m-%d"),
-           "machine": f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}",
+           "machine": common.machine(),
            "load_average_start": round(os.getloadavg()[0], 2)}
     if FLAGS.config:
-        config = config_lib.apply_overrides(config_lib.load(FLAGS.config), FLAGS.set)
-        config.train_steps = FLAGS.steps or 10**9
-        config.max_train_seconds = 0 if FLAGS.steps else int(FLAGS.minutes * 60)
-        config.eval_every = 0
-        config.checkpoint_every = 1000
-        name = FLAGS.name or "+".join([FLAGS.config, *FLAGS.set])
-        workdir = os.path.join(FLAGS.workdir, name.replace("/", "_"))
-        shutil.rmtree(workdir, ignore_errors=True)
-        result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "exports"))
+        config, name, _, result = common.train_from_scratch(
+            FLAGS.config, FLAGS.set, FLAGS.workdir, FLAGS.name, FLAGS.steps, FLAGS.minutes,
+            eval_every=0, checkpoint_every=1000)
         version_dir = result.export_path
         row.update(steps=result.step, batch_size=config.batch_size,
                    train_seconds=round(result.step / result.steps_per_second, 1))

@@ -15,8 +15,6 @@ into README's table.
 
 import json
 import os
-import platform
-import shutil
 import sys
 import time
 
@@ -26,6 +24,8 @@ from absl import app, flags  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from benchmarks import common  # noqa: E402  (after the path insert)
 
 flags.DEFINE_string("config", "dcgan_fashion_mnist", "Config name in experiments/configs.")
 flags.DEFINE_float("minutes", 10.0, "Wall-clock training budget.")
@@ -58,23 +58,13 @@ def label_accuracy(version_dir, per_label=1000):
 
 def main(argv):
     del argv
-    import keras
-    import tensorflow as tf
 
-    from zoo import config as config_lib
-    from zoo import export, train
+    from zoo import export
     from zoo.metrics.exports import evaluate_export
 
-    config = config_lib.apply_overrides(config_lib.load(FLAGS.config), FLAGS.set)
-    config.train_steps = FLAGS.steps or 10**9
-    config.max_train_seconds = 0 if FLAGS.steps else int(FLAGS.minutes * 60)
-    config.eval_every = 0
-    config.image_every = 0
-    config.checkpoint_every = 2000
-    name = FLAGS.name or "+".join([FLAGS.config, *FLAGS.set])
-    workdir = os.path.join(FLAGS.workdir, name.replace("/", "_"))
-    shutil.rmtree(workdir, ignore_errors=True)
-    result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "exports"))
+    config, name, _, result = common.train_from_scratch(
+        FLAGS.config, FLAGS.set, FLAGS.workdir, FLAGS.name, FLAGS.steps, FLAGS.minutes,
+        eval_every=0, image_every=0, checkpoint_every=2000)
     num_classes = export.read_info(result.export_path).get("num_classes")
     record = evaluate_export(result.export_path, config.dataset, "test", FLAGS.num_samples, num_classes=num_classes)
     budget = f"--steps={FLAGS.steps}" if FLAGS.steps else f"--minutes={FLAGS.minutes:g}"
@@ -96,7 +86,7 @@ def main(argv):
         "split": "test",
         "feature_model": record["feature_model"],
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}",
+        "machine": common.machine(),
     }
     out = os.path.join(ROOT, "benchmarks", "results", f"quality_{name.replace('/', '_')}.json")
     if num_classes:

@@ -17,8 +17,6 @@ recorded beside the row, because the budget is wall clock and other work slows i
 import json
 import math
 import os
-import platform
-import shutil
 import sys
 import time
 
@@ -28,6 +26,8 @@ from absl import app, flags, logging  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from benchmarks import common  # noqa: E402  (after the path insert)
 
 flags.DEFINE_string("config", "gpt_fortunes", "Config name in experiments/configs.")
 flags.DEFINE_float("minutes", 9.0, "Wall-clock training budget.")
@@ -62,22 +62,14 @@ def generate(serving, prompt, seed):
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines about the export drown the results.
-    import keras
     import tensorflow as tf
 
-    from zoo import config as config_lib
     from zoo import train
     from zoo.data import text
 
     load_at_start = os.getloadavg()
-    config = config_lib.apply_overrides(config_lib.load(FLAGS.config), FLAGS.set)
-    config.train_steps = 10**9
-    config.max_train_seconds = int(FLAGS.minutes * 60)
-    config.checkpoint_every = 2000
-    name = "+".join([FLAGS.config, *FLAGS.set])
-    workdir = os.path.join(FLAGS.workdir, name.replace("/", "_"))
-    shutil.rmtree(workdir, ignore_errors=True)
-    result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "exports"))
+    config, name, workdir, result = common.train_from_scratch(FLAGS.config, FLAGS.set, FLAGS.workdir,
+                                                              minutes=FLAGS.minutes, checkpoint_every=2000)
     load_after_training = os.getloadavg()
 
     loaded = tf.saved_model.load(result.export_path)
@@ -124,7 +116,7 @@ def main(argv):
         "samples": samples,
         "load_average_1m": {"start": round(load_at_start[0], 2), "after_training": round(load_after_training[0], 2)},
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}",
+        "machine": common.machine(),
     }
     out = os.path.join(ROOT, "benchmarks", "results", f"text_{name.replace('/', '_')}.json")
     with open(out, "w") as f:

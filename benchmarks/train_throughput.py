@@ -13,7 +13,6 @@ benchmarks/results/train_throughput.json.
 
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,8 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common  # noqa: E402  (after the path insert)
 
 from zoo import config as config_lib  # noqa: E402
 from zoo import data, train  # noqa: E402
@@ -124,7 +125,7 @@ def main(argv):
         "benchmark": "dcgan_fashion_mnist training throughput",
         "command": "python benchmarks/train_throughput.py " + f"--steps={FLAGS.steps} --rounds={FLAGS.rounds}",
         "batch_size": config.batch_size, "timed_steps": FLAGS.steps, "warmup_steps": FLAGS.warmup,
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}",
+        "machine": common.machine(),
         "date": time.strftime("%Y-%m-%d"), "rows": rows,
     }
     os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)

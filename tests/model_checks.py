@@ -37,23 +37,30 @@ def check_train_step(name):
     assert all(changed), f"{sum(not c for c in changed)} trainable variables did not change"
 
 
-def check_checkpoint_holds_every_variable(name, tmp_path):
-    """A checkpoint restores every network and optimizer variable into a differently seeded model."""
+def check_checkpoint_restores(build_model, batch, tmp_path):
+    """Trains `build_model()` one step on `batch`, checkpoints it, and restores the checkpoint into a
+    differently seeded `build_model()`: every network and optimizer variable must come back.
+    Returns the trained model."""
     import keras
 
     keras.utils.set_random_seed(0)
-    trained = build(name)
-    tf.function(trained.train_step)(fake_batch(), tf.constant([0, 0], tf.int64))
+    trained = build_model()
+    tf.function(trained.train_step)(batch, tf.constant([0, 0], tf.int64))
     path = tf.train.Checkpoint(**trained.checkpoint_items()).save(str(tmp_path / "ckpt"))
     keras.utils.set_random_seed(1)
-    fresh = build(name)
+    fresh = build_model()
     tf.train.Checkpoint(**fresh.checkpoint_items()).restore(path).assert_consumed()
     for key, item in trained.checkpoint_items().items():
         restored = fresh.checkpoint_items()[key]
-        pairs = list(zip(item.values, restored.values))
         assert len(item.values) == len(restored.values) > 0, key
-        for original, copy in pairs:
+        for original, copy in zip(item.values, restored.values):
             np.testing.assert_array_equal(original.numpy(), copy.numpy(), err_msg=f"{key}: {original.path}")
+    return trained
+
+
+def check_checkpoint_holds_every_variable(name, tmp_path):
+    """A checkpoint restores every network and optimizer variable into a differently seeded model."""
+    check_checkpoint_restores(lambda: build(name), fake_batch(), tmp_path)
 
 
 def serve(signature, seeds, **inputs):

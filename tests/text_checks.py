@@ -15,6 +15,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 import zoo.data
+from tests import model_checks
 from zoo import config as config_lib
 from zoo import export, registry, train
 from zoo.models import language
@@ -94,19 +95,8 @@ def check_train_step_learns(name, corpus_path):
 
 def check_checkpoint_holds_every_variable(name, tmp_path):
     """A checkpoint restores every network and optimizer variable into a differently seeded model."""
-    keras.utils.set_random_seed(0)
-    trained = build(name)
     batch = {"tokens": tf.constant(np.frombuffer(CORPUS[:8 * 17], np.uint8).reshape(8, 17).astype(np.int32))}
-    tf.function(trained.train_step)(batch, tf.constant([0, 0], tf.int64))
-    path = tf.train.Checkpoint(**trained.checkpoint_items()).save(str(tmp_path / "ckpt"))
-    keras.utils.set_random_seed(1)
-    fresh = build(name)
-    tf.train.Checkpoint(**fresh.checkpoint_items()).restore(path).assert_consumed()
-    for key, item in trained.checkpoint_items().items():
-        restored = fresh.checkpoint_items()[key]
-        assert len(item.values) == len(restored.values) > 0, key
-        for original, copy in zip(item.values, restored.values):
-            np.testing.assert_array_equal(original.numpy(), copy.numpy(), err_msg=f"{key}: {original.path}")
+    trained = model_checks.check_checkpoint_restores(lambda: build(name), batch, tmp_path)
     assert len(trained.checkpoint_items()["network"].values) == len(trained.network.variables)
 
 

@@ -1,0 +1,36 @@
+"""What every benchmark script shares: the machine line of a result row, and training a config from
+scratch for a step count or a wall-clock budget."""
+
+import os
+import platform
+import shutil
+
+
+def machine():
+    """`x86_64 2 cores, TF 2.21.0, Keras 3.15.1`: where a row was measured."""
+    import keras
+    import tensorflow as tf
+
+    return f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}"
+
+
+def train_from_scratch(config_name, overrides, workdir_root, name=None, steps=0, minutes=10.0, **settings):
+    """Trains `config_name` (+ `overrides`, key=value) in a fresh `<workdir_root>/<name>` for exactly
+    `steps` steps, or for `minutes` of wall clock when `steps` is 0, and exports it there.
+
+    `settings` set trainer fields (checkpoint_every, eval_every, image_every, ...). Returns
+    (config, name, workdir, TrainResult); `name` defaults to the config name joined with the overrides.
+    """
+    from zoo import config as config_lib
+    from zoo import train
+
+    config = config_lib.apply_overrides(config_lib.load(config_name), overrides)
+    config.train_steps = steps or 10**9
+    config.max_train_seconds = 0 if steps else int(minutes * 60)
+    for key, value in settings.items():
+        config[key] = value
+    name = name or "+".join([config_name, *overrides])
+    workdir = os.path.join(workdir_root, name.replace("/", "_"))
+    shutil.rmtree(workdir, ignore_errors=True)
+    result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "exports"))
+    return config, name, workdir, result
