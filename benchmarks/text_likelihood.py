@@ -52,11 +52,12 @@ def bits_per_byte(log_likelihood, data):
 
 
 def generate(serving, prompt, seed):
+    """One sample: a one-row request (the signature takes one value per row of each input)."""
     import tensorflow as tf
 
-    return serving(prompt=tf.constant(prompt), max_new_tokens=tf.constant(SAMPLE_BYTES, tf.int64),
-                   temperature=tf.constant(FLAGS.temperature, tf.float32), top_k=tf.constant(FLAGS.top_k, tf.int64),
-                   seed=tf.constant(seed, tf.int64))["text"].numpy()
+    return serving(prompt=tf.constant([prompt]), max_new_tokens=tf.constant([SAMPLE_BYTES], tf.int64),
+                   temperature=tf.constant([FLAGS.temperature], tf.float32),
+                   top_k=tf.constant([FLAGS.top_k], tf.int64), seed=tf.constant([seed], tf.int64))["text"].numpy()[0]
 
 
 def main(argv):

@@ -30,10 +30,10 @@ sys.modules["zoo"] = None  # Any attempt to import zoo now raises ImportError.
 import tensorflow as tf
 loaded = tf.saved_model.load(sys.argv[1])
 text = loaded.signatures["serving_default"](
-    prompt=tf.constant("the "), max_new_tokens=tf.constant(12, tf.int64), temperature=tf.constant(0.8),
-    top_k=tf.constant(5, tf.int64), seed=tf.constant(7, tf.int64))["text"].numpy()
+    prompt=tf.constant(["the "]), max_new_tokens=tf.constant([12], tf.int64), temperature=tf.constant([0.8]),
+    top_k=tf.constant([5], tf.int64), seed=tf.constant([7], tf.int64))["text"].numpy()
 scores = loaded.signatures["log_likelihood"](text=tf.constant(["the cat sat", "x"]))
-print(repr(text), scores["num_tokens"].numpy().tolist())
+print(repr(text.tolist()), scores["num_tokens"].numpy().tolist())
 """
 
 PY_FUNC_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
@@ -64,10 +64,18 @@ def build(name, sequence_length=16, **model_overrides):
     return model
 
 
-def generate(signature, prompt="the ", max_new_tokens=20, temperature=1.0, top_k=0, seed=0):
-    return signature(prompt=tf.constant(prompt), max_new_tokens=tf.constant(max_new_tokens, tf.int64),
+def generate_batch(signature, prompt, max_new_tokens, temperature, top_k, seed):
+    """The text of every row: each argument is a list with one value per row."""
+    return signature(prompt=tf.constant(prompt, tf.string), max_new_tokens=tf.constant(max_new_tokens, tf.int64),
                      temperature=tf.constant(temperature, tf.float32), top_k=tf.constant(top_k, tf.int64),
-                     seed=tf.constant(seed, tf.int64))["text"].numpy()
+                     seed=tf.constant(seed, tf.int64))["text"].numpy().tolist()
+
+
+def generate(signature, prompt="the ", max_new_tokens=20, temperature=1.0, top_k=0, seed=0):
+    """The text of a one-row request."""
+    texts = generate_batch(signature, [prompt], [max_new_tokens], [temperature], [top_k], [seed])
+    assert len(texts) == 1, texts
+    return texts[0]
 
 
 def check_causal(name):
@@ -182,7 +190,7 @@ class TextModelTests:
         assert run.returncode == 0, run.stderr[-2000:]
         expected = generate(trained["loaded"].signatures["serving_default"], max_new_tokens=12,
                             temperature=0.8, top_k=5, seed=7)
-        assert run.stdout.strip() == f"{expected!r} [10, 0]"
+        assert run.stdout.strip() == f"{[expected]!r} [10, 0]"
 
     @pytest.mark.parametrize("inputs, name", [
         ({"prompt": ""}, "prompt"),
@@ -197,3 +205,31 @@ class TextModelTests:
         with pytest.raises(tf.errors.InvalidArgumentError, match=f"{name}: must be"):
             generate(trained["loaded"].signatures["serving_default"], **inputs)
 
+
+    def test_generate_is_batched_and_each_row_is_as_alone(self, trained):
+        """TF Serving's batching needs vectors; a row's text is what it gives alone, in any batch."""
+        serving = trained["loaded"].signatures["serving_default"]
+        inputs = serving.structured_input_signature[1]
+        assert {name: spec.shape.as_list() for name, spec in inputs.items()} == {
+            name: [None] for name in ("prompt", "max_new_tokens", "temperature", "top_k", "seed")}
+        assert serving.structured_outputs["text"].shape.as_list() == [None]
+        rows = [("the ", 20, 1.0, 0, 3), (CORPUS[:40].decode(), 7, 0.5, 4, 11), ("a", 1, 2.0, 256, 3)]
+        batch = generate_batch(serving, *map(list, zip(*rows)))
+        alone = [generate(serving, *row) for row in rows]
+        assert batch == alone
+        assert [len(text) for text in batch] == [len(prompt) + steps for prompt, steps, *_ in rows]
+        assert generate_batch(serving, *map(list, zip(*rows[::-1]))) == alone[::-1]  # Order does not matter.
+        assert generate_batch(serving, [], [], [], [], []) == []
+
+    def test_generate_inputs_of_unequal_length_name_the_inputs(self, trained):
+        serving = trained["loaded"].signatures["serving_default"]
+        with pytest.raises(tf.errors.InvalidArgumentError, match="prompt, max_new_tokens, temperature, top_k, seed: "
+                                                                 "must have equal batch size"):
+            generate_batch(serving, ["the ", "a "], [5, 5], [1.0, 1.0], [0, 0], [1])
+
+    def test_one_bad_row_fails_the_request_naming_the_input(self, trained):
+        serving = trained["loaded"].signatures["serving_default"]
+        with pytest.raises(tf.errors.InvalidArgumentError, match="top_k: must be"):
+            generate_batch(serving, ["the ", "a "], [5, 5], [1.0, 1.0], [0, -1], [1, 2])
+        with pytest.raises(tf.errors.InvalidArgumentError, match="prompt: must be"):
+            generate_batch(serving, ["the ", ""], [5, 5], [1.0, 1.0], [0, 0], [1, 2])

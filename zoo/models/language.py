@@ -10,11 +10,17 @@ and `bits_per_byte` is the same number in bits.
 
 The exported signatures need nothing of zoo and no Python at serving time (TensorFlow ops only):
 - `serving_default` = `generate(prompt, max_new_tokens, temperature, top_k, seed) -> text`:
-  samples max_new_tokens bytes after the prompt and returns prompt + sample. Every step reads
-  only the last sequence_length bytes (the context the network was trained on) and draws from
-  the softmax of logits / temperature, restricted to the top_k most likely bytes (0: all), with
-  the stateless seed (seed, 0) folded with the step: the same inputs give the same text in every
-  process. The bytes are returned as they are, so a sample may end inside a UTF-8 character.
+  batched like every zoo signature (TF Serving's request batching concatenates requests along
+  the 0th dimension, so every input and output is a vector): the five inputs are vectors of one
+  length N (at most MAX_SERVING_BATCH) and `text` holds N strings; N = 0 gives no strings. Row i
+  samples max_new_tokens[i] bytes after prompt[i] and returns prompt[i] + sample, computed alone:
+  a row's text does not depend on the other rows or on N. Every step reads only the last
+  sequence_length bytes (the context the network was trained on) and draws from the softmax of
+  logits / temperature, restricted to the top_k most likely bytes (0: all), with the stateless
+  seed (seed, 0) folded with the step: the same inputs give the same text in every process and
+  every batch. The bytes are returned as they are, so a sample may end inside a UTF-8 character.
+  Inputs of unequal lengths, an empty prompt or a value out of range in any row fail the whole
+  request with InvalidArgument naming the input, before anything reads them.
 - `log_likelihood(text) -> log_likelihood, num_tokens`: per string, the natural-log likelihood
   of every byte after the first (the first has no context to be predicted from) and how many
   bytes that is; bits per byte = -sum(log_likelihood) / sum(num_tokens) / ln 2. Long texts are
@@ -137,11 +143,11 @@ class ByteLanguageModel(keras.Model):
     def serving_signatures(self):
         """`serving_default` and `generate` (the same function), and `log_likelihood`."""
         generate = tf.function(self._generate, input_signature=[
-            tf.TensorSpec([], tf.string, name="prompt"),
-            tf.TensorSpec([], tf.int64, name="max_new_tokens"),
-            tf.TensorSpec([], tf.float32, name="temperature"),
-            tf.TensorSpec([], tf.int64, name="top_k"),
-            tf.TensorSpec([], tf.int64, name="seed"),
+            tf.TensorSpec([None], tf.string, name="prompt"),
+            tf.TensorSpec([None], tf.int64, name="max_new_tokens"),
+            tf.TensorSpec([None], tf.float32, name="temperature"),
+            tf.TensorSpec([None], tf.int64, name="top_k"),
+            tf.TensorSpec([None], tf.int64, name="seed"),
         ])
         log_likelihood = tf.function(self._log_likelihood, input_signature=[
             tf.TensorSpec([None], tf.string, name="text"),
@@ -160,22 +166,36 @@ class ByteLanguageModel(keras.Model):
         return max(1, self.sequence_length // 2)
 
     def _generate(self, prompt, max_new_tokens, temperature, top_k, seed):
+        """One text per row of the five equal-length input vectors (see the module docstring)."""
+        inputs = (prompt, max_new_tokens, temperature, top_k, seed)
+        sizes = tf.stack([tf.shape(tensor, out_type=tf.int64)[0] for tensor in inputs])
+        unequal = ("prompt, max_new_tokens, temperature, top_k, seed: must have equal batch size "
+                   "(one value of each per row), got sizes")
         checks = [
+            tf.debugging.Assert(tf.reduce_all(tf.equal(sizes, sizes[0])), [unequal, sizes], summarize=len(inputs)),
+            base.check_serving_batch(prompt, "prompt"),
             tf.debugging.assert_greater(tf.strings.length(prompt), 0,
-                                        message="prompt: must be a non-empty string (at least 1 byte)"),
+                                        message="prompt: must be a non-empty string (at least 1 byte) in every row"),
             tf.debugging.assert_greater_equal(max_new_tokens, tf.constant(1, tf.int64),
                                               message=f"max_new_tokens: must be between 1 and {MAX_NEW_TOKENS}"),
             tf.debugging.assert_less_equal(max_new_tokens, tf.constant(MAX_NEW_TOKENS, tf.int64),
                                            message=f"max_new_tokens: must be between 1 and {MAX_NEW_TOKENS}"),
-            tf.debugging.Assert(tf.logical_and(temperature > 0.0, tf.math.is_finite(temperature)),
+            tf.debugging.Assert(tf.reduce_all(tf.logical_and(temperature > 0.0, tf.math.is_finite(temperature))),
                                 ["temperature: must be a positive finite number, got", temperature]),
             tf.debugging.assert_greater_equal(top_k, tf.constant(0, tf.int64),
                                               message=f"top_k: must be between 0 (no filtering) and {VOCABULARY_SIZE}"),
             tf.debugging.assert_less_equal(top_k, tf.constant(VOCABULARY_SIZE, tf.int64),
                                            message=f"top_k: must be between 0 (no filtering) and {VOCABULARY_SIZE}"),
         ]
-        with tf.control_dependencies(checks):
-            prompt_tokens = tf.cast(tf.io.decode_raw(prompt, tf.uint8), tf.int32)
+        inputs = base.checked(checks, *inputs)
+        # Row by row, each exactly as alone: the text never depends on the other rows.
+        text = tf.map_fn(self._generate_row, inputs, fn_output_signature=tf.TensorSpec([], tf.string))
+        return {"text": text}
+
+    def _generate_row(self, row):
+        """prompt + max_new_tokens sampled bytes for one row (prompt, max_new_tokens, temperature, top_k, seed)."""
+        prompt, max_new_tokens, temperature, top_k, seed = row
+        prompt_tokens = tf.cast(tf.io.decode_raw(prompt, tf.uint8), tf.int32)
         # Only the last sequence_length prompt bytes are ever read; the buffer holds them and the sample.
         context = prompt_tokens[-self.sequence_length:]
         known = tf.shape(context)[0]
@@ -198,7 +218,7 @@ class ByteLanguageModel(keras.Model):
 
         _, buffer = tf.while_loop(lambda step, _: step < steps, body, (tf.constant(0, tf.int32), buffer))
         sample = tf.strings.reduce_join(tf.gather(_byte_strings(), buffer[known:]))
-        return {"text": tf.strings.join([prompt, sample])}
+        return tf.strings.join([prompt, sample])
 
     def _log_likelihood(self, text):
         with tf.control_dependencies([base.check_serving_batch(text, "text")]):
