@@ -1,0 +1,631 @@
+"""Stand-ins for tensorflow_model_server, built on the SavedModel loader, for tests and benchmarks
+on machines where the server binary cannot run. They answer TF Serving's gRPC and REST APIs for
+the exports under one root, so the same clients (and curl) work against either.
+
+    server, port = start_grpc_server("exports")           # PredictionService + ModelService
+    with server:                                          # or server.stop() when done
+        images = connect(f"127.0.0.1:{port}", "dcgan_fashion_mnist").predict({"seed": [0, 1]})
+
+    server, port = start_rest_server("exports", port=8501)   # /v1/models/...:predict, metadata, status
+    server.stop()
+
+    python -m zoo.serving.local_server exports --grpc_port=8500 --rest_port=8501   # until Ctrl-C
+
+What they share with TF Serving: `<export_root>/models.config` (names, version policies, version
+labels; each `base_path` is read as `<export_root>/<basename of base_path>`, since the config
+holds the path inside the container), or without it every `<export_root>/<name>/` at its latest
+version; how (name, version, label) resolve and fail (unknown model or version: NOT_FOUND / HTTP
+404; unknown label: INVALID_ARGUMENT / HTTP 400, as tensorflow_serving's ServerCore answers); the
+REST encoding of tensorflow_serving/util/json_tensor.cc (row and columnar requests, answers in the
+request's format, {"b64": ...} for binary strings in, and out for outputs named `*_bytes`); and
+error codes and messages close to the server's. Differences: servers bind 127.0.0.1 only; the
+config and the version directories are read once at start (no polling); there is no batching,
+warm-up, Classify, Regress or MultiInference; outputs are computed in full before output_filter.
+"""
+
+import argparse
+import http.server
+import json
+import os
+import re
+import threading
+import urllib.parse
+from concurrent import futures
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from google.protobuf import json_format, text_format
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from tensorflow_serving.config import model_server_config_pb2
+
+from zoo.errors import UserError
+from zoo.serving.client import MAX_GRPC_MESSAGE_BYTES, json_to_array
+
+MODELS_CONFIG = "models.config"
+DEFAULT_SIGNATURE = "serving_default"
+# TF Serving's mapping of status codes to HTTP (model_servers/http_server.cc).
+HTTP_STATUS = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400, "NOT_FOUND": 404,
+               "ALREADY_EXISTS": 409, "ABORTED": 409, "PERMISSION_DENIED": 403, "UNAUTHENTICATED": 401,
+               "RESOURCE_EXHAUSTED": 429, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
+               "CANCELLED": 499}
+_GRPC_CODES = {code.value[0]: code.name for code in grpc.StatusCode}
+_PREDICT_PATH = re.compile(
+    r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.IGNORECASE)
+_MODEL_PATH = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.IGNORECASE)
+
+
+class StatusError(Exception):
+    """A request the server refuses; `code` is a gRPC status name (NOT_FOUND, INVALID_ARGUMENT, ...)."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _invalid(message):
+    return StatusError("INVALID_ARGUMENT", message)
+
+
+class _Model:
+    """One models.config entry: where its versions are and which of them are served under which labels."""
+
+    def __init__(self, name, path, policy=("latest", 1), labels=None):
+        self.name, self.path, self.policy, self.labels = name, path, policy, dict(labels or {})
+
+    def versions(self):
+        """The served versions: integer directories on disk, filtered by the version policy."""
+        on_disk = sorted(int(entry) for entry in os.listdir(self.path)
+                         if entry.isdigit() and os.path.isdir(os.path.join(self.path, entry))) \
+            if os.path.isdir(self.path) else []
+        kind, argument = self.policy
+        if kind == "all":
+            return on_disk
+        if kind == "specific":
+            return [version for version in on_disk if version in argument]
+        return on_disk[-argument:] if on_disk else []
+
+
+def _read_config(export_root):
+    """{name: _Model} from `<export_root>/models.config`, or every model directory at its latest version."""
+    path = os.path.join(export_root, MODELS_CONFIG)
+    if not os.path.exists(path):
+        names = sorted(entry for entry in os.listdir(export_root) if not entry.startswith(".")
+                       and os.path.isdir(os.path.join(export_root, entry))
+                       and any(child.isdigit() for child in os.listdir(os.path.join(export_root, entry))))
+        return {name: _Model(name, os.path.join(export_root, name)) for name in names}
+    try:
+        with open(path) as f:
+            config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
+    except text_format.ParseError as error:
+        raise UserError(f"{path}: not a text-format ModelServerConfig ({error})") from None
+    if config.WhichOneof("config") != "model_config_list":
+        raise UserError(f"{path}: only a model_config_list is supported")
+    models = {}
+    for entry in config.model_config_list.config:
+        if not entry.name or not entry.base_path:
+            raise UserError(f"{path}: every config needs a name and a base_path")
+        if entry.model_platform not in ("", "tensorflow"):
+            raise UserError(f"{path}: model {entry.name!r} has platform {entry.model_platform!r}; "
+                            "only 'tensorflow' is served")
+        policy = entry.model_version_policy
+        kind = policy.WhichOneof("policy_choice") or "latest"
+        argument = (max(1, policy.latest.num_versions) if kind == "latest"
+                    else set(policy.specific.versions) if kind == "specific" else None)
+        # base_path is the path inside the server's container: the model's directory name is what counts.
+        local = os.path.join(export_root, os.path.basename(os.path.normpath(entry.base_path)))
+        models[entry.name] = _Model(entry.name, local, (kind, argument), entry.version_labels)
+    return models
+
+
+class LocalModels:
+    """The models a local server answers for, loaded with `tf.saved_model.load` on first use (or all
+    at once with `preload=True`) and kept. Thread-safe. Requests resolve like TF Serving's:
+
+        version = models.resolve("dcgan", label="stable")    # StatusError on an unknown name
+        version, outputs = models.predict("dcgan", {"seed": np.array([0, 1])}, version=version)
+
+    A version label must point at a served version, or construction fails (TF Serving refuses such
+    a config too).
+    """
+
+    def __init__(self, export_root, preload=False):
+        if not os.path.isdir(export_root):
+            raise UserError(f"export root {export_root!r} is not a directory")
+        self.export_root = export_root
+        self._models = _read_config(export_root)
+        self._loaded = {}
+        self._lock = threading.Lock()
+        for model in self._models.values():
+            served = model.versions()
+            for label, version in model.labels.items():
+                if version not in served:
+                    raise UserError(f"{os.path.join(export_root, MODELS_CONFIG)}: label {label!r} of model "
+                                    f"{model.name!r} points at version {version}, which is not served "
+                                    f"(served versions: {served})")
+            if preload:
+                for version in served:
+                    self._load(model.name, version)
+
+    def names(self):
+        return sorted(self._models)
+
+    def versions(self, name):
+        """The served versions of `name`, ascending ([] for an unknown name)."""
+        return self._models[name].versions() if name in self._models else []
+
+    def resolve(self, name, version=None, label=None):
+        """The version a request for (name, version or label, or neither: the latest) is answered by."""
+        if label:
+            if name not in self._models or label not in self._models[name].labels:
+                raise _invalid(f"Unrecognized servable version label: {label}")
+            version = self._models[name].labels[label]
+        versions = self.versions(name)
+        if version is None:
+            if not versions:
+                raise StatusError("NOT_FOUND", f"Servable not found for request: Latest({name})")
+            return versions[-1]
+        if version not in versions:
+            raise StatusError("NOT_FOUND", f"Servable not found for request: Specific({name}, {version})")
+        return version
+
+    def _load(self, name, version):
+        """(loaded SavedModel, {signature name: SignatureDef proto}) for a served version, cached."""
+        key = (name, version)
+        with self._lock:
+            if key not in self._loaded:
+                path = os.path.join(self._models[name].path, str(version))
+                proto = saved_model_pb2.SavedModel()
+                with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+                    proto.ParseFromString(f.read())
+                graphs = [graph for graph in proto.meta_graphs if "serve" in graph.meta_info_def.tags]
+                self._loaded[key] = (tf.saved_model.load(path), dict((graphs or proto.meta_graphs)[0].signature_def))
+            return self._loaded[key]
+
+    def signature_defs(self, name, version):
+        """{signature name: SignatureDef proto} of a resolved version (what GetModelMetadata returns)."""
+        return self._load(name, version)[1]
+
+    def signature_inputs(self, name, version, signature_name):
+        """{input alias: TensorInfo dict (proto JSON)} of one signature; INVALID_ARGUMENT if there is none."""
+        signature_name = signature_name or DEFAULT_SIGNATURE
+        defs = self.signature_defs(name, version)
+        if signature_name not in defs:
+            raise _invalid(f'Serving signature name: "{signature_name}" not found in signature def')
+        return {alias: json_format.MessageToDict(info, preserving_proto_field_name=True)
+                for alias, info in defs[signature_name].inputs.items()}
+
+    def predict(self, name, inputs, version=None, label=None, signature_name=None, output_filter=()):
+        """Runs a signature on {alias: numpy array}; returns (version, {output alias: numpy array}).
+
+        Raises StatusError as TF Serving's Predict would: unknown model/version (NOT_FOUND), unknown
+        label, signature, input or output alias, wrong dtype or shape, a failed in-graph check
+        (INVALID_ARGUMENT, with the TensorFlow message)."""
+        version = self.resolve(name, version, label)
+        signature_name = signature_name or DEFAULT_SIGNATURE
+        loaded, defs = self._load(name, version)
+        if signature_name not in defs or signature_name not in loaded.signatures:
+            raise _invalid(f'Serving signature key "{signature_name}" not found.')
+        function = loaded.signatures[signature_name]
+        specs = function.structured_input_signature[1]
+        if set(inputs) != set(specs):
+            raise _invalid(f"input size does not match signature: {len(inputs)}!={len(specs)} "
+                           f"len({{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(specs))}}}). Sent extra: "
+                           f"{{{','.join(sorted(set(inputs) - set(specs)))}}}. Missing but required: "
+                           f"{{{','.join(sorted(set(specs) - set(inputs)))}}}.")
+        outputs = list(defs[signature_name].outputs)
+        for alias in output_filter:
+            if alias not in outputs:
+                raise _invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be in "
+                               f"the set {{{','.join(sorted(outputs))}}}.")
+        if len(set(output_filter)) != len(output_filter):
+            raise _invalid(f"duplicate output tensor alias in output_filter: {sorted(output_filter)}")
+        tensors = {}
+        for alias, value in inputs.items():
+            spec, value = specs[alias], np.asarray(value)
+            if value.dtype != np.dtype(spec.dtype.as_numpy_dtype):
+                given = "string" if value.dtype == object else value.dtype.name
+                raise _invalid(f"{alias}: expects arg to be {spec.dtype.name} but {given} is provided")
+            if not spec.shape.is_compatible_with(value.shape):
+                raise _invalid(f"{alias}: expects shape {spec.shape} but got {list(value.shape)}")
+            tensors[alias] = tf.constant(value, spec.dtype)
+        try:
+            results = function(**tensors)
+        except tf.errors.OpError as error:
+            raise StatusError(_GRPC_CODES.get(error.error_code, "UNKNOWN"), error.message.strip()) from None
+        except (TypeError, ValueError) as error:
+            raise _invalid(str(error)) from None
+        return version, {alias: results[alias].numpy() for alias in (output_filter or outputs)}
+
+    def metadata(self, name, version=None, label=None):
+        """TF Serving's GetModelMetadataResponse: the resolved model_spec and the packed SignatureDefMap."""
+        version = self.resolve(name, version, label)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = name
+        response.model_spec.version.value = version
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        for key, signature in self.signature_defs(name, version).items():
+            signature_map.signature_def[key].CopyFrom(signature)
+        response.metadata["signature_def"].Pack(signature_map)
+        return response
+
+    def status(self, name, version=None, label=None):
+        """TF Serving's GetModelStatusResponse: every served version (or the one asked for) AVAILABLE."""
+        if label:
+            version = self.resolve(name, label=label)
+        versions = self.versions(name)
+        if not versions:
+            raise StatusError("NOT_FOUND", f"Could not find any versions of model {name}")
+        if version is not None and version not in versions:
+            raise StatusError("NOT_FOUND", f"Could not find version {version} of model {name}")
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for served in versions if version is None else [version]:
+            entry = response.model_version_status.add(version=served)
+            entry.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+            entry.status.SetInParent()  # error_code OK, as TF Serving fills it.
+        return response
+
+
+def _as_models(export_root):
+    return export_root if isinstance(export_root, LocalModels) else LocalModels(export_root)
+
+
+class LocalServer:
+    """A running local server. `port` is the bound port; `models` the LocalModels it answers from.
+    Stop it with `stop()` (or its alias `shutdown()`), or use it as a context manager."""
+
+    def __init__(self, kind, port, models, stop):
+        self.kind, self.port, self.models, self._stop = kind, port, models, stop
+
+    def stop(self):
+        """Stops answering and frees the port; safe to call twice."""
+        if self._stop is not None:
+            stop, self._stop = self._stop, None
+            stop()
+
+    shutdown = stop
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def __repr__(self):
+        return f"LocalServer({self.kind} 127.0.0.1:{self.port}, {self.models.export_root!r})"
+
+
+# gRPC ----------------------------------------------------------------------------------------------
+
+
+def _spec_of(model_spec):
+    version = model_spec.version.value if model_spec.HasField("version") else None
+    return model_spec.name, version, model_spec.version_label or None
+
+
+def _answer(context, work):
+    """Runs `work()`; a StatusError becomes the RPC's status (and ends the call)."""
+    try:
+        return work()
+    except StatusError as error:
+        code, message = error.code, error.message
+    context.abort(grpc.StatusCode[code], message)
+
+
+class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, models):
+        self.models = models
+
+    def Predict(self, request, context):
+        def work():
+            name, version, label = _spec_of(request.model_spec)
+            inputs = {}
+            for alias, proto in request.inputs.items():
+                try:
+                    inputs[alias] = tf.make_ndarray(proto)
+                except (ValueError, TypeError) as error:
+                    raise _invalid(f"tensor parsing error: {alias} ({error})") from None
+            signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+            version, outputs = self.models.predict(name, inputs, version, label, signature_name,
+                                                   tuple(request.output_filter))
+            response = predict_pb2.PredictResponse()
+            response.model_spec.name, response.model_spec.signature_name = name, signature_name
+            response.model_spec.version.value = version
+            for alias, value in outputs.items():
+                response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+            return response
+
+        return _answer(context, work)
+
+    def GetModelMetadata(self, request, context):
+        def work():
+            fields = set(request.metadata_field)
+            if not fields:
+                raise _invalid("GetModelMetadataRequest must specify at least one metadata_field")
+            for field in fields - {"signature_def"}:
+                raise _invalid(f"Metadata field {field} is not supported")
+            return self.models.metadata(*_spec_of(request.model_spec))
+
+        return _answer(context, work)
+
+
+class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, models):
+        self.models = models
+
+    def GetModelStatus(self, request, context):
+        return _answer(context, lambda: self.models.status(*_spec_of(request.model_spec)))
+
+
+def start_grpc_server(export_root, port=0, max_workers=8):
+    """Serves PredictionService (Predict, GetModelMetadata) and ModelService (GetModelStatus) on
+    127.0.0.1:`port` (0: any free port). `export_root` is a directory or a LocalModels (to share
+    loaded models with a REST server). Returns (LocalServer, bound port)."""
+    models = _as_models(export_root)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=[
+        ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_BYTES),
+    ])
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_PredictionService(models), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(models), server)
+    try:
+        bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        raise UserError(f"cannot serve gRPC on 127.0.0.1:{port}: the port is taken")
+    server.start()
+    return LocalServer("grpc", bound, models, lambda: server.stop(grace=None).wait()), bound
+
+
+# REST ----------------------------------------------------------------------------------------------
+
+
+def _is_b64(value):
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get("b64"), str)
+
+
+def _value_to_array(value, info, where):
+    try:
+        return json_to_array(value, info, where)
+    except ValueError as error:
+        raise _invalid(f"{where}: {error}") from None
+
+
+def _instances_to_arrays(instances, infos):
+    """Row format: a list of per-example objects (or bare values for one input), stacked per input."""
+    if not isinstance(instances, list):
+        raise _invalid("Excepting 'instances' to be an list/array")
+    if not instances:
+        raise _invalid("No values in 'instances' array")
+    named = isinstance(instances[0], dict) and not _is_b64(instances[0])
+    if not named and len(infos) > 1:
+        raise _invalid("instances is a plain list, but expecting list of objects as multiple input tensors "
+                       f"required as per tensorinfo_map ({','.join(sorted(infos))})")
+    columns = {alias: [] for alias in infos}
+    for index, element in enumerate(instances):
+        is_object = isinstance(element, dict) and not _is_b64(element)
+        if named and not is_object:
+            raise _invalid(f"Expecting object but got list at item {index} of input list")
+        if not named and is_object:
+            raise _invalid(f"Expecting value/list but got object at item {index} of input list")
+        items = element if named else {next(iter(infos)): element}
+        for alias, value in items.items():
+            if alias not in infos:
+                raise _invalid(f"Failed to process element: {index} key: {alias} of 'instances' list. Error: "
+                               f"JSON object: does not have named input: {alias}")
+            array = _value_to_array(value, infos[alias], f"element {index} of 'instances', input {alias}")
+            if columns[alias] and columns[alias][0].shape != array.shape:
+                raise _invalid(f"Failed to process element: {index} key: {alias} of 'instances' list. Error: "
+                               f"Expecting shape {list(columns[alias][0].shape)} but got: {list(array.shape)}")
+            columns[alias].append(array)
+        if set(items) != set(infos):
+            raise _invalid(f"Failed to process element: {index} of 'instances' list. JSON object keys must be "
+                           f"equal to: {','.join(sorted(infos))}")
+    return {alias: np.stack(arrays) for alias, arrays in columns.items()}
+
+
+def _inputs_to_arrays(inputs, infos):
+    """Columnar format: {alias: tensor} (extra keys ignored, as TF Serving does), or one bare tensor."""
+    if not isinstance(inputs, dict) or _is_b64(inputs):
+        if len(infos) > 1:
+            raise _invalid("inputs is a plain value/list, but expecting an object as multiple input tensors "
+                           f"required as per tensorinfo_map ({','.join(sorted(infos))})")
+        alias = next(iter(infos))
+        return {alias: _value_to_array(inputs, infos[alias], f"input {alias}")}
+    arrays = {}
+    for alias, info in infos.items():
+        if alias not in inputs:
+            raise _invalid(f"Missing named input: {alias} in 'inputs' object.")
+        arrays[alias] = _value_to_array(inputs[alias], info, f"input {alias}")
+    return arrays
+
+
+def _tensor_json(array, as_bytes):
+    """A numpy array as TF Serving writes it: nested lists; strings as {"b64": ...} for `*_bytes`
+    outputs and as text otherwise (bytes that are not UTF-8 come out with replacement characters)."""
+    if array.dtype != object:
+        return array.tolist()
+    import base64
+
+    def encode(value):
+        if isinstance(value, list):
+            return [encode(item) for item in value]
+        if as_bytes:
+            return {"b64": base64.b64encode(value).decode("ascii")}
+        return value.decode("utf-8", "replace")
+
+    return encode(array.tolist())
+
+
+def _outputs_json(outputs, row):
+    if row:
+        batch = None
+        for alias, array in outputs.items():
+            if array.ndim == 0:
+                raise _invalid(f"Tensor name: {alias} has no shape information ")
+            if batch is not None and array.shape[0] != batch:
+                raise _invalid(f"Tensor name: {alias} has inconsistent batch size: {array.shape[0]} "
+                               f"expecting: {batch}")
+            batch = array.shape[0]
+        columns = {alias: _tensor_json(array, alias.endswith("_bytes")) for alias, array in outputs.items()}
+        if len(columns) == 1:
+            return {"predictions": next(iter(columns.values()))}
+        return {"predictions": [{alias: column[i] for alias, column in columns.items()} for i in range(batch)]}
+    columns = {alias: _tensor_json(array, alias.endswith("_bytes")) for alias, array in outputs.items()}
+    return {"outputs": next(iter(columns.values())) if len(columns) == 1 else columns}
+
+
+class RestApi:
+    """TF Serving's REST API over LocalModels, without the HTTP: `handle(method, path, body)` returns
+    the JSON text of a successful answer or raises StatusError."""
+
+    def __init__(self, models):
+        self.models = models
+
+    def handle(self, method, path, body=b""):
+        predict = _PREDICT_PATH.fullmatch(path) if method == "POST" else None
+        model = _MODEL_PATH.fullmatch(path) if method == "GET" else None
+        if not (predict or model):
+            if not path.lower().startswith("/v1/"):
+                raise StatusError("NOT_FOUND", f"no handler for {method} {path}")
+            raise _invalid(f"Malformed request: {method} {path}")
+        if model and not model.group(1):
+            raise _invalid("Missing model name in request.")
+        match = predict or model
+        name = urllib.parse.unquote(match.group(1))
+        version = int(match.group(2)) if match.group(2) else None
+        label = urllib.parse.unquote(match.group(3)) if match.group(3) else None
+        if predict:
+            if predict.group(4).lower() != "predict":
+                raise StatusError("UNIMPLEMENTED", f"{predict.group(4)} is not served by zoo's local server")
+            answer = self._predict(name, version, label, body)
+        elif model.group(4):
+            response = self.models.metadata(name, version, label)
+            signature_map = get_model_metadata_pb2.SignatureDefMap()
+            response.metadata["signature_def"].Unpack(signature_map)
+            answer = {"model_spec": self._proto_json(response.model_spec),
+                      "metadata": {"signature_def": self._proto_json(signature_map)}}
+        else:
+            answer = self._proto_json(self.models.status(name, version, label))
+        return json.dumps(answer)
+
+    @staticmethod
+    def _proto_json(message):
+        # As TF Serving prints protos: field names as in the .proto, default values included.
+        return json_format.MessageToDict(message, preserving_proto_field_name=True,
+                                         always_print_fields_with_no_presence=True)
+
+    def _predict(self, name, version, label, body):
+        if not body:
+            raise _invalid("JSON Parse error: The document is empty")
+        try:
+            request = json.loads(body)
+        except (UnicodeDecodeError, ValueError) as error:
+            raise _invalid(f"JSON Parse error: {error}") from None
+        if not isinstance(request, dict):
+            raise _invalid(f"JSON Value: {body[:80]!r} Is not object")
+        signature_name = request.get("signature_name", DEFAULT_SIGNATURE)
+        if not isinstance(signature_name, str):
+            raise _invalid("JSON Value: not formatted correctly. 'signature_name' key must be a string value.")
+        version = self.models.resolve(name, version, label)
+        infos = self.models.signature_inputs(name, version, signature_name)
+        if not infos:
+            raise _invalid(f"Failed to get input map for signature: {signature_name or 'DEFAULT'}")
+        if "instances" in request and "inputs" in request:
+            raise _invalid("Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
+        if "instances" in request:
+            arrays, row = _instances_to_arrays(request["instances"], infos), True
+        elif "inputs" in request:
+            arrays, row = _inputs_to_arrays(request["inputs"], infos), False
+        else:
+            raise _invalid("Missing 'inputs' or 'instances' key")
+        _, outputs = self.models.predict(name, arrays, version, signature_name=signature_name)
+        return _outputs_json(outputs, row)
+
+
+class _RestHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # Keep-alive, as TF Serving: every answer has a Content-Length.
+
+    def do_GET(self):
+        self._answer("GET")
+
+    def do_POST(self):
+        self._answer("POST")
+
+    def _answer(self, method):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = urllib.parse.urlsplit(self.path).path
+        try:
+            status, text = 200, self.server.api.handle(method, path, body)
+        except StatusError as error:
+            status, text = HTTP_STATUS.get(error.code, 500), json.dumps({"error": error.message})
+        data = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):
+        pass  # One line per request on stderr would drown test and benchmark output.
+
+
+def start_rest_server(export_root, port=0):
+    """Serves TF Serving's REST API (predict, metadata, status) on 127.0.0.1:`port` (0: any free
+    port) from a daemon thread. `export_root` is a directory or a LocalModels. Returns
+    (LocalServer, bound port)."""
+    models = _as_models(export_root)
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _RestHandler)
+    except OSError as error:
+        raise UserError(f"cannot serve REST on 127.0.0.1:{port}: {error.strerror or error}") from None
+    server.daemon_threads = True
+    server.api = RestApi(models)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=f"zoo-rest-{server.server_port}", daemon=True)
+    thread.start()
+
+    def stop():
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    return LocalServer("rest", server.server_port, models, stop), server.server_port
+
+
+def main(argv=None):
+    """`python -m zoo.serving.local_server EXPORT_ROOT [--grpc_port=8500] [--rest_port=8501]`."""
+    parser = argparse.ArgumentParser(prog="zoo.serving.local_server", description=__doc__.splitlines()[0])
+    parser.add_argument("export_root")
+    parser.add_argument("--grpc_port", type=int, default=8500, help="gRPC port (negative: none)")
+    parser.add_argument("--rest_port", type=int, default=8501, help="REST port (negative: none)")
+    parser.add_argument("--preload", action="store_true", help="load every served version before answering")
+    args = parser.parse_args(argv)
+    try:
+        models = LocalModels(args.export_root, preload=args.preload)
+        servers = []
+        if args.grpc_port >= 0:
+            servers.append(start_grpc_server(models, args.grpc_port)[0])
+        if args.rest_port >= 0:
+            servers.append(start_rest_server(models, args.rest_port)[0])
+    except UserError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    for server in servers:
+        print(f"serving {server.kind} on 127.0.0.1:{server.port}: {', '.join(models.names())}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        for server in servers:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
