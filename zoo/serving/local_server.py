@@ -619,7 +619,7 @@ def main(argv=None):
     except UserError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     for server in servers:
-        print(f"serving {server.kind} on 127.0.0.1:{server.port}: {', '.join(models.names())}", flush=True)
+        print(f"serving {server.kind} on 127.0.0.1:{server.port}: {', '.join(models.names()) or 'no models'}", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
