@@ -1,6 +1,14 @@
-"""zoo-export: exports a workdir's latest checkpoint as a TF Serving SavedModel version.
+"""zoo-export: exports a workdir's latest checkpoint as a TF Serving SavedModel version, and keeps
+the TF Serving files beside the exports (models.config, batching_parameters.txt) up to date.
 
     zoo-export --workdir=runs/dcgan --export_dir=exports [--version=N] [--name=dcgan_fashion_mnist]
+    zoo-export --workdir=runs/dcgan --label=canary            # the new version becomes "canary"
+    zoo-export --name=dcgan_fashion_mnist --label=stable=2    # move a label; no export
+    zoo-export --name=dcgan_fashion_mnist --version_policy=latest:2
+
+--label=NAME labels the version this run exports; --label=NAME=V points NAME at existing version V
+(TF Serving only accepts labels on versions it serves: a labelled model is served at its labelled
+versions plus its latest unless --version_policy says otherwise; see zoo.export.serving_config).
 """
 
 from absl import flags
@@ -8,27 +16,78 @@ from absl import flags
 from experiments.common import main_with_errors
 from zoo.errors import UserError
 
-flags.DEFINE_string("workdir", None, "Training workdir holding checkpoints/ and config.json.")
-flags.DEFINE_string("export_dir", "exports", "Export root: writes <export_dir>/<name>/<version>/.")
+flags.DEFINE_string("workdir", None, "Training workdir holding checkpoints/ and config.json (omit to only "
+                    "change labels or the version policy of --name).")
+flags.DEFINE_string("export_dir", "exports", "Export root: writes <export_dir>/<name>/<version>/ and "
+                    "<export_dir>/models.config.")
 flags.DEFINE_integer("version", None, "Version number (default: one past the highest existing).")
 flags.DEFINE_string("name", None, "Model name under export_dir (default: the config's export_name).")
 flags.DEFINE_string("checkpoint", "latest", "latest, best (kept when training evaluated), or a checkpoint path.")
+flags.DEFINE_multi_string("label", [], "Version label for models.config: NAME (the exported version) or NAME=VERSION.")
+flags.DEFINE_multi_string("unlabel", [], "Version label to remove from --name in models.config.")
+flags.DEFINE_string("version_policy", None, "TF Serving version policy for the model: latest, latest:N, all, "
+                    "specific:V1,V2 (default: kept; new models latest, labelled models their labels + latest).")
+flags.DEFINE_string("serving_base_path", None, "Where the server sees --export_dir (base_path prefix in "
+                    "models.config; default: as the file has it, else /models as in docker-compose.yml).")
 FLAGS = flags.FLAGS
+
+
+def _parse_labels(values, exported_version):
+    labels = {}
+    for value in values:
+        label, sep, version = value.partition("=")
+        from zoo.export import serving_config
+
+        serving_config.check_label(label)
+        if not sep:
+            if exported_version is None:
+                raise UserError(f"--label={value} labels the version this run exports: pass --workdir, "
+                                f"or name a version with --label={value}=VERSION")
+            labels[label] = exported_version
+        elif version.isdigit() and int(version) > 0:
+            labels[label] = int(version)
+        else:
+            raise UserError(f"--label={value}: use NAME or NAME=VERSION with a positive integer version")
+    return labels
 
 
 def main(argv):
     del argv
-    if not FLAGS.workdir:
-        raise UserError("--workdir is required: the training workdir to export from")
     if FLAGS.version is not None and FLAGS.version <= 0:
         raise UserError(f"--version must be a positive integer, got {FLAGS.version}")
-    from zoo import export, train
+    from zoo import export
 
-    model, config, step = train.restore_model(FLAGS.workdir, FLAGS.checkpoint)
-    info = {"model": config.model, "dataset": config.dataset, "step": step, "checkpoint": FLAGS.checkpoint,
-            **model.export_info()}
-    path = export.export_model(model, FLAGS.export_dir, FLAGS.name or config.export_name, info, FLAGS.version)
-    print(f"exported {config.model} at step {step} to {path}", flush=True)
+    changes_config = FLAGS.label or FLAGS.unlabel or FLAGS.version_policy
+    if not FLAGS.workdir:
+        if not changes_config:
+            raise UserError("--workdir is required: the training workdir to export from (or pass --name with "
+                            "--label/--unlabel/--version_policy to change models.config only)")
+        if not FLAGS.name:
+            raise UserError("--name is required to change labels or the version policy without --workdir")
+        _parse_labels(FLAGS.label, None)  # Bare labels need an export: fail before touching anything.
+    for value in FLAGS.label:
+        _parse_labels([value], 1)  # Label syntax checked before an export is written.
+    if FLAGS.version_policy:
+        export.serving_config.parse_version_policy(FLAGS.version_policy)
+    name, version = FLAGS.name, None
+    if FLAGS.workdir:
+        from zoo import train
+
+        model, config, step = train.restore_model(FLAGS.workdir, FLAGS.checkpoint)
+        info = {"model": config.model, "dataset": config.dataset, "step": step, "checkpoint": FLAGS.checkpoint,
+                **model.export_info()}
+        name = FLAGS.name or config.export_name
+        path = export.export_model(model, FLAGS.export_dir, name, info, FLAGS.version, serving_files=False)
+        version = int(path.rstrip("/").rsplit("/", 1)[-1])
+        print(f"exported {config.model} at step {step} to {path}", flush=True)
+    updated = export.update_models_config(FLAGS.export_dir, name=name, labels=_parse_labels(FLAGS.label, version),
+                                          unlabel=FLAGS.unlabel, version_policy=FLAGS.version_policy,
+                                          base_path=FLAGS.serving_base_path)
+    export.serving_config.write_batching_parameters(FLAGS.export_dir)
+    entry = next(model for model in updated.model_config_list.config if model.name == name)
+    labels = ", ".join(f"{key}={value}" for key, value in sorted(entry.version_labels.items())) or "none"
+    print(f"{FLAGS.export_dir}/{export.MODELS_CONFIG}: {name} served at "
+          f"{export.serving_config.describe_policy(entry.model_version_policy)}, labels {labels}", flush=True)
 
 
 def run():

@@ -13,6 +13,7 @@ import time
 import tensorflow as tf
 
 from zoo.errors import UserError
+from zoo.export import warmup
 
 INFO_FILE = os.path.join("assets.extra", "zoo_export.json")
 
@@ -65,22 +66,32 @@ class _ExportModule(tf.Module):
 
 
 def _check_reload(path, signatures):
-    """Reloads the SavedModel and calls each signature that takes seeds on a tiny batch."""
+    """Reloads the SavedModel as TF Serving would and replays its warm-up requests (one call of
+    every signature); refuses ops a stock TF Serving build cannot run."""
+    from zoo.export import compat
+
+    problems = compat.unservable_ops(path)
+    if problems:
+        raise RuntimeError("export check failed: TF Serving cannot run these ops: "
+                           + "; ".join(f"{op} ({reason})" for op, reason in problems.items()))
     loaded = tf.saved_model.load(path)
     missing = sorted(set(signatures) - set(loaded.signatures))
     if missing:
         raise RuntimeError(f"export check failed: signatures {missing} missing after reload of {path}")
-    serving = loaded.signatures["serving_default"]
-    spec = serving.structured_input_signature[1]
-    if set(spec) == {"seed"}:
-        outputs = serving(seed=tf.constant([0, 1], tf.int64))
+    for signature, outputs in warmup.replay(loaded, warmup.read(path)):
         for name, value in outputs.items():
-            if value.shape[0] != 2:
-                raise RuntimeError(f"export check failed: output {name!r} has batch {value.shape[0]}, expected 2")
+            if value.ndim == 0 or value.shape[0] != 1:
+                raise RuntimeError(f"export check failed: {signature} output {name!r} has shape {value.shape} for a "
+                                   f"batch of 1; TF Serving's batching needs a batch dimension on every output")
 
 
-def export_model(model, export_dir, name, info=None, version=None, extra_files=None):
+def export_model(model, export_dir, name, info=None, version=None, extra_files=None, serving_files=True):
     """Writes `model.serving_signatures()` to `<export_dir>/<name>/<version>`; returns that path.
+
+    The version holds TF Serving's warm-up requests (assets.extra/tf_serving_warmup_requests),
+    replayed here before the rename. With `serving_files`, `<export_dir>/models.config` is then
+    refreshed over every model there and the batching parameters file written if missing
+    (zoo.export.serving_config).
 
     `version` defaults to one past the highest existing version. An existing version is never
     overwritten. `extra_files` maps file names to JSON-ready records written beside zoo_export.json
@@ -111,9 +122,15 @@ def export_model(model, export_dir, name, info=None, version=None, extra_files=N
         for file_name, content in (extra_files or {}).items():
             with open(os.path.join(temporary, "assets.extra", file_name), "w") as f:
                 json.dump(content, f, indent=2, sort_keys=True)
+        warmup.write(temporary, warmup.requests(name, signatures, record))
         _check_reload(temporary, signatures)
         os.rename(temporary, final)
     finally:
         if os.path.exists(temporary):
             shutil.rmtree(temporary, ignore_errors=True)
+    if serving_files:
+        from zoo.export import serving_config
+
+        serving_config.update_models_config(export_dir)
+        serving_config.write_batching_parameters(export_dir)
     return final

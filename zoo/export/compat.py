@@ -1,0 +1,57 @@
+"""Checks that an export runs on a stock TF Serving build, without the binary.
+
+A stock `tensorflow_model_server` (the tensorflow/serving image) links TensorFlow's core op
+kernels and no Python. So an export serves if every op its graph and function library use is
+a core TensorFlow op (one `tf.raw_ops` exposes; ops from `tf.load_op_library` or add-on packages
+such as tensorflow-text are not in the stock build) other than the ops that call back into the
+Python interpreter (`tf.py_function`, `tf.numpy_function`), which the server registers but
+cannot run. The ops are read from the SavedModel's `stripped_op_list`, which TensorFlow writes
+from the graph and every function in it (nested while-loop bodies included).
+"""
+
+import os
+
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+# Registered in the server but backed by the Python interpreter, which the server does not have.
+PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
+
+
+def saved_model_proto(version_dir):
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(version_dir, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    return proto
+
+
+def graph_ops(version_dir):
+    """Every op type the SavedModel's graph and functions use (from its stripped_op_list, and the
+    nodes themselves as a cross-check)."""
+    ops = set()
+    for meta_graph in saved_model_proto(version_dir).meta_graphs:
+        ops.update(op.name for op in meta_graph.meta_info_def.stripped_op_list.op)
+        ops.update(node.op for node in meta_graph.graph_def.node)
+        for function in meta_graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def unservable_ops(version_dir):
+    """{op: reason} for the ops a stock TF Serving build cannot run; empty when the export serves."""
+    problems = {}
+    for op in sorted(graph_ops(version_dir)):
+        if op in PYTHON_OPS:
+            problems[op] = "calls back into Python (tf.py_function / tf.numpy_function), which TF Serving cannot run"
+        elif not hasattr(tf.raw_ops, op):
+            problems[op] = "not a core TensorFlow op (a custom or add-on op library), absent from stock TF Serving"
+    return problems
+
+
+def method_names(version_dir):
+    """{signature: method_name} of the SavedModel's serving meta graph."""
+    for meta_graph in saved_model_proto(version_dir).meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            return {key: signature.method_name for key, signature in meta_graph.signature_def.items()
+                    if not key.startswith("__")}
+    raise ValueError(f"{version_dir} has no meta graph tagged 'serve'")
