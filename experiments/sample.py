@@ -3,6 +3,9 @@
     zoo-sample --export=exports/dcgan_fashion_mnist --num=64 --seed=0 --out=grid.png
     zoo-sample --export=exports/vae_fashion_mnist --interpolate --out=interpolation.png
     zoo-sample --export=exports/infogan_fashion_mnist --vary=categorical --out=codes.png
+    zoo-sample --server=localhost:8500 --model=dcgan_fashion_mnist --out=grid.png   # through TF Serving
+    zoo-sample --server=localhost:8501 --protocol=rest --model=cgan_fashion_mnist --version_label=canary \
+        --num_classes=10 --out=grid.png
 
 --interpolate: row r walks from the latent of seed (seed + 2r) to that of seed (seed + 2r + 1) along
 a great circle (slerp: Gaussian latents concentrate near a sphere, where linear midpoints are
@@ -28,10 +31,37 @@ flags.DEFINE_bool("interpolate", False, "Draw latent interpolations (rows of --s
 flags.DEFINE_integer("rows", 8, "--interpolate/--vary: number of rows.")
 flags.DEFINE_integer("steps", 10, "--interpolate/--vary continuous: images per row.")
 flags.DEFINE_string("vary", None, "InfoGAN: the code varied along each row: categorical or continuous:<i>.")
+flags.DEFINE_string("server", None, "HOST:PORT of a running TF Serving: draw the grid through it instead of --export.")
+flags.DEFINE_string("model", None, "--server: the model name in the server's models.config.")
+flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "--server: gRPC (TF Serving port 8500) or REST (8501).")
+flags.DEFINE_string("version_label", None, "--server: a version label (e.g. stable, canary) instead of --version.")
+flags.DEFINE_integer("num_classes", None, "Conditional models: classes for one row per class (default: the "
+                     "export's record; needed with --server, which does not expose it).")
 FLAGS = flags.FLAGS
 
 
-def sample_grid(version_dir, first_seed, num, columns=None, label=None):
+def _grid_rows(conditional, num_classes, num, columns, label, where):
+    """(labels or None, num, columns, description) of a sample grid; one row per class when a
+    conditional model gets no --label."""
+    import numpy as np
+
+    if not conditional and label is not None:
+        raise UserError(f"--label needs a conditional model; {where} takes only seeds")
+    if conditional and label is None:
+        if not num_classes:
+            raise UserError(f"{where} does not say how many classes it has: pass --label (or --num_classes for one "
+                            f"row per class)")
+        columns = max(1, num // num_classes)
+        labels = np.repeat(np.arange(num_classes), columns)
+        return labels, len(labels), columns, f"one row per class ({num_classes} classes)"
+    if conditional:
+        if num_classes and not 0 <= label < num_classes:
+            raise UserError(f"--label must be between 0 and {num_classes - 1}, got {label}")
+        return np.full(num, label), num, columns, f"label {label}"
+    return None, num, columns, "unconditional"
+
+
+def sample_grid(version_dir, first_seed, num, columns=None, label=None, num_classes=None):
     """Calls the SavedModel's serving_default alone; returns (uint8 grid, description).
 
     Conditional models (seed, label) draw `label` for every image, or one row per class.
@@ -41,37 +71,54 @@ def sample_grid(version_dir, first_seed, num, columns=None, label=None):
 
     from zoo import export, images
     from zoo.metrics import sampling
-    from zoo.models.base import MAX_SERVING_BATCH
 
     loaded = tf.saved_model.load(version_dir)
     if "serving_default" not in loaded.signatures:
         raise UserError(f"{version_dir} has no serving_default signature; it has {sorted(loaded.signatures)}")
     serving = loaded.signatures["serving_default"]
     inputs = sampling.check_image_signature(serving, version_dir)
-    conditional = "label" in inputs
-    if not conditional and label is not None:
-        raise UserError(f"--label needs a conditional model; {version_dir} takes only seeds")
-    num_classes = export.read_info(version_dir).get("num_classes")
-    if conditional and label is None:
-        if not num_classes:
-            raise UserError(f"{version_dir} does not record num_classes: pass --label")
-        columns = max(1, num // num_classes)
-        labels = np.repeat(np.arange(num_classes), columns)
-        num, what = len(labels), f"one row per class ({num_classes} classes)"
-    elif conditional:
-        if num_classes and not 0 <= label < num_classes:
-            raise UserError(f"--label must be between 0 and {num_classes - 1}, got {label}")
-        labels, what = np.full(num, label), f"label {label}"
-    else:
-        labels, what = None, "unconditional"
-    if num > MAX_SERVING_BATCH:
-        raise UserError(f"--num must be at most {MAX_SERVING_BATCH}, got {num}")
+    num_classes = num_classes or export.read_info(version_dir).get("num_classes")
+    labels, num, columns, what = _grid_rows("label" in inputs, num_classes, num, columns, label, version_dir)
+    _check_batch(num)
     seeds = np.arange(first_seed, first_seed + num, dtype=np.int64)
     try:
         pixels = sampling.call_generator(serving, seeds, labels)
     except tf.errors.InvalidArgumentError as error:
         raise UserError(f"{version_dir} refused the request: {sampling.assertion_message(error)}") from None
     return images.make_grid(pixels, columns=columns), f"{num} images, {what}, seeds {seeds[0]}..{seeds[-1]}"
+
+
+def _check_batch(num):
+    from zoo.models.base import MAX_SERVING_BATCH
+
+    if num > MAX_SERVING_BATCH:
+        raise UserError(f"--num must be at most {MAX_SERVING_BATCH}, got {num}")
+
+
+def served_grid(client, first_seed, num, columns=None, label=None, num_classes=None):
+    """The same grid drawn through a running TF Serving (a zoo.serving client); the server holds
+    the model, so nothing is loaded here."""
+    import numpy as np
+
+    from zoo import images
+
+    signature = client.metadata().get("serving_default")
+    if signature is None:
+        raise client.error(f"no serving_default signature; it has {sorted(client.metadata())}")
+    inputs, outputs = sorted(signature.get("inputs", {})), sorted(signature.get("outputs", {}))
+    if inputs not in (["seed"], ["label", "seed"]) or "images" not in outputs:
+        raise client.error(f"not an image generator: serving_default takes {inputs} and returns {outputs}, "
+                           f"but zoo-sample needs seed (and label) -> images")
+    labels, num, columns, what = _grid_rows("label" in inputs, num_classes, num, columns, label, client.where())
+    _check_batch(num)
+    request = {"seed": np.arange(first_seed, first_seed + num, dtype=np.int64)}
+    if labels is not None:
+        request["label"] = labels.astype(np.int64)
+    pixels = client.predict(request)["images"]
+    if pixels.dtype != np.uint8 or pixels.ndim != 4 or len(pixels) != num:
+        raise client.error(f"malformed response: expected {num} uint8 images [N, H, W, C], got {pixels.dtype} "
+                           f"{pixels.shape}")
+    return images.make_grid(pixels, columns=columns), f"{num} images, {what}, seeds {first_seed}..{first_seed + num - 1}"
 
 
 def slerp(a, b, t):
@@ -172,12 +219,37 @@ def code_grid(version_dir, first_seed, rows, steps, vary):
     return images.make_grid(pixels, columns=steps), f"{rows} rows varying {vary} over {steps} columns"
 
 
+def _main_server():
+    from zoo import images, serving
+
+    if FLAGS.export:
+        raise UserError("--server and --export name two sources of the model: pass one of them")
+    if not FLAGS.model:
+        raise UserError("--server needs --model: the model's name in the server's models.config")
+    if FLAGS.interpolate or FLAGS.vary:
+        raise UserError("--interpolate and --vary need the export's latent signatures and records: pass --export")
+    if FLAGS.version is not None and FLAGS.version_label:
+        raise UserError("--version and --version_label both pick a version: pass one of them")
+    with serving.connect(FLAGS.server, FLAGS.model, FLAGS.protocol, version=FLAGS.version,
+                         label=FLAGS.version_label) as client:
+        grid, what = served_grid(client, FLAGS.seed, FLAGS.num, FLAGS.columns, FLAGS.label, FLAGS.num_classes)
+        where = client.where()
+    images.save_png(grid, FLAGS.out)
+    print(f"wrote {FLAGS.out}: {what}, from {where}", flush=True)
+
+
 def main(argv):
     del argv
-    if not FLAGS.export:
-        raise UserError("--export is required, e.g. --export=exports/dcgan_fashion_mnist")
     if FLAGS.num <= 0:
         raise UserError(f"--num must be a positive integer, got {FLAGS.num}")
+    if FLAGS.num_classes is not None and FLAGS.num_classes <= 0:
+        raise UserError(f"--num_classes must be a positive integer, got {FLAGS.num_classes}")
+    if FLAGS.server:
+        return _main_server()
+    if not FLAGS.export:
+        raise UserError("--export is required, e.g. --export=exports/dcgan_fashion_mnist (or --server and --model)")
+    if FLAGS.version_label:
+        raise UserError("--version_label selects a version on a server: use it with --server")
     from zoo import export, images
 
     version_dir = export.resolve_version_dir(FLAGS.export, FLAGS.version)
@@ -192,7 +264,7 @@ def main(argv):
     elif FLAGS.vary:
         grid, what = code_grid(version_dir, FLAGS.seed, FLAGS.rows, FLAGS.steps, FLAGS.vary)
     else:
-        grid, what = sample_grid(version_dir, FLAGS.seed, FLAGS.num, FLAGS.columns, FLAGS.label)
+        grid, what = sample_grid(version_dir, FLAGS.seed, FLAGS.num, FLAGS.columns, FLAGS.label, FLAGS.num_classes)
     images.save_png(grid, FLAGS.out)
     print(f"wrote {FLAGS.out}: {what}, from {version_dir}", flush=True)
 

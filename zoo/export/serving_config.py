@@ -23,8 +23,16 @@ Every write goes to a temporary file renamed over the old one: TF Serving, polli
 import os
 import re
 
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
-from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    text_format,
+)
+from tensorflow_serving.config import (
+    file_system_storage_path_source_pb2,
+    model_server_config_pb2,
+)
 
 from zoo.errors import UserError
 from zoo.export.saved_model import _versions
