@@ -41,7 +41,7 @@ def test_server_grid_equals_the_export_grid(served, protocol, tmp_path):
                                 "--model=dcgan", "--version_label=stable", "--num=6", "--seed=5",
                                 f"--out={tmp_path / 'remote.png'}")
     assert remote.returncode == 0, remote.stderr
-    assert f"model 'dcgan' label 'stable'" in remote.stdout
+    assert "model 'dcgan' label 'stable'" in remote.stdout
     np.testing.assert_array_equal(_grid(tmp_path / "remote.png"), _grid(tmp_path / "local.png"))
     canary = helpers.run_binary("sample", f"--server=127.0.0.1:{ports[protocol]}", f"--protocol={protocol}",
                                 "--model=dcgan", "--version_label=canary", "--num=6", "--seed=5",

@@ -47,7 +47,7 @@ from tensorflow_serving.apis import (
 from tensorflow_serving.config import model_server_config_pb2
 
 from zoo.errors import UserError
-from zoo.serving.client import MAX_GRPC_MESSAGE_BYTES, json_to_array
+from zoo.serving.client import MAX_GRPC_MESSAGE_BYTES, gc_paused, json_to_array
 
 MODELS_CONFIG = "models.config"
 DEFAULT_SIGNATURE = "serving_default"
@@ -492,6 +492,10 @@ class RestApi:
         self.models = models
 
     def handle(self, method, path, body=b""):
+        with gc_paused():  # Large JSON tensors: see zoo.serving.client.gc_paused.
+            return self._handle(method, path, body)
+
+    def _handle(self, method, path, body):
         predict = _PREDICT_PATH.fullmatch(path) if method == "POST" else None
         model = _MODEL_PATH.fullmatch(path) if method == "GET" else None
         if not (predict or model):
