@@ -100,6 +100,20 @@ def throughput_table(result):
     return lines
 
 
+def serving_table(result):
+    names = {"direct": "direct signature call", "grpc": "gRPC loopback", "rest": "REST loopback (columnar JSON)"}
+    lines = ["| path | batch | p50 ms | p99 ms | images/s | p50 / direct |", "|---|---|---|---|---|---|"]
+    for row in result["rows"]:
+        lines.append(f"| {names.get(row['path'], row['path'])} | {row['batch']} | {row['p50_ms']:.2f} | "
+                     f"{row['p99_ms']:.2f} | {row['images_per_second']:.0f} | {row['p50_ratio_to_direct']:.2f} |")
+    lines.append("")
+    lines.append(f"`{result['command']}`: {result['model']}, one client, sequential requests, "
+                 f"{result['rows'][0]['requests']} per path and batch over {result['rounds']} interleaved rounds; the "
+                 f"server is zoo.serving.local_server in a second process (TensorFlow's SavedModel loader behind "
+                 f"tensorflow-serving-api's servicer, Python handlers), {result['machine']}, {result['date']}.")
+    return lines
+
+
 def main():
     results = os.path.join(ROOT, "benchmarks", "results")
     every = [json.load(open(path)) for path in sorted(glob.glob(os.path.join(results, "quality_*.json")))]
@@ -125,6 +139,9 @@ def main():
     throughput_path = os.path.join(results, "train_throughput.json")
     if os.path.exists(throughput_path):
         lines += ["### Training throughput", ""] + throughput_table(json.load(open(throughput_path)))
+    serving_path = os.path.join(results, "serving_latency.json")
+    if os.path.exists(serving_path):
+        lines += ["", "### Serving latency", ""] + serving_table(json.load(open(serving_path)))
     readme_path = os.path.join(ROOT, "README.md")
     readme = open(readme_path).read()
     before, rest = readme.split(START)
