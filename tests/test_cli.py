@@ -14,9 +14,16 @@ def test_train_export_sample_end_to_end(tiny_fashion_mnist, tmp_path):
     assert "trained dcgan on fashion_mnist: steps 0->3" in result.stdout
     assert "eval at step 3: fid=" in result.stdout and os.path.exists(workdir / "best")
     assert "--train_steps=3" in open(workdir / "flags.txt").read()
-    result = helpers.run_binary("export", f"--workdir={workdir}", f"--export_dir={exports}")
+    # zoo-train exported version 1; this export becomes the canary beside a stable version 1.
+    result = helpers.run_binary("export", f"--workdir={workdir}", f"--export_dir={exports}", "--label=canary",
+                                "--label=stable=1")
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(exports / "dcgan_fashion_mnist")) == ["1", "2"]
+    assert "dcgan_fashion_mnist served at specific:1,2, labels canary=2, stable=1" in result.stdout
+    config = open(exports / "models.config").read()
+    assert 'base_path: "/models/dcgan_fashion_mnist"' in config and 'key: "canary"' in config
+    assert os.path.exists(exports / "batching_parameters.txt")
+    assert os.path.exists(exports / "dcgan_fashion_mnist" / "2" / "assets.extra" / "tf_serving_warmup_requests")
     result = helpers.run_binary("sample", f"--export={exports / 'dcgan_fashion_mnist'}", "--num=4",
                                 f"--out={tmp_path / 'grid.png'}")
     assert result.returncode == 0 and os.path.getsize(tmp_path / "grid.png") > 0, result.stderr
