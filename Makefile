@@ -7,7 +7,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 DEMO_WORKDIR ?= runs/dcgan_fashion_mnist
 DEMO_STEPS ?=
 
-.PHONY: text-data setup data demo test test-slow benchmark clean
+.PHONY: text-data setup data demo serve-local test test-slow benchmark clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ text-data:
 demo: setup data
 	$(BIN)/zoo-train --model=dcgan --dataset=fashion_mnist --workdir=$(DEMO_WORKDIR) --export_dir=exports $(if $(DEMO_STEPS),--train_steps=$(DEMO_STEPS))
 	$(BIN)/zoo-sample --export=exports/dcgan_fashion_mnist --num=64 --seed=0 --out=grid.png
+
+# TF Serving's APIs on 8500 (gRPC) and 8501 (REST) from zoo's stand-in server, where Docker cannot
+# run: for trying clients and zoo-sample --server; `docker compose up` is the real server.
+serve-local: setup
+	$(BIN)/python -m zoo.serving.local_server exports --grpc_port=8500 --rest_port=8501 --preload
 
 test: setup data
 	$(BIN)/python -m pytest -q
