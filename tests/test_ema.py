@@ -1,5 +1,6 @@
 """The generator EMA: the average's arithmetic, that sampling/export read it, multi-replica updates."""
 
+import os
 import re
 
 import numpy as np
@@ -9,7 +10,7 @@ import tensorflow as tf
 from tests import helpers
 from tests.model_checks import IMAGE_SHAPE, fake_batch, serve
 from zoo import config as config_lib
-from zoo import registry, train
+from zoo import export, registry, train
 from zoo.errors import UserError
 from zoo.models import base
 
@@ -42,12 +43,15 @@ def test_average_moves_by_the_ramped_decay(name):
     assert any(not np.allclose(a, w) for a, w in zip(values(model.ema_generator), weights))
 
 
-def test_sampling_and_export_read_the_average():
+def test_sampling_and_export_read_the_average(tmp_path):
     model = build("dcgan", ema_decay=0.9)
     step = tf.function(model.train_step)
     for index in range(3):
         step(fake_batch(), tf.constant([0, index], tf.int64))
-    assert model.serving_trackables() == {"generator": model.ema_generator}
+    path = export.export_model(model, str(tmp_path), "ema", serving_files=False)
+    saved = tf.train.list_variables(os.path.join(path, "variables", "variables"))
+    # The export holds the average's variables only (not the raw generator, not the discriminator).
+    assert len([name for name, _ in saved if name.startswith("captured_variables/")]) == len(model.ema_generator.variables)
     assert model.export_info()["generator_weights"] == "ema (decay 0.9)"
     images = serve(model.serving_signatures()["serving_default"], [5, 6])
     z = base.latents_from_seeds(tf.constant([5, 6], tf.int64), model.latent_dim)

@@ -15,7 +15,7 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("exports")
     dcgan = model_checks.build("dcgan")
     export.export_model(dcgan, str(root), "dcgan")
-    kernel = dcgan.serving_trackables()["generator"].trainable_variables[0]
+    kernel = dcgan.sampling_generator.trainable_variables[0]
     kernel.assign(kernel * 3.0)
     export.export_model(dcgan, str(root), "dcgan")
     export.export_model(model_checks.build("cgan"), str(root), "cgan")

@@ -40,7 +40,7 @@ class _StringModel(tf.Module):
 
 def _perturb(model):
     """Moves the generator's first kernel, so a second export draws different images."""
-    kernel = model.serving_trackables()["generator"].trainable_variables[0]
+    kernel = model.sampling_generator.trainable_variables[0]
     kernel.assign_add(tf.random.stateless_normal(kernel.shape, seed=[7, 7]) * 0.5)
 
 

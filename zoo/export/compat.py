@@ -55,3 +55,26 @@ def method_names(version_dir):
             return {key: signature.method_name for key, signature in meta_graph.signature_def.items()
                     if not key.startswith("__")}
     raise ValueError(f"{version_dir} has no meta graph tagged 'serve'")
+
+
+def replay_in_session(version_dir, logs):
+    """Runs warm-up requests the way TF Serving does: the SavedModel loaded into a TensorFlow
+    session by the graph-mode loader (restore op, then init op; the loader behind `saved_model_cli
+    run` and, in C++, behind tensorflow_model_server), each signature's tensors fed and fetched by
+    the names in its SignatureDef. Python objects of the export are never rebuilt, so a variable
+    that only TensorFlow's Python loader can restore fails here as it would in the server.
+
+    Returns [(signature, {output: numpy})]."""
+    results = []
+    with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], version_dir)
+        for log in logs:
+            request = log.predict_log.request
+            key = request.model_spec.signature_name or "serving_default"
+            if key not in meta_graph.signature_def:
+                raise ValueError(f"warm-up request for signature {key!r}, which {version_dir} does not have")
+            signature = meta_graph.signature_def[key]
+            feed = {signature.inputs[name].name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+            fetch = {name: info.name for name, info in signature.outputs.items()}
+            results.append((key, session.run(fetch, feed)))
+    return results

@@ -56,29 +56,44 @@ def resolve_version_dir(export, version=None):
 
 
 class _ExportModule(tf.Module):
-    """Holds only the networks whose variables the signatures read, so only those are saved."""
+    """Holds the signatures and exactly the variables they read.
 
-    def __init__(self, trackables, signatures):
+    The variables are the TensorFlow variables the traced functions capture, tracked directly:
+    tracking the Keras networks instead saves them under the Keras wrappers, which TensorFlow's own
+    loader maps back, but the C++ / TF1 loader (TF Serving, `saved_model_cli run`) then never
+    initialises the captured handles ("Could not find variable ... does not exist"; keras-team/keras
+    #19274, #20095). Keras's ExportArchive tracks them the same way.
+    """
+
+    def __init__(self, concrete_functions):
         super().__init__()
-        self.networks = dict(trackables)
-        for name, function in signatures.items():
+        seen, variables = set(), []
+        for function in concrete_functions.values():
+            for variable in function.variables:
+                if id(variable) not in seen:
+                    seen.add(id(variable))
+                    variables.append(variable)
+        self.captured_variables = variables
+        for name, function in concrete_functions.items():
             setattr(self, name, function)
 
 
 def _check_reload(path, signatures):
-    """Reloads the SavedModel as TF Serving would and replays its warm-up requests (one call of
-    every signature); refuses ops a stock TF Serving build cannot run."""
+    """Checks the SavedModel as TF Serving will use it: only ops a stock build runs, every
+    signature present with method Predict, and every warm-up request answered (by the graph-mode
+    session loader TF Serving uses, not the Python object loader), with a batch dimension on
+    every output."""
     from zoo.export import compat
 
     problems = compat.unservable_ops(path)
     if problems:
         raise RuntimeError("export check failed: TF Serving cannot run these ops: "
                            + "; ".join(f"{op} ({reason})" for op, reason in problems.items()))
-    loaded = tf.saved_model.load(path)
-    missing = sorted(set(signatures) - set(loaded.signatures))
+    methods = compat.method_names(path)
+    missing = sorted(set(signatures) - set(methods))
     if missing:
         raise RuntimeError(f"export check failed: signatures {missing} missing after reload of {path}")
-    for signature, outputs in warmup.replay(loaded, warmup.read(path)):
+    for signature, outputs in compat.replay_in_session(path, warmup.read(path)):
         for name, value in outputs.items():
             if value.ndim == 0 or value.shape[0] != 1:
                 raise RuntimeError(f"export check failed: {signature} output {name!r} has shape {value.shape} for a "
@@ -110,9 +125,8 @@ def export_model(model, export_dir, name, info=None, version=None, extra_files=N
     signatures = model.serving_signatures()
     temporary = os.path.join(model_dir, f".tmp-{version}-{os.getpid()}-{int(time.time())}")
     try:
-        module = _ExportModule(model.serving_trackables(), signatures)
         concrete = {key: function.get_concrete_function() for key, function in signatures.items()}
-        tf.saved_model.save(module, temporary, signatures=concrete)
+        tf.saved_model.save(_ExportModule(concrete), temporary, signatures=concrete)
         os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
         # The model's own facts (latent size, classes, codes) always; the caller's on top.
         record = {"name": name, "version": version, "signatures": sorted(signatures), **model.export_info(),

@@ -12,8 +12,8 @@ The contract between a model and the shared machinery (trainer, exporter):
 - optionally `model.batches_per_step` (default 1): the trainer then feeds that many batches a step
   as one tensor (WGAN-GP's critic updates each read their own batch);
 - `model.serving_signatures()` returns the `tf.function`s the exporter writes, keyed by signature
-  name (`serving_default` first), and `model.serving_trackables()` the networks they read (only
-  those are saved); `model.export_info()` adds JSON facts to the export's assets.extra.
+  name (`serving_default` first); the export saves exactly the variables they read;
+  `model.export_info()` adds JSON facts to the export's assets.extra.
 """
 
 from zoo.models import cgan, char_lstm, dcgan, gan, gpt, infogan, keras_io_dcgan, pixelcnn, vae, wgan_gp  # noqa: F401  (registration side effect)

@@ -189,9 +189,6 @@ class GAN(keras.Model):
 
         return {"serving_default": serving_default, "from_latent": from_latent}
 
-    def serving_trackables(self):
-        return {"generator": self.sampling_generator}
-
     def export_info(self):
         return {"latent_dim": self.latent_dim, "image_shape": list(self.image_shape),
                 "generator_weights": f"ema (decay {self.ema_decay})" if self.ema_decay else "raw"}

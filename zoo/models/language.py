@@ -154,9 +154,6 @@ class ByteLanguageModel(keras.Model):
         ])
         return {"serving_default": generate, "generate": generate, "log_likelihood": log_likelihood}
 
-    def serving_trackables(self):
-        return {"network": self.network}
-
     def export_info(self):
         return {"vocabulary_size": VOCABULARY_SIZE, "sequence_length": self.sequence_length,
                 "tokens": "bytes", "max_new_tokens": MAX_NEW_TOKENS,

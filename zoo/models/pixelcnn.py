@@ -252,9 +252,6 @@ class PixelCNN(keras.Model):
 
         return {"serving_default": serving_default, "log_likelihood": log_likelihood}
 
-    def serving_trackables(self):
-        return {"network": self.network}
-
     def export_info(self):
         return {"image_shape": list(self.image_shape), "likelihood": "exact"}
 

@@ -302,9 +302,6 @@ class VAE(keras.Model):
             "log_likelihood": signature(log_likelihood, image_spec),
         }
 
-    def serving_trackables(self):
-        return {"encoder": self.encoder, "decoder": self.decoder}
-
     def export_info(self):
         info = {"latent_dim": self.latent_dim, "image_shape": list(self.image_shape), "beta": self.beta,
                 "likelihood": f"importance-weighted bound, {self.importance_samples} samples"}
