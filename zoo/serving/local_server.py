@@ -127,7 +127,9 @@ def _read_config(export_root):
 
 
 class LocalModels:
-    """The models a local server answers for, loaded with `tf.saved_model.load` on first use (or all
+    """The models a local server answers for, loaded as TF Serving loads them (the graph-mode
+    SavedModel loader into a session: restore op, init op; signatures run by the tensor names in
+    their SignatureDefs, never through Python objects of the export) on first use (or all
     at once with `preload=True`) and kept. Thread-safe. Requests resolve like TF Serving's:
 
         version = models.resolve("dcgan", label="stable")    # StatusError on an unknown name
@@ -178,16 +180,16 @@ class LocalModels:
         return version
 
     def _load(self, name, version):
-        """(loaded SavedModel, {signature name: SignatureDef proto}) for a served version, cached."""
+        """(session, {signature name: SignatureDef proto}) for a served version, cached."""
         key = (name, version)
         with self._lock:
             if key not in self._loaded:
                 path = os.path.join(self._models[name].path, str(version))
-                proto = saved_model_pb2.SavedModel()
-                with open(os.path.join(path, "saved_model.pb"), "rb") as f:
-                    proto.ParseFromString(f.read())
-                graphs = [graph for graph in proto.meta_graphs if "serve" in graph.meta_info_def.tags]
-                self._loaded[key] = (tf.saved_model.load(path), dict((graphs or proto.meta_graphs)[0].signature_def))
+                graph = tf.Graph()
+                session = tf.compat.v1.Session(graph=graph)
+                with graph.as_default():
+                    meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+                self._loaded[key] = (session, dict(meta_graph.signature_def))
             return self._loaded[key]
 
     def signature_defs(self, name, version):
@@ -211,39 +213,40 @@ class LocalModels:
         (INVALID_ARGUMENT, with the TensorFlow message)."""
         version = self.resolve(name, version, label)
         signature_name = signature_name or DEFAULT_SIGNATURE
-        loaded, defs = self._load(name, version)
-        if signature_name not in defs or signature_name not in loaded.signatures:
+        session, defs = self._load(name, version)
+        if signature_name not in defs:
             raise _invalid(f'Serving signature key "{signature_name}" not found.')
-        function = loaded.signatures[signature_name]
-        specs = function.structured_input_signature[1]
+        signature = defs[signature_name]
+        specs = signature.inputs
         if set(inputs) != set(specs):
             raise _invalid(f"input size does not match signature: {len(inputs)}!={len(specs)} "
                            f"len({{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(specs))}}}). Sent extra: "
                            f"{{{','.join(sorted(set(inputs) - set(specs)))}}}. Missing but required: "
                            f"{{{','.join(sorted(set(specs) - set(inputs)))}}}.")
-        outputs = list(defs[signature_name].outputs)
+        outputs = list(signature.outputs)
         for alias in output_filter:
             if alias not in outputs:
                 raise _invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be in "
                                f"the set {{{','.join(sorted(outputs))}}}.")
         if len(set(output_filter)) != len(output_filter):
             raise _invalid(f"duplicate output tensor alias in output_filter: {sorted(output_filter)}")
-        tensors = {}
+        feed = {}
         for alias, value in inputs.items():
-            spec, value = specs[alias], np.asarray(value)
-            if value.dtype != np.dtype(spec.dtype.as_numpy_dtype):
+            info, value = specs[alias], np.asarray(value)
+            dtype = tf.dtypes.as_dtype(info.dtype)
+            if value.dtype != np.dtype(dtype.as_numpy_dtype):
                 given = "string" if value.dtype == object else value.dtype.name
-                raise _invalid(f"{alias}: expects arg to be {spec.dtype.name} but {given} is provided")
-            if not spec.shape.is_compatible_with(value.shape):
-                raise _invalid(f"{alias}: expects shape {spec.shape} but got {list(value.shape)}")
-            tensors[alias] = tf.constant(value, spec.dtype)
+                raise _invalid(f"{alias}: expects arg to be {dtype.name} but {given} is provided")
+            shape = tf.TensorShape(None if info.tensor_shape.unknown_rank else
+                                   [d.size if d.size >= 0 else None for d in info.tensor_shape.dim])
+            if not shape.is_compatible_with(value.shape):
+                raise _invalid(f"{alias}: expects shape {shape} but got {list(value.shape)}")
+            feed[info.name] = value
+        fetch = {alias: signature.outputs[alias].name for alias in (output_filter or outputs)}
         try:
-            results = function(**tensors)
+            return version, session.run(fetch, feed)
         except tf.errors.OpError as error:
             raise StatusError(_GRPC_CODES.get(error.error_code, "UNKNOWN"), error.message.strip()) from None
-        except (TypeError, ValueError) as error:
-            raise _invalid(str(error)) from None
-        return version, {alias: results[alias].numpy() for alias in (output_filter or outputs)}
 
     def metadata(self, name, version=None, label=None):
         """TF Serving's GetModelMetadataResponse: the resolved model_spec and the packed SignatureDefMap."""
