@@ -33,11 +33,12 @@ FLAGS = flags.FLAGS
 
 
 def _parse_labels(values, exported_version):
+    """{label: version} from --label values; a bare NAME labels `exported_version`."""
+    from zoo.export import serving_config
+
     labels = {}
     for value in values:
         label, sep, version = value.partition("=")
-        from zoo.export import serving_config
-
         serving_config.check_label(label)
         if not sep:
             if exported_version is None:
@@ -64,9 +65,8 @@ def main(argv):
                             "--label/--unlabel/--version_policy to change models.config only)")
         if not FLAGS.name:
             raise UserError("--name is required to change labels or the version policy without --workdir")
-        _parse_labels(FLAGS.label, None)  # Bare labels need an export: fail before touching anything.
-    for value in FLAGS.label:
-        _parse_labels([value], 1)  # Label syntax checked before an export is written.
+    # Label syntax (and a bare label without an export) is refused before anything is written.
+    _parse_labels(FLAGS.label, 0 if FLAGS.workdir else None)
     if FLAGS.version_policy:
         export.serving_config.parse_version_policy(FLAGS.version_policy)
     name, version = FLAGS.name, None

@@ -274,6 +274,11 @@ def test_zoo_export_moves_labels_without_exporting(tmp_path):
     helpers.assert_one_line_error(
         helpers.run_binary("export", f"--export_dir={tmp_path}", "--name=gan", "--label=stable=7"),
         "model 'gan' has no version 7")
+    helpers.assert_one_line_error(
+        helpers.run_binary("export", f"--export_dir={tmp_path / 'none'}", "--name=gan", "--label=stable=1"),
+        "is not a directory")
+    helpers.assert_one_line_error(
+        helpers.run_binary("export", f"--export_dir={tmp_path}", "--name=gan", "--label=Stable!"), "'Stable!'")
 
 
 # ---- the deployment files ------------------------------------------------------------------------

@@ -192,6 +192,8 @@ def update_models_config(export_root, name=None, labels=None, unlabel=(), versio
     whose directory has gone are dropped; new ones are added at `latest`. `base_path` is the
     server's path of export_root (default: the one the file already uses, else /models).
     """
+    if not os.path.isdir(export_root):
+        raise UserError(f"export root {export_root!r} is not a directory (--export_dir)")
     config = read_models_config(export_root)
     previous = {model.name: model for model in config.model_config_list.config}
     if base_path is None:
