@@ -93,6 +93,10 @@ def _check_reload(path, signatures):
     missing = sorted(set(signatures) - set(methods))
     if missing:
         raise RuntimeError(f"export check failed: signatures {missing} missing after reload of {path}")
+    other = {key: method for key, method in methods.items() if method != "tensorflow/serving/predict"}
+    if other:
+        raise RuntimeError(f"export check failed: signatures {other} are not Predict signatures "
+                           f"(tensorflow/serving/predict), which TF Serving's REST and gRPC Predict call")
     for signature, outputs in compat.replay_in_session(path, warmup.read(path)):
         for name, value in outputs.items():
             if value.ndim == 0 or value.shape[0] != 1:
