@@ -18,7 +18,8 @@ from zoo.export import warmup
 INFO_FILE = os.path.join("assets.extra", "zoo_export.json")
 
 
-def _versions(model_dir):
+def list_versions(model_dir):
+    """The positive integer versions under `model_dir`, ascending ([] if it does not exist)."""
     if not os.path.isdir(model_dir):
         return []
     return sorted(int(name) for name in os.listdir(model_dir) if name.isdigit() and int(name) > 0)
@@ -26,7 +27,7 @@ def _versions(model_dir):
 
 def latest_version(model_dir):
     """The highest integer version under `model_dir`, or None."""
-    versions = _versions(model_dir)
+    versions = list_versions(model_dir)
     return versions[-1] if versions else None
 
 
@@ -45,7 +46,7 @@ def resolve_version_dir(export, version=None):
         if version is not None:
             raise UserError(f"{export} is already a version directory; drop --version or pass its parent")
         return export
-    versions = _versions(export)
+    versions = list_versions(export)
     if not versions:
         raise UserError(f"no SavedModel versions under {export!r}: expected {export}/<version>/saved_model.pb")
     if version is None:

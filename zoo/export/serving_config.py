@@ -35,7 +35,7 @@ from tensorflow_serving.config import (
 )
 
 from zoo.errors import UserError
-from zoo.export.saved_model import _versions
+from zoo.export.saved_model import list_versions
 
 MODELS_CONFIG = "models.config"
 BATCHING_FILE = "batching_parameters.txt"
@@ -200,7 +200,7 @@ def update_models_config(export_root, name=None, labels=None, unlabel=(), versio
         existing = [os.path.dirname(model.base_path.rstrip("/")) for model in previous.values()]
         base_path = existing[0] if existing else DEFAULT_BASE_PATH
     names = sorted(entry for entry in os.listdir(export_root)
-                   if not entry.startswith(".") and _versions(os.path.join(export_root, entry)))
+                   if not entry.startswith(".") and list_versions(os.path.join(export_root, entry)))
     if name is not None and name not in names:
         raise UserError(f"no model {name!r} with versions under {export_root!r}; models there: {names or 'none'}")
     updated = model_server_config_pb2.ModelServerConfig()
@@ -211,7 +211,7 @@ def update_models_config(export_root, name=None, labels=None, unlabel=(), versio
         model.name = model_name
         model.base_path = f"{base_path.rstrip('/')}/{model_name}"
         model.model_platform = "tensorflow"
-        available = _versions(os.path.join(export_root, model_name))
+        available = list_versions(os.path.join(export_root, model_name))
         explicit = False
         if model_name == name:
             for label in unlabel:

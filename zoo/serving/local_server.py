@@ -11,6 +11,8 @@ the exports under one root, so the same clients (and curl) work against either.
 
     python -m zoo.serving.local_server exports --grpc_port=8500 --rest_port=8501   # until Ctrl-C
 
+This module is the protocol side (PredictionService/ModelService servicers, the REST API, the
+servers); which versions are served and how they are loaded and run is zoo.serving.local_models.
 What they share with TF Serving: `<export_root>/models.config` (names, version policies, version
 labels; each `base_path` is read as `<export_root>/<basename of base_path>`, since the config
 holds the path inside the container), or without it every `<export_root>/<name>/` at its latest
@@ -26,7 +28,6 @@ warm-up, Classify, Regress or MultiInference; outputs are computed in full befor
 import argparse
 import http.server
 import json
-import os
 import re
 import threading
 import urllib.parse
@@ -35,246 +36,32 @@ from concurrent import futures
 import grpc
 import numpy as np
 import tensorflow as tf
-from google.protobuf import json_format, text_format
-from tensorflow.core.protobuf import saved_model_pb2
+from google.protobuf import json_format
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
-    get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
-from tensorflow_serving.config import model_server_config_pb2
 
 from zoo.errors import UserError
 from zoo.serving.client import MAX_GRPC_MESSAGE_BYTES, gc_paused, json_to_array
+from zoo.serving.local_models import (
+    DEFAULT_SIGNATURE,
+    LocalModels,
+    StatusError,
+    invalid_argument,
+)
 
-MODELS_CONFIG = "models.config"
-DEFAULT_SIGNATURE = "serving_default"
 # TF Serving's mapping of status codes to HTTP (model_servers/http_server.cc).
 HTTP_STATUS = {"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400, "NOT_FOUND": 404,
                "ALREADY_EXISTS": 409, "ABORTED": 409, "PERMISSION_DENIED": 403, "UNAUTHENTICATED": 401,
                "RESOURCE_EXHAUSTED": 429, "UNIMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
                "CANCELLED": 499}
-_GRPC_CODES = {code.value[0]: code.name for code in grpc.StatusCode}
 _PREDICT_PATH = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.IGNORECASE)
 _MODEL_PATH = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.IGNORECASE)
-
-
-class StatusError(Exception):
-    """A request the server refuses; `code` is a gRPC status name (NOT_FOUND, INVALID_ARGUMENT, ...)."""
-
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-def _invalid(message):
-    return StatusError("INVALID_ARGUMENT", message)
-
-
-class _Model:
-    """One models.config entry: where its versions are and which of them are served under which labels."""
-
-    def __init__(self, name, path, policy=("latest", 1), labels=None):
-        self.name, self.path, self.policy, self.labels = name, path, policy, dict(labels or {})
-
-    def versions(self):
-        """The served versions: integer directories on disk, filtered by the version policy."""
-        on_disk = sorted(int(entry) for entry in os.listdir(self.path)
-                         if entry.isdigit() and os.path.isdir(os.path.join(self.path, entry))) \
-            if os.path.isdir(self.path) else []
-        kind, argument = self.policy
-        if kind == "all":
-            return on_disk
-        if kind == "specific":
-            return [version for version in on_disk if version in argument]
-        return on_disk[-argument:] if on_disk else []
-
-
-def _read_config(export_root):
-    """{name: _Model} from `<export_root>/models.config`, or every model directory at its latest version."""
-    path = os.path.join(export_root, MODELS_CONFIG)
-    if not os.path.exists(path):
-        names = sorted(entry for entry in os.listdir(export_root) if not entry.startswith(".")
-                       and os.path.isdir(os.path.join(export_root, entry))
-                       and any(child.isdigit() for child in os.listdir(os.path.join(export_root, entry))))
-        return {name: _Model(name, os.path.join(export_root, name)) for name in names}
-    try:
-        with open(path) as f:
-            config = text_format.Parse(f.read(), model_server_config_pb2.ModelServerConfig())
-    except text_format.ParseError as error:
-        raise UserError(f"{path}: not a text-format ModelServerConfig ({error})") from None
-    if config.WhichOneof("config") != "model_config_list":
-        raise UserError(f"{path}: only a model_config_list is supported")
-    models = {}
-    for entry in config.model_config_list.config:
-        if not entry.name or not entry.base_path:
-            raise UserError(f"{path}: every config needs a name and a base_path")
-        if entry.model_platform not in ("", "tensorflow"):
-            raise UserError(f"{path}: model {entry.name!r} has platform {entry.model_platform!r}; "
-                            "only 'tensorflow' is served")
-        policy = entry.model_version_policy
-        kind = policy.WhichOneof("policy_choice") or "latest"
-        argument = (max(1, policy.latest.num_versions) if kind == "latest"
-                    else set(policy.specific.versions) if kind == "specific" else None)
-        # base_path is the path inside the server's container: the model's directory name is what counts.
-        local = os.path.join(export_root, os.path.basename(os.path.normpath(entry.base_path)))
-        models[entry.name] = _Model(entry.name, local, (kind, argument), entry.version_labels)
-    return models
-
-
-class LocalModels:
-    """The models a local server answers for, loaded as TF Serving loads them (the graph-mode
-    SavedModel loader into a session: restore op, init op; signatures run by the tensor names in
-    their SignatureDefs, never through Python objects of the export) on first use (or all
-    at once with `preload=True`) and kept. Thread-safe. Requests resolve like TF Serving's:
-
-        version = models.resolve("dcgan", label="stable")    # StatusError on an unknown name
-        version, outputs = models.predict("dcgan", {"seed": np.array([0, 1])}, version=version)
-
-    A version label must point at a served version, or construction fails (TF Serving refuses such
-    a config too).
-    """
-
-    def __init__(self, export_root, preload=False):
-        if not os.path.isdir(export_root):
-            raise UserError(f"export root {export_root!r} is not a directory")
-        self.export_root = export_root
-        self._models = _read_config(export_root)
-        self._loaded = {}
-        self._lock = threading.Lock()
-        for model in self._models.values():
-            served = model.versions()
-            for label, version in model.labels.items():
-                if version not in served:
-                    raise UserError(f"{os.path.join(export_root, MODELS_CONFIG)}: label {label!r} of model "
-                                    f"{model.name!r} points at version {version}, which is not served "
-                                    f"(served versions: {served})")
-            if preload:
-                for version in served:
-                    self._load(model.name, version)
-
-    def names(self):
-        return sorted(self._models)
-
-    def versions(self, name):
-        """The served versions of `name`, ascending ([] for an unknown name)."""
-        return self._models[name].versions() if name in self._models else []
-
-    def resolve(self, name, version=None, label=None):
-        """The version a request for (name, version or label, or neither: the latest) is answered by."""
-        if label:
-            if name not in self._models or label not in self._models[name].labels:
-                raise _invalid(f"Unrecognized servable version label: {label}")
-            version = self._models[name].labels[label]
-        versions = self.versions(name)
-        if version is None:
-            if not versions:
-                raise StatusError("NOT_FOUND", f"Servable not found for request: Latest({name})")
-            return versions[-1]
-        if version not in versions:
-            raise StatusError("NOT_FOUND", f"Servable not found for request: Specific({name}, {version})")
-        return version
-
-    def _load(self, name, version):
-        """(session, {signature name: SignatureDef proto}) for a served version, cached."""
-        key = (name, version)
-        with self._lock:
-            if key not in self._loaded:
-                path = os.path.join(self._models[name].path, str(version))
-                graph = tf.Graph()
-                session = tf.compat.v1.Session(graph=graph)
-                with graph.as_default():
-                    meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
-                self._loaded[key] = (session, dict(meta_graph.signature_def))
-            return self._loaded[key]
-
-    def signature_defs(self, name, version):
-        """{signature name: SignatureDef proto} of a resolved version (what GetModelMetadata returns)."""
-        return self._load(name, version)[1]
-
-    def signature_inputs(self, name, version, signature_name):
-        """{input alias: TensorInfo dict (proto JSON)} of one signature; INVALID_ARGUMENT if there is none."""
-        signature_name = signature_name or DEFAULT_SIGNATURE
-        defs = self.signature_defs(name, version)
-        if signature_name not in defs:
-            raise _invalid(f'Serving signature name: "{signature_name}" not found in signature def')
-        return {alias: json_format.MessageToDict(info, preserving_proto_field_name=True)
-                for alias, info in defs[signature_name].inputs.items()}
-
-    def predict(self, name, inputs, version=None, label=None, signature_name=None, output_filter=()):
-        """Runs a signature on {alias: numpy array}; returns (version, {output alias: numpy array}).
-
-        Raises StatusError as TF Serving's Predict would: unknown model/version (NOT_FOUND), unknown
-        label, signature, input or output alias, wrong dtype or shape, a failed in-graph check
-        (INVALID_ARGUMENT, with the TensorFlow message)."""
-        version = self.resolve(name, version, label)
-        signature_name = signature_name or DEFAULT_SIGNATURE
-        session, defs = self._load(name, version)
-        if signature_name not in defs:
-            raise _invalid(f'Serving signature key "{signature_name}" not found.')
-        signature = defs[signature_name]
-        specs = signature.inputs
-        if set(inputs) != set(specs):
-            raise _invalid(f"input size does not match signature: {len(inputs)}!={len(specs)} "
-                           f"len({{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(specs))}}}). Sent extra: "
-                           f"{{{','.join(sorted(set(inputs) - set(specs)))}}}. Missing but required: "
-                           f"{{{','.join(sorted(set(specs) - set(inputs)))}}}.")
-        outputs = list(signature.outputs)
-        for alias in output_filter:
-            if alias not in outputs:
-                raise _invalid(f"output tensor alias not found in signature: {alias} Outputs expected to be in "
-                               f"the set {{{','.join(sorted(outputs))}}}.")
-        if len(set(output_filter)) != len(output_filter):
-            raise _invalid(f"duplicate output tensor alias in output_filter: {sorted(output_filter)}")
-        feed = {}
-        for alias, value in inputs.items():
-            info, value = specs[alias], np.asarray(value)
-            dtype = tf.dtypes.as_dtype(info.dtype)
-            if value.dtype != np.dtype(dtype.as_numpy_dtype):
-                given = "string" if value.dtype == object else value.dtype.name
-                raise _invalid(f"{alias}: expects arg to be {dtype.name} but {given} is provided")
-            shape = tf.TensorShape(None if info.tensor_shape.unknown_rank else
-                                   [d.size if d.size >= 0 else None for d in info.tensor_shape.dim])
-            if not shape.is_compatible_with(value.shape):
-                raise _invalid(f"{alias}: expects shape {shape} but got {list(value.shape)}")
-            feed[info.name] = value
-        fetch = {alias: signature.outputs[alias].name for alias in (output_filter or outputs)}
-        try:
-            return version, session.run(fetch, feed)
-        except tf.errors.OpError as error:
-            raise StatusError(_GRPC_CODES.get(error.error_code, "UNKNOWN"), error.message.strip()) from None
-
-    def metadata(self, name, version=None, label=None):
-        """TF Serving's GetModelMetadataResponse: the resolved model_spec and the packed SignatureDefMap."""
-        version = self.resolve(name, version, label)
-        response = get_model_metadata_pb2.GetModelMetadataResponse()
-        response.model_spec.name = name
-        response.model_spec.version.value = version
-        signature_map = get_model_metadata_pb2.SignatureDefMap()
-        for key, signature in self.signature_defs(name, version).items():
-            signature_map.signature_def[key].CopyFrom(signature)
-        response.metadata["signature_def"].Pack(signature_map)
-        return response
-
-    def status(self, name, version=None, label=None):
-        """TF Serving's GetModelStatusResponse: every served version (or the one asked for) AVAILABLE."""
-        if label:
-            version = self.resolve(name, label=label)
-        versions = self.versions(name)
-        if not versions:
-            raise StatusError("NOT_FOUND", f"Could not find any versions of model {name}")
-        if version is not None and version not in versions:
-            raise StatusError("NOT_FOUND", f"Could not find version {version} of model {name}")
-        response = get_model_status_pb2.GetModelStatusResponse()
-        for served in versions if version is None else [version]:
-            entry = response.model_version_status.add(version=served)
-            entry.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-            entry.status.SetInParent()  # error_code OK, as TF Serving fills it.
-        return response
 
 
 def _as_models(export_root):
@@ -335,7 +122,7 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 try:
                     inputs[alias] = tf.make_ndarray(proto)
                 except (ValueError, TypeError) as error:
-                    raise _invalid(f"tensor parsing error: {alias} ({error})") from None
+                    raise invalid_argument(f"tensor parsing error: {alias} ({error})") from None
             signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
             version, outputs = self.models.predict(name, inputs, version, label, signature_name,
                                                    tuple(request.output_filter))
@@ -352,9 +139,9 @@ class _PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def work():
             fields = set(request.metadata_field)
             if not fields:
-                raise _invalid("GetModelMetadataRequest must specify at least one metadata_field")
+                raise invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
             for field in fields - {"signature_def"}:
-                raise _invalid(f"Metadata field {field} is not supported")
+                raise invalid_argument(f"Metadata field {field} is not supported")
             return self.models.metadata(*_spec_of(request.model_spec))
 
         return _answer(context, work)
@@ -400,38 +187,38 @@ def _value_to_array(value, info, where):
     try:
         return json_to_array(value, info, where)
     except ValueError as error:
-        raise _invalid(f"{where}: {error}") from None
+        raise invalid_argument(f"{where}: {error}") from None
 
 
 def _instances_to_arrays(instances, infos):
     """Row format: a list of per-example objects (or bare values for one input), stacked per input."""
     if not isinstance(instances, list):
-        raise _invalid("Excepting 'instances' to be an list/array")
+        raise invalid_argument("Excepting 'instances' to be an list/array")
     if not instances:
-        raise _invalid("No values in 'instances' array")
+        raise invalid_argument("No values in 'instances' array")
     named = isinstance(instances[0], dict) and not _is_b64(instances[0])
     if not named and len(infos) > 1:
-        raise _invalid("instances is a plain list, but expecting list of objects as multiple input tensors "
+        raise invalid_argument("instances is a plain list, but expecting list of objects as multiple input tensors "
                        f"required as per tensorinfo_map ({','.join(sorted(infos))})")
     columns = {alias: [] for alias in infos}
     for index, element in enumerate(instances):
         is_object = isinstance(element, dict) and not _is_b64(element)
         if named and not is_object:
-            raise _invalid(f"Expecting object but got list at item {index} of input list")
+            raise invalid_argument(f"Expecting object but got list at item {index} of input list")
         if not named and is_object:
-            raise _invalid(f"Expecting value/list but got object at item {index} of input list")
+            raise invalid_argument(f"Expecting value/list but got object at item {index} of input list")
         items = element if named else {next(iter(infos)): element}
         for alias, value in items.items():
             if alias not in infos:
-                raise _invalid(f"Failed to process element: {index} key: {alias} of 'instances' list. Error: "
+                raise invalid_argument(f"Failed to process element: {index} key: {alias} of 'instances' list. Error: "
                                f"JSON object: does not have named input: {alias}")
             array = _value_to_array(value, infos[alias], f"element {index} of 'instances', input {alias}")
             if columns[alias] and columns[alias][0].shape != array.shape:
-                raise _invalid(f"Failed to process element: {index} key: {alias} of 'instances' list. Error: "
+                raise invalid_argument(f"Failed to process element: {index} key: {alias} of 'instances' list. Error: "
                                f"Expecting shape {list(columns[alias][0].shape)} but got: {list(array.shape)}")
             columns[alias].append(array)
         if set(items) != set(infos):
-            raise _invalid(f"Failed to process element: {index} of 'instances' list. JSON object keys must be "
+            raise invalid_argument(f"Failed to process element: {index} of 'instances' list. JSON object keys must be "
                            f"equal to: {','.join(sorted(infos))}")
     return {alias: np.stack(arrays) for alias, arrays in columns.items()}
 
@@ -440,14 +227,14 @@ def _inputs_to_arrays(inputs, infos):
     """Columnar format: {alias: tensor} (extra keys ignored, as TF Serving does), or one bare tensor."""
     if not isinstance(inputs, dict) or _is_b64(inputs):
         if len(infos) > 1:
-            raise _invalid("inputs is a plain value/list, but expecting an object as multiple input tensors "
+            raise invalid_argument("inputs is a plain value/list, but expecting an object as multiple input tensors "
                            f"required as per tensorinfo_map ({','.join(sorted(infos))})")
         alias = next(iter(infos))
         return {alias: _value_to_array(inputs, infos[alias], f"input {alias}")}
     arrays = {}
     for alias, info in infos.items():
         if alias not in inputs:
-            raise _invalid(f"Missing named input: {alias} in 'inputs' object.")
+            raise invalid_argument(f"Missing named input: {alias} in 'inputs' object.")
         arrays[alias] = _value_to_array(inputs[alias], info, f"input {alias}")
     return arrays
 
@@ -474,9 +261,9 @@ def _outputs_json(outputs, row):
         batch = None
         for alias, array in outputs.items():
             if array.ndim == 0:
-                raise _invalid(f"Tensor name: {alias} has no shape information ")
+                raise invalid_argument(f"Tensor name: {alias} has no shape information ")
             if batch is not None and array.shape[0] != batch:
-                raise _invalid(f"Tensor name: {alias} has inconsistent batch size: {array.shape[0]} "
+                raise invalid_argument(f"Tensor name: {alias} has inconsistent batch size: {array.shape[0]} "
                                f"expecting: {batch}")
             batch = array.shape[0]
         columns = {alias: _tensor_json(array, alias.endswith("_bytes")) for alias, array in outputs.items()}
@@ -504,9 +291,9 @@ class RestApi:
         if not (predict or model):
             if not path.lower().startswith("/v1/"):
                 raise StatusError("NOT_FOUND", f"no handler for {method} {path}")
-            raise _invalid(f"Malformed request: {method} {path}")
+            raise invalid_argument(f"Malformed request: {method} {path}")
         if model and not model.group(1):
-            raise _invalid("Missing model name in request.")
+            raise invalid_argument("Missing model name in request.")
         match = predict or model
         name = urllib.parse.unquote(match.group(1))
         version = int(match.group(2)) if match.group(2) else None
@@ -533,28 +320,28 @@ class RestApi:
 
     def _predict(self, name, version, label, body):
         if not body:
-            raise _invalid("JSON Parse error: The document is empty")
+            raise invalid_argument("JSON Parse error: The document is empty")
         try:
             request = json.loads(body)
         except (UnicodeDecodeError, ValueError) as error:
-            raise _invalid(f"JSON Parse error: {error}") from None
+            raise invalid_argument(f"JSON Parse error: {error}") from None
         if not isinstance(request, dict):
-            raise _invalid(f"JSON Value: {body[:80]!r} Is not object")
+            raise invalid_argument(f"JSON Value: {body[:80]!r} Is not object")
         signature_name = request.get("signature_name", DEFAULT_SIGNATURE)
         if not isinstance(signature_name, str):
-            raise _invalid("JSON Value: not formatted correctly. 'signature_name' key must be a string value.")
+            raise invalid_argument("JSON Value: not formatted correctly. 'signature_name' key must be a string value.")
         version = self.models.resolve(name, version, label)
         infos = self.models.signature_inputs(name, version, signature_name)
         if not infos:
-            raise _invalid(f"Failed to get input map for signature: {signature_name or 'DEFAULT'}")
+            raise invalid_argument(f"Failed to get input map for signature: {signature_name or 'DEFAULT'}")
         if "instances" in request and "inputs" in request:
-            raise _invalid("Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
+            raise invalid_argument("Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
         if "instances" in request:
             arrays, row = _instances_to_arrays(request["instances"], infos), True
         elif "inputs" in request:
             arrays, row = _inputs_to_arrays(request["inputs"], infos), False
         else:
-            raise _invalid("Missing 'inputs' or 'instances' key")
+            raise invalid_argument("Missing 'inputs' or 'instances' key")
         _, outputs = self.models.predict(name, arrays, version, signature_name=signature_name)
         return _outputs_json(outputs, row)
 
