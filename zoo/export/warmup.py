@@ -42,8 +42,6 @@ def _example(name, spec, info):
         return np.full([1, *info["image_shape"]], 128, dtype)
     if name not in _EXAMPLE_VALUES:
         raise ValueError(f"no warm-up value for serving input {name!r} ({spec}); add one to zoo.export.warmup")
-    if spec.shape.rank == 0:
-        return np.asarray(_EXAMPLE_VALUES[name], dtype=object if spec.dtype == tf.string else dtype)
     return np.asarray([_EXAMPLE_VALUES[name]], dtype=object if spec.dtype == tf.string else dtype)
 
 
