@@ -39,19 +39,19 @@ flags.DEFINE_string("workdir", os.path.join(ROOT, "runs", "benchmarks"), "Where 
 FLAGS = flags.FLAGS
 
 
-def time_sampling(serving, num, num_classes=None):
-    """Seconds of one serving_default call drawing `num` images, after a warm-up call of that size
-    (conditional models: balanced labels, as zoo-eval draws them)."""
-    import numpy as np
+def time_sampling(version_dir, num):
+    """Seconds of one call of the declared samples signature drawing `num` images, after a warm-up
+    call of that size (conditional models: balanced labels, as zoo-eval draws them)."""
+    import tensorflow as tf
 
+    from zoo import contract
     from zoo.metrics import sampling
 
-    def draw(seeds):
-        sampling.call_generator(serving, seeds, seeds % num_classes if num_classes else None)
-
-    draw(np.arange(num, dtype=np.int64))
+    signature = contract.from_export(version_dir).evaluation_signature(contract.SAMPLES)
+    serving = tf.saved_model.load(version_dir).signatures[signature.name]
+    sampling.generate_images(serving, signature, num, 0, batch_size=num)
     start = time.perf_counter()
-    draw(np.arange(num, 2 * num, dtype=np.int64))
+    sampling.generate_images(serving, signature, num, num, batch_size=num)
     return round(time.perf_counter() - start, 2)
 
 
@@ -68,8 +68,6 @@ def command_line():
 
 def main(argv):
     del argv
-    import tensorflow as tf
-
     from zoo import export
     from zoo.errors import UserError
     from zoo.metrics.exports import evaluate_export
@@ -91,16 +89,14 @@ def main(argv):
         name = FLAGS.name or os.path.basename(os.path.dirname(os.path.normpath(version_dir)))
     info = export.read_info(version_dir)
     row.update(name=name, model=info.get("model"), step=info.get("step"), likelihood_kind=info.get("likelihood"))
-    record = evaluate_export(version_dir, info.get("dataset", "fashion_mnist"), FLAGS.split, FLAGS.num_samples,
-                             num_classes=info.get("num_classes"))
+    record = evaluate_export(version_dir, info.get("dataset", "fashion_mnist"), FLAGS.split, FLAGS.num_samples)
     if "likelihood" not in record:
         raise UserError(f"{version_dir} has no log_likelihood(images) signature to score")
     row["likelihood"] = record["likelihood"]
     if "metrics" in record:
         row.update(metrics=record["metrics"], num_samples=FLAGS.num_samples, feature_model=record["feature_model"])
     if FLAGS.sample_num:
-        row["sample_seconds"] = {str(FLAGS.sample_num): time_sampling(
-            tf.saved_model.load(version_dir).signatures["serving_default"], FLAGS.sample_num, info.get("num_classes"))}
+        row["sample_seconds"] = {str(FLAGS.sample_num): time_sampling(version_dir, FLAGS.sample_num)}
     row["load_average_end"] = round(os.getloadavg()[0], 2)
     out = os.path.join(ROOT, "benchmarks", "results", f"likelihood_{name.replace('/', '_')}.json")
     with open(out, "w") as f:

@@ -42,15 +42,17 @@ def label_accuracy(version_dir, per_label=1000):
     import numpy as np
     import tensorflow as tf
 
+    from zoo import contract
     from zoo.metrics import load_feature_extractor, sampling
 
-    serving = tf.saved_model.load(version_dir).signatures["serving_default"]
+    interface = contract.from_export(version_dir)
+    signature = interface.evaluation_signature(contract.SAMPLES)
+    serving = tf.saved_model.load(version_dir).signatures[signature.name]
     classifier = load_feature_extractor()
     accuracy = {}
     for label in range(classifier.num_classes):
-        seeds = np.arange(2 * 10**9, 2 * 10**9 + per_label, dtype=np.int64)
-        pixels = np.concatenate([sampling.call_generator(serving, chunk, np.full(len(chunk), label))
-                                 for chunk in np.array_split(seeds, 4)])
+        pixels = sampling.generate_images(serving, signature, per_label, 2 * 10**9, batch_size=per_label // 4,
+                                          labels=np.full(per_label, label))
         accuracy[str(label)] = float(np.mean(classifier.classify(pixels).argmax(axis=-1) == label))
     accuracy["mean"] = float(np.mean(list(accuracy.values())))
     return accuracy
@@ -59,14 +61,15 @@ def label_accuracy(version_dir, per_label=1000):
 def main(argv):
     del argv
 
-    from zoo import export
+    from zoo import contract
     from zoo.metrics.exports import evaluate_export
 
     config, name, _, result = common.train_from_scratch(
         FLAGS.config, FLAGS.set, FLAGS.workdir, FLAGS.name, FLAGS.steps, FLAGS.minutes,
         eval_every=0, image_every=0, checkpoint_every=2000)
-    num_classes = export.read_info(result.export_path).get("num_classes")
-    record = evaluate_export(result.export_path, config.dataset, "test", FLAGS.num_samples, num_classes=num_classes)
+    conditional = contract.from_export(result.export_path).evaluation_signature(contract.SAMPLES).input_with(
+        contract.CLASS_LABEL) is not None
+    record = evaluate_export(result.export_path, config.dataset, "test", FLAGS.num_samples)
     budget = f"--steps={FLAGS.steps}" if FLAGS.steps else f"--minutes={FLAGS.minutes:g}"
     command = f"python benchmarks/quality.py --config={FLAGS.config} {budget}" + "".join(
         f" --set={override}" for override in FLAGS.set) + (f" --name={FLAGS.name}" if FLAGS.name else "") + (
@@ -89,7 +92,7 @@ def main(argv):
         "machine": common.machine(),
     }
     out = os.path.join(ROOT, "benchmarks", "results", f"quality_{name.replace('/', '_')}.json")
-    if num_classes:
+    if conditional:
         row["label_accuracy"] = label_accuracy(result.export_path)
     with open(out, "w") as f:
         json.dump(row, f, indent=2)

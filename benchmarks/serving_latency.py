@@ -54,9 +54,10 @@ def _export(root):
     """Exports the config's untrained generator into `root`; returns the model name."""
     from zoo import config as config_lib
     from zoo import export, registry
+    from zoo.data import DataSpec
 
     config = config_lib.load(FLAGS.config)
-    model = registry.get(config.model)(config.model_config, (28, 28, 1), 10)
+    model = registry.get(config.model)(config.model_config, DataSpec("images", image_shape=(28, 28, 1), num_classes=10))
     model.build_for_training()
     export.export_model(model, root, "model")
     return "model"

@@ -36,11 +36,9 @@ FLAGS = flags.FLAGS
 
 
 def _score(version_dir, num_samples):
-    from zoo import export
     from zoo.metrics.exports import evaluate_export
 
-    record = evaluate_export(version_dir, "fashion_mnist", num_samples=num_samples,
-                             num_classes=export.read_info(version_dir).get("num_classes"))
+    record = evaluate_export(version_dir, "fashion_mnist", num_samples=num_samples)
     return {name: record["metrics"][name] for name in ("fid", "kid_mean", "precision", "recall")}
 
 

@@ -1,13 +1,14 @@
-"""zoo-eval: measures an exported image generator against real data (FID, KID, precision/recall,
-density/coverage), sampling through the SavedModel's serving signature alone. Likelihood models
-(VAE, PixelCNN) are also scored on the split through their `log_likelihood` signature: NLL in
-nats per image and bits/dim (VAE: importance-weighted estimate, and the negative ELBO); text
-models (gpt, char_lstm) in bits per byte of the held-out text.
+"""zoo-eval: measures an export with what it declares it can be measured by, through its SavedModel
+signatures alone: image generators against real data (FID, KID, precision/recall,
+density/coverage); likelihood models on the split (NLL in nats per image and bits/dim; VAEs: the
+importance-weighted estimate and the negative ELBO); text models in bits per byte of the held-out
+text; image-to-image models by PSNR, SSIM, L1 and FID of their outputs against the targets.
 
     zoo-eval --export=exports/pixelcnn_fashion_mnist --num_samples=0   # likelihood only
     zoo-eval --export=exports/gpt_fortunes                              # bits/byte on the test split
 
     zoo-eval --export=exports/dcgan_fashion_mnist --dataset=fashion_mnist --num_samples=10000 [--split=test]
+    zoo-eval --export=exports/pix2pix_fashion_mnist_edges                 # PSNR/SSIM/L1/FID on test pairs
 
 Prints one line and writes JSON (metrics, sample count, feature network hash, dataset split, seed).
 """
@@ -58,6 +59,18 @@ def format_likelihood(record):
     return text
 
 
+def format_translation(record):
+    text = f"PSNR {record['psnr']:.2f} dB"
+    if "ssim" in record:
+        text += f"  SSIM {record['ssim']:.4f}"
+    text += f"  L1 {record['l1']:.4f}"
+    if "fid" in record:
+        text += f"  FID {record['fid']:.2f}  KID {record['kid_mean']:.4f}±{record['kid_std']:.4f}"
+    else:
+        text += f"  (FID skipped: {record['fid_skipped']})"
+    return text + f" ({record['num_examples']} pairs)"
+
+
 def main(argv):
     del argv
     if not FLAGS.export:
@@ -69,9 +82,12 @@ def main(argv):
     dataset = FLAGS.dataset or info.get("dataset") or "fashion_mnist"
     from zoo.metrics.exports import evaluate_export
 
+    # The data is read as the model was trained on it (image size, channels, pair direction), unless
+    # another dataset is asked for.
+    options = info.get("data_options", {}) if dataset == info.get("dataset") else {}
     record = evaluate_export(version_dir, dataset, FLAGS.split, FLAGS.num_samples, FLAGS.first_seed,
                              FLAGS.batch_size, FLAGS.feature_model, FLAGS.data_dir, FLAGS.reference_examples,
-                             info.get("num_classes"), FLAGS.likelihood_examples)
+                             FLAGS.likelihood_examples, data_options=options)
     model_dir, version = os.path.split(os.path.normpath(version_dir))
     safe_dataset = dataset.replace("/", "_").replace(":", "_")
     out = FLAGS.out or os.path.join(model_dir, "eval", f"{version}-{safe_dataset}-{FLAGS.split}.json")
@@ -84,6 +100,8 @@ def main(argv):
                      f"{format_metrics(record['metrics'])}")
     if "likelihood" in record:
         parts.append(format_likelihood(record["likelihood"]))
+    if "translation" in record:
+        parts.append(format_translation(record["translation"]))
     print(f"{os.path.basename(model_dir)}/{version} vs {dataset} {FLAGS.split} {'  '.join(parts)} -> {out}", flush=True)
 
 

@@ -74,8 +74,7 @@ def main(argv):
         from zoo import train
 
         model, config, step = train.restore_model(FLAGS.workdir, FLAGS.checkpoint)
-        info = {"model": config.model, "dataset": config.dataset, "step": step, "checkpoint": FLAGS.checkpoint,
-                **model.export_info()}
+        info = {**train.trainer.export_record(config, model, step), "checkpoint": FLAGS.checkpoint}
         name = FLAGS.name or config.export_name
         path = export.export_model(model, FLAGS.export_dir, name, info, FLAGS.version, serving_files=False)
         version = int(path.rstrip("/").rsplit("/", 1)[-1])

@@ -3,16 +3,24 @@
     zoo-sample --export=exports/dcgan_fashion_mnist --num=64 --seed=0 --out=grid.png
     zoo-sample --export=exports/vae_fashion_mnist --interpolate --out=interpolation.png
     zoo-sample --export=exports/infogan_fashion_mnist --vary=categorical --out=codes.png
+    zoo-sample --export=exports/pix2pix_fashion_mnist_edges --num=24 --out=edges.png   # input | output | target
+    zoo-sample --export=exports/pix2pix_fashion_mnist_edges --input='photos/*.png' --out=translated.png
     zoo-sample --server=localhost:8500 --model=dcgan_fashion_mnist --out=grid.png   # through TF Serving
     zoo-sample --server=localhost:8501 --protocol=rest --model=cgan_fashion_mnist --version_label=canary \
-        --num_classes=10 --out=grid.png
+        --out=grid.png
+
+What a grid shows is what the export declares as its preview (assets.extra/zoo_export.json): samples
+from seeds (conditional models: one row per class, or --label), or for an image-to-image model
+rows of input | output | target from the --split of its dataset (input | output for --input files).
+With --server the declaration is read from the model's local export (--export, default
+exports/<model>), the directory TF Serving serves.
 
 --interpolate: row r walks from the latent of seed (seed + 2r) to that of seed (seed + 2r + 1) along
 a great circle (slerp: Gaussian latents concentrate near a sphere, where linear midpoints are
-atypically short), through the export's `from_latent`/`decode(z[, label])` signature; the ends of
-a row are exactly serving_default's images of those seeds.
---vary (InfoGAN): each row keeps one seed's noise and codes and varies one code along the columns:
-`categorical` through its values, `continuous:i` from -1 to 1.
+atypically short), through the signature that decodes a latent; the ends of a row are exactly the
+sampled images of those seeds.
+--vary=<code>: each row keeps one seed's noise and codes and varies one declared code input along
+the columns: a categorical code through its values, `<uniform code>:i` from its low to its high.
 """
 
 from absl import flags
@@ -22,103 +30,136 @@ from zoo.errors import UserError
 
 flags.DEFINE_string("export", None, "Model directory (exports/<name>) or a version directory.")
 flags.DEFINE_integer("version", None, "Version to load (default: the highest).")
-flags.DEFINE_integer("num", 64, "Number of images: one per seed.")
+flags.DEFINE_integer("num", 64, "Number of images (one per seed), or of input images to translate.")
 flags.DEFINE_integer("seed", 0, "First seed; image i uses seed + i.")
 flags.DEFINE_integer("columns", None, "Grid columns (default: a square grid).")
 flags.DEFINE_string("out", "grid.png", "Output PNG path.")
 flags.DEFINE_integer("label", None, "Conditional models: draw every image of this class (default: one row per class).")
 flags.DEFINE_bool("interpolate", False, "Draw latent interpolations (rows of --steps images) instead of samples.")
 flags.DEFINE_integer("rows", 8, "--interpolate/--vary: number of rows.")
-flags.DEFINE_integer("steps", 10, "--interpolate/--vary continuous: images per row.")
-flags.DEFINE_string("vary", None, "InfoGAN: the code varied along each row: categorical or continuous:<i>.")
+flags.DEFINE_integer("steps", 10, "--interpolate/--vary with a uniform code: images per row.")
+flags.DEFINE_string("vary", None, "The declared code input varied along each row: <categorical code> or "
+                    "<uniform code>:<i>.")
+flags.DEFINE_string("input", None, "Image-to-image models: translate these files (a path or a glob) instead of "
+                    "the dataset's pairs.")
+flags.DEFINE_string("split", "test", "Image-to-image models: the split whose first --num pairs are drawn.")
 flags.DEFINE_string("server", None, "HOST:PORT of a running TF Serving: draw the grid through it instead of --export.")
 flags.DEFINE_string("model", None, "--server: the model name in the server's models.config.")
 flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "--server: gRPC (TF Serving port 8500) or REST (8501).")
 flags.DEFINE_string("version_label", None, "--server: a version label (e.g. stable, canary) instead of --version.")
-flags.DEFINE_integer("num_classes", None, "Conditional models: classes for one row per class (default: the "
-                     "export's record; needed with --server, which does not expose it).")
+flags.DEFINE_integer("num_classes", None, "Conditional models: classes for one row per class (default: what the "
+                     "export declares).")
 FLAGS = flags.FLAGS
 
 
-def _grid_rows(conditional, num_classes, num, columns, label, where):
-    """(labels or None, num, columns, description) of a sample grid; one row per class when a
-    conditional model gets no --label."""
-    import numpy as np
-
-    if not conditional and label is not None:
-        raise UserError(f"--label needs a conditional model; {where} takes only seeds")
-    if conditional and label is None:
-        if not num_classes:
-            raise UserError(f"{where} does not say how many classes it has: pass --label (or --num_classes for one "
-                            f"row per class)")
-        columns = max(1, num // num_classes)
-        labels = np.repeat(np.arange(num_classes), columns)
-        return labels, len(labels), columns, f"one row per class ({num_classes} classes)"
-    if conditional:
-        if num_classes and not 0 <= label < num_classes:
-            raise UserError(f"--label must be between 0 and {num_classes - 1}, got {label}")
-        return np.full(num, label), num, columns, f"label {label}"
-    return None, num, columns, "unconditional"
-
-
-def sample_grid(version_dir, first_seed, num, columns=None, label=None, num_classes=None):
-    """Calls the SavedModel's serving_default alone; returns (uint8 grid, description).
-
-    Conditional models (seed, label) draw `label` for every image, or one row per class.
-    """
-    import numpy as np
+def _call_error(where):
+    """A one-line UserError from an in-graph check's InvalidArgumentError."""
     import tensorflow as tf
 
-    from zoo import export, images
     from zoo.metrics import sampling
 
-    loaded = tf.saved_model.load(version_dir)
-    if "serving_default" not in loaded.signatures:
-        raise UserError(f"{version_dir} has no serving_default signature; it has {sorted(loaded.signatures)}")
-    serving = loaded.signatures["serving_default"]
-    inputs = sampling.check_image_signature(serving, version_dir)
-    num_classes = num_classes or export.read_info(version_dir).get("num_classes")
-    labels, num, columns, what = _grid_rows("label" in inputs, num_classes, num, columns, label, version_dir)
-    _check_batch(num)
-    seeds = np.arange(first_seed, first_seed + num, dtype=np.int64)
-    try:
-        pixels = sampling.call_generator(serving, seeds, labels)
-    except tf.errors.InvalidArgumentError as error:
-        raise UserError(f"{version_dir} refused the request: {sampling.assertion_message(error)}") from None
-    return images.make_grid(pixels, columns=columns), f"{num} images, {what}, seeds {seeds[0]}..{seeds[-1]}"
+    class Refused:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, kind, error, traceback):
+            if kind is not None and issubclass(kind, tf.errors.InvalidArgumentError):
+                raise UserError(f"{where} refused the request: {sampling.assertion_message(error)}") from None
+            return False
+
+    return Refused()
 
 
-def _check_batch(num):
+def _with_classes(signature, num_classes):
+    """The declared signature with its class label's num_values replaced by --num_classes."""
+    import dataclasses
+
+    from zoo import contract
+
+    label = signature.input_with(contract.CLASS_LABEL)
+    if label is None or not num_classes:
+        return signature
+    inputs = [dataclasses.replace(spec, num_values=num_classes) if spec is label else spec for spec in signature.inputs]
+    return dataclasses.replace(signature, inputs=inputs)
+
+
+def preview_grid(interface, call, where, info, first_seed, num, columns=None, label=None, num_classes=None,
+                 input_pattern=None, split="test", data_dir=None):
+    """(uint8 grid, description) of the grid the model declares as its preview.
+
+    `call(signature_name)` returns a function of named inputs (a SavedModel signature or a server)."""
+    from zoo import contract
+    from zoo.metrics import sampling
+
+    if interface.preview is None:
+        kinds = ", ".join(evaluation.kind for evaluation in interface.evaluations) or "nothing"
+        raise UserError(f"{where} declares no image grid (it is evaluated by {kinds}); call its signatures "
+                        f"{[signature.name for signature in interface.signatures]} directly")
+    evaluation = interface.evaluation(interface.preview)
+    signature = _with_classes(interface.signature(evaluation.signature), num_classes)
+    function = call(evaluation.signature)
+    if num > _max_batch():
+        raise UserError(f"--num must be at most {_max_batch()}, got {num}")
+    if interface.preview == contract.SAMPLES:
+        if input_pattern:
+            raise UserError(f"--input translates images; {where} samples from seeds")
+        with _call_error(where):
+            return sampling.sample_grid(function, signature, first_seed, num, columns, label)
+    if label is not None:
+        raise UserError(f"--label needs a conditional model; {where} translates images")
+    image = signature.input_with(contract.IMAGE)
+    if input_pattern:
+        inputs, names = _read_inputs(input_pattern, image.shape, num)
+        targets, what = None, f"{len(inputs)} files {names[0]}..{names[-1]} (input | output)"
+    else:
+        from zoo import data
+
+        dataset = info.get("dataset")
+        if not dataset:
+            raise UserError(f"{where} does not record its dataset: pass --input=<files> to translate")
+        options = {**info.get("data_options", {}), **({"data_dir": data_dir} if data_dir else {})}
+        source = data.load(dataset, split, **options)
+        inputs, targets = sampling.examples_of(source, min(num, source.num_examples),
+                                               [image.feature, evaluation.reference])
+        what = f"the first {len(inputs)} pairs of {dataset} {split} (input | output | target)"
+    with _call_error(where):
+        outputs = sampling.translate(function, signature, inputs)
+    grid, _ = sampling.translation_grid(inputs, outputs, targets)
+    return grid, what
+
+
+def _max_batch():
     from zoo.models.base import MAX_SERVING_BATCH
 
-    if num > MAX_SERVING_BATCH:
-        raise UserError(f"--num must be at most {MAX_SERVING_BATCH}, got {num}")
+    return MAX_SERVING_BATCH
 
 
-def served_grid(client, first_seed, num, columns=None, label=None, num_classes=None):
-    """The same grid drawn through a running TF Serving (a zoo.serving client); the server holds
-    the model, so nothing is loaded here."""
+def _read_inputs(pattern, shape, num):
+    """uint8 images [N, H, W, C] of the files matching `pattern`, center-cropped and resized to the
+    declared input shape (H, W, C), with their names."""
+    import glob
+    import os
+
     import numpy as np
+    from PIL import Image
 
-    from zoo import images
-
-    signature = client.metadata().get("serving_default")
-    if signature is None:
-        raise client.error(f"no serving_default signature; it has {sorted(client.metadata())}")
-    inputs, outputs = sorted(signature.get("inputs", {})), sorted(signature.get("outputs", {}))
-    if inputs not in (["seed"], ["label", "seed"]) or "images" not in outputs:
-        raise client.error(f"not an image generator: serving_default takes {inputs} and returns {outputs}, "
-                           f"but zoo-sample needs seed (and label) -> images")
-    labels, num, columns, what = _grid_rows("label" in inputs, num_classes, num, columns, label, client.where())
-    _check_batch(num)
-    request = {"seed": np.arange(first_seed, first_seed + num, dtype=np.int64)}
-    if labels is not None:
-        request["label"] = labels.astype(np.int64)
-    pixels = client.predict(request)["images"]
-    if pixels.dtype != np.uint8 or pixels.ndim != 4 or len(pixels) != num:
-        raise client.error(f"malformed response: expected {num} uint8 images [N, H, W, C], got {pixels.dtype} "
-                           f"{pixels.shape}")
-    return images.make_grid(pixels, columns=columns), f"{num} images, {what}, seeds {first_seed}..{first_seed + num - 1}"
+    paths = sorted(glob.glob(os.path.expanduser(pattern))) or ([pattern] if os.path.isfile(pattern) else [])
+    if not paths:
+        raise UserError(f"--input={pattern!r} matches no file")
+    paths = paths[:num]
+    height, width, channels = shape
+    images = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image = image.convert("L" if channels == 1 else "RGB")
+                side = min(image.size)
+                left, top = (image.size[0] - side) // 2, (image.size[1] - side) // 2
+                image = image.crop((left, top, left + side, top + side)).resize((width, height), Image.BILINEAR)
+                images.append(np.asarray(image, np.uint8).reshape(height, width, channels))
+        except (OSError, SyntaxError, ValueError) as error:
+            raise UserError(f"cannot read --input image {path}: {error}") from None
+    return np.stack(images), [os.path.basename(path) for path in paths]
 
 
 def slerp(a, b, t):
@@ -133,106 +174,113 @@ def slerp(a, b, t):
     return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
 
 
-def _latent_signature(loaded, version_dir, wanted):
-    for name in ("from_latent", "decode"):
-        signature = loaded.signatures.get(name)
-        if signature is not None and sorted(signature.structured_input_signature[1]) in wanted:
-            return signature
-    raise UserError(f"{version_dir} has no latent signature taking {' or '.join(map(str, wanted))}; "
-                    f"it has {sorted(loaded.signatures)}")
-
-
-def _call(signature, version_dir, **inputs):
-    import tensorflow as tf
-
-    from zoo.metrics import sampling
-
-    try:
-        return signature(**inputs)["images"].numpy()
-    except tf.errors.InvalidArgumentError as error:
-        raise UserError(f"{version_dir} refused the request: {sampling.assertion_message(error)}") from None
-
-
 def interpolation_grid(version_dir, first_seed, rows, steps, label=None):
     """Rows of slerp interpolations between the latents of consecutive seed pairs."""
     import numpy as np
     import tensorflow as tf
 
-    from zoo import export, images
+    from zoo import contract, images
+    from zoo.metrics import sampling
     from zoo.models.base import latents_from_seeds
 
-    loaded = tf.saved_model.load(version_dir)
-    signature = _latent_signature(loaded, version_dir, (["z"], ["label", "z"]))
-    latent_dim = signature.structured_input_signature[1]["z"].shape[-1]
-    conditional = "label" in signature.structured_input_signature[1]
-    num_classes = export.read_info(version_dir).get("num_classes")
-    if label is not None and not conditional:
-        raise UserError(f"--label needs a conditional model; {version_dir} takes only z")
-    if label is not None and num_classes and not 0 <= label < num_classes:
-        raise UserError(f"--label must be between 0 and {num_classes - 1}, got {label}")
-    ends = latents_from_seeds(np.arange(first_seed, first_seed + 2 * rows, dtype=np.int64), latent_dim).numpy()
+    interface = contract.from_export(version_dir)
+    signature = interface.signature_taking({contract.LATENT}, {contract.CLASS_LABEL})
+    if signature is None:
+        raise UserError(f"{version_dir} declares no signature decoding a latent; it has "
+                        f"{[s.name for s in interface.signatures]}")
+    latent, label_input = signature.input_with(contract.LATENT), signature.input_with(contract.CLASS_LABEL)
+    if label is not None and label_input is None:
+        raise UserError(f"--label needs a conditional model; {signature.name} takes only a latent")
+    if label is not None and not 0 <= label < label_input.num_values:
+        raise UserError(f"--label must be between 0 and {label_input.num_values - 1}, got {label}")
+    ends = latents_from_seeds(np.arange(first_seed, first_seed + 2 * rows, dtype=np.int64), latent.shape[0]).numpy()
     t = np.linspace(0.0, 1.0, steps)
-    z = np.concatenate([slerp(ends[2 * r], ends[2 * r + 1], t) for r in range(rows)]).astype(np.float32)
-    inputs = {"z": tf.constant(z)}
+    request = {latent.name: np.concatenate([slerp(ends[2 * r], ends[2 * r + 1], t)
+                                            for r in range(rows)]).astype(np.float32)}
     what = f"{rows} interpolations of {steps} steps, seeds {first_seed}..{first_seed + 2 * rows - 1}"
-    if conditional:
-        labels = np.repeat(np.arange(rows) % (num_classes or 1) if label is None else np.full(rows, label), steps)
-        inputs["label"] = tf.constant(labels, tf.int64)
+    if label_input is not None:
+        labels = np.arange(rows) % label_input.num_values if label is None else np.full(rows, label)
+        request[label_input.name] = np.repeat(labels, steps).astype(np.int64)
         what += ", label " + (str(label) if label is not None else "= row index")
-    return images.make_grid(_call(signature, version_dir, **inputs), columns=steps), what
+    function = tf.saved_model.load(version_dir).signatures[signature.name]
+    with _call_error(version_dir):
+        pixels = sampling.call(function, request)[signature.output_with(contract.IMAGES)]
+    return images.make_grid(pixels, columns=steps), what
 
 
 def code_grid(version_dir, first_seed, rows, steps, vary):
-    """InfoGAN: one row per seed, one code varied along the row, everything else held."""
+    """One row per seed, one declared code varied along the row, everything else held."""
     import numpy as np
     import tensorflow as tf
 
-    from zoo import export, images
+    from zoo import contract, images
+    from zoo.metrics import sampling
     from zoo.models.base import latents_from_seeds
 
-    loaded = tf.saved_model.load(version_dir)
-    signature = _latent_signature(loaded, version_dir, (["categorical", "continuous", "z"],))
-    info = export.read_info(version_dir)
-    if "categorical_codes" not in info:
-        raise UserError(f"{version_dir} does not record its InfoGAN codes (categorical_codes) beside the model")
-    categories, continuous_codes = info["categorical_codes"], info.get("continuous_codes", 0)
-    noise_dim = signature.structured_input_signature[1]["z"].shape[-1]
+    interface = contract.from_export(version_dir)
+    codes = (contract.CATEGORICAL_CODE, contract.UNIFORM_CODE)
+    signature = interface.signature_taking({contract.LATENT}, codes)
+    if signature is None or not signature.roles() & set(codes):
+        raise UserError(f"--vary needs a model with code inputs (InfoGAN); {version_dir} declares none")
+    code_inputs = [spec for spec in signature.inputs if spec.role in codes]
+    allowed = [spec.name if spec.role == contract.CATEGORICAL_CODE else f"{spec.name}:<0..{spec.shape[0] - 1}>"
+               for spec in code_inputs]
+    name, _, index = vary.partition(":")
+    varied = next((spec for spec in code_inputs if spec.name == name), None)
+    if varied is None or (varied.role == contract.CATEGORICAL_CODE) != (index == "") or (
+            index and not (index.isdigit() and int(index) < varied.shape[0])):
+        raise UserError(f"--vary={vary!r}: use one of {', '.join(allowed)}")
+    if varied.role == contract.CATEGORICAL_CODE:
+        steps = varied.num_values
+    latent = signature.input_with(contract.LATENT)
     seeds = np.arange(first_seed, first_seed + rows, dtype=np.int64)
     rng = np.random.default_rng(first_seed)
-    held_categorical = rng.integers(0, categories, rows)
-    held_continuous = np.zeros([rows, continuous_codes], np.float32)
-    if vary == "categorical":
-        steps = categories
-        categorical = np.tile(np.arange(categories), rows)
-        continuous = np.repeat(held_continuous, steps, axis=0)
-    elif vary.startswith("continuous:") and vary[len("continuous:"):].isdigit() \
-            and int(vary[len("continuous:"):]) < continuous_codes:
-        index = int(vary[len("continuous:"):])
-        categorical = np.repeat(held_categorical, steps)
-        continuous = np.repeat(held_continuous, steps, axis=0)
-        continuous[:, index] = np.tile(np.linspace(-1.0, 1.0, steps), rows)
-    else:
-        raise UserError(f"--vary={vary!r}: use categorical or continuous:<i> with i in 0..{continuous_codes - 1}")
-    z = np.repeat(latents_from_seeds(seeds, noise_dim).numpy(), steps, axis=0)
-    pixels = _call(signature, version_dir, z=tf.constant(z), categorical=tf.constant(categorical, tf.int64),
-                   continuous=tf.constant(continuous, tf.float32))
+    request = {latent.name: np.repeat(latents_from_seeds(seeds, latent.shape[0]).numpy(), steps, axis=0)}
+    for spec in code_inputs:  # Held: a random category per row; uniform codes at their midpoint.
+        if spec.role == contract.CATEGORICAL_CODE:
+            values = np.tile(np.arange(steps), rows) if spec is varied else np.repeat(
+                rng.integers(0, spec.num_values, rows), steps)
+            request[spec.name] = values.astype(np.int64)
+        else:
+            values = np.full([rows * steps, *spec.shape], (spec.low + spec.high) / 2, np.float32)
+            if spec is varied:
+                values[:, int(index)] = np.tile(np.linspace(spec.low, spec.high, steps), rows)
+            request[spec.name] = values
+    function = tf.saved_model.load(version_dir).signatures[signature.name]
+    with _call_error(version_dir):
+        pixels = sampling.call(function, request)[signature.output_with(contract.IMAGES)]
     return images.make_grid(pixels, columns=steps), f"{rows} rows varying {vary} over {steps} columns"
 
 
 def _main_server():
-    from zoo import images, serving
+    import os
 
-    if FLAGS.export:
-        raise UserError("--server and --export name two sources of the model: pass one of them")
+    import numpy as np
+
+    from zoo import contract, export, images, serving
+
     if not FLAGS.model:
         raise UserError("--server needs --model: the model's name in the server's models.config")
     if FLAGS.interpolate or FLAGS.vary:
-        raise UserError("--interpolate and --vary need the export's latent signatures and records: pass --export")
+        raise UserError("--interpolate and --vary need the export's latent signatures: pass --export without --server")
     if FLAGS.version is not None and FLAGS.version_label:
         raise UserError("--version and --version_label both pick a version: pass one of them")
     with serving.connect(FLAGS.server, FLAGS.model, FLAGS.protocol, version=FLAGS.version,
                          label=FLAGS.version_label) as client:
-        grid, what = served_grid(client, FLAGS.seed, FLAGS.num, FLAGS.columns, FLAGS.label, FLAGS.num_classes)
+        client.metadata()  # The server's own errors (unknown model or version) come first.
+        local = FLAGS.export or os.path.join("exports", FLAGS.model)
+        if not os.path.isdir(local):
+            raise UserError(f"--server needs the model's declaration from its export: no {local!r}; pass "
+                            f"--export=<the directory TF Serving serves {FLAGS.model!r} from>")
+        version_dir = export.resolve_version_dir(local)
+        interface = contract.from_export(version_dir)
+
+        def call(name):
+            return lambda **inputs: client.predict({key: np.asarray(value) for key, value in inputs.items()},
+                                                   signature=name)
+
+        grid, what = preview_grid(interface, call, client.where(), export.read_info(version_dir), FLAGS.seed,
+                                  FLAGS.num, FLAGS.columns, FLAGS.label, FLAGS.num_classes, FLAGS.input, FLAGS.split)
         where = client.where()
     images.save_png(grid, FLAGS.out)
     print(f"wrote {FLAGS.out}: {what}, from {where}", flush=True)
@@ -250,7 +298,7 @@ def main(argv):
         raise UserError("--export is required, e.g. --export=exports/dcgan_fashion_mnist (or --server and --model)")
     if FLAGS.version_label:
         raise UserError("--version_label selects a version on a server: use it with --server")
-    from zoo import export, images
+    from zoo import contract, export, images
 
     version_dir = export.resolve_version_dir(FLAGS.export, FLAGS.version)
     if FLAGS.interpolate or FLAGS.vary:
@@ -264,7 +312,13 @@ def main(argv):
     elif FLAGS.vary:
         grid, what = code_grid(version_dir, FLAGS.seed, FLAGS.rows, FLAGS.steps, FLAGS.vary)
     else:
-        grid, what = sample_grid(version_dir, FLAGS.seed, FLAGS.num, FLAGS.columns, FLAGS.label, FLAGS.num_classes)
+        import tensorflow as tf
+
+        interface = contract.from_export(version_dir)
+        loaded = tf.saved_model.load(version_dir)
+        grid, what = preview_grid(interface, lambda name: loaded.signatures[name], version_dir,
+                                  export.read_info(version_dir), FLAGS.seed, FLAGS.num, FLAGS.columns, FLAGS.label,
+                                  FLAGS.num_classes, FLAGS.input, FLAGS.split)
     images.save_png(grid, FLAGS.out)
     print(f"wrote {FLAGS.out}: {what}, from {version_dir}", flush=True)
 

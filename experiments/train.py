@@ -17,7 +17,7 @@ from zoo.errors import UserError
 flags.DEFINE_string("config", None, "Config file (experiments/configs/*.py) or config name.")
 flags.DEFINE_string("model", None, "Registered model name; picks experiments/configs/<model>_<dataset>.py.")
 flags.DEFINE_string("dataset", None, "fashion_mnist, folder:/path/to/images, fortunes, text:/path/to/file.txt, "
-                    "or a TFDS name.")
+                    "paired: fashion_mnist_edges|_masked|_lowres or paired_folder:/path, or a TFDS name.")
 flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, flags and sample grids go here.")
 flags.DEFINE_integer("train_steps", None, "Total training steps (overrides the config).")
 flags.DEFINE_integer("batch_size", None, "Global batch size (overrides the config).")
@@ -25,6 +25,7 @@ flags.DEFINE_integer("seed", None, "Seed of the data order and the training nois
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's files (IDX files for fashion_mnist).")
 flags.DEFINE_integer("image_size", None, "Resize folder images to this square size.")
 flags.DEFINE_integer("channels", None, "Convert folder images to 1 or 3 channels.")
+flags.DEFINE_enum("direction", None, ["AtoB", "BtoA"], "paired_folder: which half (or folder) is the input.")
 flags.DEFINE_integer("eval_every", None, "Measure FID/KID every N steps, keep the best checkpoint (0: off).")
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after K evaluations without improvement (0: never).")
 flags.DEFINE_string("export_dir", "exports", "Export root (TF Serving base paths); empty to skip the export.")
@@ -51,7 +52,7 @@ def build_config():
     if FLAGS.dataset and FLAGS.dataset != config.dataset:
         config.dataset = FLAGS.dataset
         config.export_name = export_name(config.model, FLAGS.dataset)
-    for key in ("train_steps", "batch_size", "seed", "data_dir", "image_size", "channels", "eval_every",
+    for key in ("train_steps", "batch_size", "seed", "data_dir", "image_size", "channels", "direction", "eval_every",
                 "early_stopping_patience"):
         if FLAGS[key].value is not None:
             config[key] = FLAGS[key].value

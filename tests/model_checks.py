@@ -7,7 +7,7 @@ import tensorflow as tf
 from tests import helpers
 from zoo import config as config_lib
 from zoo import registry, train
-from zoo.metrics import sampling
+from zoo.data import DataSpec
 from zoo.models.base import MAX_SERVING_BATCH
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -15,7 +15,7 @@ IMAGE_SHAPE = (28, 28, 1)
 
 def build(name, image_shape=IMAGE_SHAPE, num_classes=10):
     config = config_lib.load(f"{name}_fashion_mnist", smoke=True)
-    model = registry.get(name)(config.model_config, image_shape, num_classes)
+    model = registry.get(name)(config.model_config, DataSpec("images", image_shape=image_shape, num_classes=num_classes))
     model.build_for_training()
     return model
 
@@ -65,7 +65,9 @@ def check_checkpoint_holds_every_variable(name, tmp_path):
 
 def serve(signature, seeds, **inputs):
     """Calls a seed -> images signature; conditional ones get label 3 unless `label` is given."""
-    if "label" in sampling.signature_inputs(signature):
+    specs = (signature.structured_input_signature[1] if hasattr(signature, "structured_input_signature")
+             else {spec.name: spec for spec in signature.input_signature})
+    if "label" in specs:
         inputs.setdefault("label", tf.fill(tf.shape(seeds), tf.constant(3, tf.int64)))
     return signature(seed=tf.constant(seeds, tf.int64), **inputs)["images"].numpy()
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 from tests import helpers, model_checks
 from zoo import config as config_lib
 from zoo import registry, train
-from zoo.data import augment
+from zoo.data import DataSpec, augment
 from zoo.errors import UserError
 
 SEED = tf.constant([3, 4], tf.int64)
@@ -63,14 +63,14 @@ def test_unknown_policy_and_unsupported_models_are_one_line_errors():
     config = config_lib.load("wgan_gp_fashion_mnist", smoke=True)
     config.model_config.diffaugment = "color"
     with pytest.raises(UserError, match="wgan_gp cannot use diffaugment"):
-        registry.get("wgan_gp")(config.model_config, (28, 28, 1), 10)
+        registry.get("wgan_gp")(config.model_config, DataSpec("images", image_shape=(28, 28, 1), num_classes=10))
 
 
 def test_label_smoothing_on_a_loss_without_labels_fails_when_the_model_is_built():
     config = config_lib.load("dcgan_fashion_mnist", smoke=True)
     config.model_config.loss, config.model_config.real_label = "hinge", 0.9
     with pytest.raises(UserError, match="hinge discriminator loss has no label to smooth"):
-        registry.get("dcgan")(config.model_config, (28, 28, 1), 10)
+        registry.get("dcgan")(config.model_config, DataSpec("images", image_shape=(28, 28, 1), num_classes=10))
 
 
 def test_dcgan_trains_with_diffaugment_and_resumes_exactly(tiny_fashion_mnist, tmp_path):

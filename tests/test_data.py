@@ -276,7 +276,7 @@ def numbered_source(count=50, random_access=True):
     if random_access:
         return source
     return zoo.data.Source(name="numbered", split="train", dataset=source.dataset,
-                           num_examples=count, image_shape=(4, 4, 1), num_classes=10,
+                           num_examples=count, spec=zoo.data.DataSpec("images", image_shape=(4, 4, 1), num_classes=10),
                            description="streamed")
 
 

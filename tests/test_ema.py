@@ -11,6 +11,7 @@ from tests import helpers
 from tests.model_checks import IMAGE_SHAPE, fake_batch, serve
 from zoo import config as config_lib
 from zoo import export, registry, train
+from zoo.data import DataSpec
 from zoo.errors import UserError
 from zoo.models import base
 
@@ -18,7 +19,7 @@ from zoo.models import base
 def build(name, ema_decay, num_classes=10):
     config = config_lib.load(f"{name}_fashion_mnist", smoke=True)
     config.model_config.ema_decay = ema_decay
-    model = registry.get(name)(config.model_config, IMAGE_SHAPE, num_classes)
+    model = registry.get(name)(config.model_config, DataSpec("images", image_shape=IMAGE_SHAPE, num_classes=num_classes))
     model.build_for_training()
     return model
 

@@ -15,6 +15,7 @@ import tensorflow as tf
 from tests import helpers, model_checks
 from zoo import config as config_lib
 from zoo import export, registry, train
+from zoo.data import DataSpec
 from zoo.errors import UserError
 from zoo.models import pixelcnn
 from zoo.models.base import MAX_SERVING_BATCH
@@ -29,7 +30,7 @@ def build(image_shape=model_checks.IMAGE_SHAPE, **overrides):
     config = config_lib.load("pixelcnn_fashion_mnist", smoke=True).model_config
     for key, value in overrides.items():
         config[key] = value
-    model = registry.get("pixelcnn")(config, image_shape, 10)
+    model = registry.get("pixelcnn")(config, DataSpec("images", image_shape=image_shape, num_classes=10))
     model.build_for_training()
     return model
 

@@ -40,7 +40,7 @@ def test_infogan_grid_varies_one_code_per_row_and_bad_requests_are_one_line(tmp_
     assert len({cell(grid, 0, column).tobytes() for column in range(10)}) > 1
     helpers.assert_one_line_error(
         helpers.run_binary("sample", f"--export={tmp_path / 'infogan'}", "--vary=continuous:7", f"--out={out}"),
-        "--vary='continuous:7': use categorical or continuous:<i> with i in 0..")
+        "--vary='continuous:7': use one of categorical, continuous:<0..1>")
     helpers.assert_one_line_error(
         helpers.run_binary("sample", f"--export={tmp_path / 'infogan'}", "--interpolate", f"--out={out}"),
-        "has no latent signature taking ['z'] or ['label', 'z']")
+        "declares no signature decoding a latent")

@@ -38,13 +38,13 @@ def test_server_grid_equals_the_export_grid(served, protocol, tmp_path):
                                f"--out={tmp_path / 'local.png'}")
     assert local.returncode == 0, local.stderr
     remote = helpers.run_binary("sample", f"--server=127.0.0.1:{ports[protocol]}", f"--protocol={protocol}",
-                                "--model=dcgan", "--version_label=stable", "--num=6", "--seed=5",
+                                "--model=dcgan", f"--export={root / 'dcgan'}", "--version_label=stable", "--num=6", "--seed=5",
                                 f"--out={tmp_path / 'remote.png'}")
     assert remote.returncode == 0, remote.stderr
     assert "model 'dcgan' label 'stable'" in remote.stdout
     np.testing.assert_array_equal(_grid(tmp_path / "remote.png"), _grid(tmp_path / "local.png"))
     canary = helpers.run_binary("sample", f"--server=127.0.0.1:{ports[protocol]}", f"--protocol={protocol}",
-                                "--model=dcgan", "--version_label=canary", "--num=6", "--seed=5",
+                                "--model=dcgan", f"--export={root / 'dcgan'}", "--version_label=canary", "--num=6", "--seed=5",
                                 f"--out={tmp_path / 'canary.png'}")
     assert canary.returncode == 0, canary.stderr
     assert not np.array_equal(_grid(tmp_path / "canary.png"), _grid(tmp_path / "local.png"))
@@ -54,13 +54,13 @@ def test_conditional_grid_through_the_server_has_a_row_per_class(served, tmp_pat
     root, ports = served
     local = helpers.run_binary("sample", f"--export={root / 'cgan'}", "--num=20", f"--out={tmp_path / 'local.png'}")
     remote = helpers.run_binary("sample", f"--server=127.0.0.1:{ports['grpc']}", "--model=cgan", "--num=20",
-                                "--num_classes=10", f"--out={tmp_path / 'remote.png'}")
+                                f"--export={root / 'cgan'}", f"--out={tmp_path / 'remote.png'}")
     assert local.returncode == 0 and remote.returncode == 0, local.stderr + remote.stderr
     assert "one row per class (10 classes)" in remote.stdout
     np.testing.assert_array_equal(_grid(tmp_path / "remote.png"), _grid(tmp_path / "local.png"))
     helpers.assert_one_line_error(
         helpers.run_binary("sample", f"--server=127.0.0.1:{ports['grpc']}", "--model=cgan", "--out=x.png"),
-        "pass --label (or --num_classes")
+        "--server needs the model's declaration from its export: no 'exports/cgan'")
 
 
 def test_server_errors_are_one_line_naming_server_model_and_version(served):

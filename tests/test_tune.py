@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tests import helpers
 from zoo import train, tune
+from zoo.data import DataSpec
 from zoo.errors import TrainingDiverged, UserError
 
 
@@ -182,5 +183,5 @@ def test_every_search_space_applies_to_its_config_and_builds(name):
                 hp.values[parameter.name] = parameter.random_sample(seed)
             config = tune.search.trial_config(config_lib.load(f"{name}_fashion_mnist", smoke=smoke), space(hp, smoke))
             if smoke:
-                model = registry.get(config.model)(config.model_config, (28, 28, 1), 10)
+                model = registry.get(config.model)(config.model_config, DataSpec("images", image_shape=(28, 28, 1), num_classes=10))
                 assert model.serving_signatures()

@@ -18,6 +18,7 @@ import zoo.data
 from tests import model_checks
 from zoo import config as config_lib
 from zoo import export, registry, train
+from zoo.data import DataSpec
 from zoo.models import language
 
 # Short, repetitive English: a model learns its bytes within a few dozen steps.
@@ -59,7 +60,8 @@ def build(name, sequence_length=16, **model_overrides):
     config = config_lib.load(config_lib.default_config_name(name, "fortunes"), smoke=True)
     for key, value in model_overrides.items():
         config.model_config[key] = value
-    model = registry.get(name)(config.model_config, (sequence_length + 1,), language.VOCABULARY_SIZE)
+    spec = DataSpec("text", sequence_length=sequence_length, vocabulary_size=language.VOCABULARY_SIZE)
+    model = registry.get(name)(config.model_config, spec)
     model.build_for_training()
     return model
 

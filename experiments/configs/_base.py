@@ -10,6 +10,7 @@ def trainer_config(model, dataset="fashion_mnist"):
     config.data_dir = ml_collections.FieldReference(None, field_type=str)
     config.image_size = ml_collections.FieldReference(None, field_type=int)
     config.channels = ml_collections.FieldReference(None, field_type=int)
+    config.direction = ml_collections.FieldReference(None, field_type=str)  # paired_folder: AtoB or BtoA.
     config.batch_size = 64
     config.train_steps = 1000
     config.seed = 0

@@ -7,8 +7,23 @@ any file), any TFDS image dataset by name.
 Importing this package loads no data and does not import tensorflow_datasets.
 """
 
-from zoo.data.base import Source, from_arrays
+from zoo.data.base import DataSpec, Source, from_arrays
 from zoo.data.pipeline import make_pipeline, steps_per_epoch
 from zoo.data.sources import load
 
-__all__ = ["Source", "from_arrays", "load", "make_pipeline", "steps_per_epoch"]
+# The config keys that say how a dataset is read (passed to `load` when set).
+OPTIONS = ("data_dir", "image_size", "channels", "sequence_length", "direction")
+
+
+def load_for(config, split):
+    """`load(config.dataset, split)` with the reading options the config sets."""
+    options = {key: config.get(key) for key in OPTIONS if config.get(key) is not None}
+    return load(config.dataset, split, **options)
+
+
+def options_of(config):
+    """{key: value} of the reading options `config` sets (for `load`)."""
+    return {key: config.get(key) for key in OPTIONS if config.get(key) is not None}
+
+
+__all__ = ["OPTIONS", "load_for", "options_of", "DataSpec", "Source", "from_arrays", "load", "make_pipeline", "steps_per_epoch"]

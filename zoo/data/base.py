@@ -1,13 +1,14 @@
 """The `Source` record every loader returns, and helpers the loaders share.
 
-A `Source` is a finite `tf.data.Dataset` of {"image": uint8[H, W, C], "label": int64[]}
-(the features of TFDS `fashion_mnist`), or of other features for other data (text:
-{"tokens": int32[L + 1]}), plus what a trainer needs to know about it. Sources
+A `Source` is a finite `tf.data.Dataset` whose elements its `DataSpec` describes: labelled
+images {"image": uint8[H, W, C], "label": int64[]} (the features of TFDS `fashion_mnist`), pairs
+of images {"input", "target"}, or text windows {"tokens": int32[L + 1]}. Sources
 that can fetch any example by index also carry `element_at`, which lets `make_pipeline` draw
 an exact, stateless permutation per epoch instead of streaming through a shuffle buffer.
 """
 
 import dataclasses
+import math
 import numbers
 import re
 from typing import Callable, Optional
@@ -18,23 +19,85 @@ import tensorflow as tf
 from zoo.errors import UserError
 
 
+# Feature names of source elements. Images: {IMAGE, LABEL}; paired images: {INPUT, TARGET};
+# text: {TOKENS}. Shared code reads features by these names or by what a model declares.
+IMAGE, LABEL, INPUT, TARGET, TOKENS = "image", "label", "input", "target", "tokens"
+# Kinds of data, as a model factory sees them (`DataSpec.kind`).
+IMAGES, PAIRED_IMAGES, TEXT = "images", "paired_images", "text"
+KINDS = {
+    IMAGES: "images with labels ({image: uint8[H, W, C], label: int64})",
+    PAIRED_IMAGES: "pairs of images ({input: uint8[H, W, C], target: uint8[H, W, C]})",
+    TEXT: "windows of bytes ({tokens: int32[sequence_length + 1]})",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+    """What one element of a source is: the facts a model factory builds from, kept in run.json.
+
+    Attributes:
+      kind: IMAGES, PAIRED_IMAGES or TEXT.
+      image_shape: images: (H, W, C) of `image`; paired images: (H, W, C) of `target`.
+      input_shape: paired images: (H, W, C) of `input`.
+      num_classes: images: the number of label values (0: unlabelled).
+      sequence_length: text: the bytes a model reads per window (elements hold one more).
+      vocabulary_size: text: the number of token values (256 bytes).
+    """
+
+    kind: str
+    image_shape: tuple = ()
+    input_shape: tuple = ()
+    num_classes: int = 0
+    sequence_length: int = 0
+    vocabulary_size: int = 0
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown data kind {self.kind!r}; known: {', '.join(KINDS)}")
+        object.__setattr__(self, "image_shape", tuple(int(d) for d in self.image_shape))
+        object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+
+    def require(self, kind, model, dataset=None):
+        """Raises a one-line UserError unless this data is of `kind` (what `model` trains on)."""
+        if self.kind != kind:
+            where = f"{dataset} gives" if dataset else "the data is"
+            raise UserError(f"{model} trains on {KINDS[kind]}, but {where} {KINDS[self.kind]}")
+        return self
+
+    @property
+    def element_bytes(self):
+        """About how many bytes one element holds (to size shuffle buffers)."""
+        if self.kind == TEXT:
+            return 4 * (self.sequence_length + 1)
+        return math.prod(self.image_shape) + math.prod(self.input_shape or (0,))
+
+    def to_json(self):
+        record = {"kind": self.kind}
+        for field in dataclasses.fields(self)[1:]:
+            value = getattr(self, field.name)
+            if value:
+                record[field.name] = list(value) if isinstance(value, tuple) else value
+        return record
+
+    @classmethod
+    def from_json(cls, record):
+        """A DataSpec from `to_json`'s record; run.json files written before specs existed held
+        image_shape and num_classes only (image data)."""
+        if "kind" not in record:
+            return cls(IMAGES, image_shape=record["image_shape"], num_classes=record.get("num_classes", 0))
+        return cls(**record)
+
+
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """A finite dataset (labelled images, or windows of text) and its description.
-
-    The trainer hands `image_shape` and `num_classes` to the model factory and records them in
-    run.json; for data that is not images they carry the same two facts in the same places: the
-    shape of one element's main feature and the number of values it takes.
+    """A finite dataset (labelled images, pairs of images, or windows of text) and its description.
 
     Attributes:
       name: the dataset name as the user spelled it, e.g. "fashion_mnist" or "folder:/data/faces".
       split: the split as the user spelled it, e.g. "train" or "train[:1000]".
-      dataset: finite, in a fixed order; elements {"image": uint8[H, W, C], "label": int64[]}, or
-        for text {"tokens": int32[sequence_length + 1]} (windows of bytes, see `zoo.data.text`).
+      dataset: finite, in a fixed order; elements as `spec.kind` says (see KINDS).
       num_examples: the number of elements of `dataset`.
-      image_shape: (H, W, C); text: the window shape (sequence_length + 1,).
-      num_classes: the number of label values, or 0 when the data is unlabelled (label 0); text:
-        the vocabulary size (256 bytes).
+      spec: what an element is (`DataSpec`).
       description: one line saying where the data came from.
       element_at: optional; maps an int64 scalar index in [0, num_examples) to the element
         `dataset` yields at that position. Present for in-memory and folder sources.
@@ -46,13 +109,22 @@ class Source:
     split: str
     dataset: tf.data.Dataset
     num_examples: int
-    image_shape: tuple
-    num_classes: int
+    spec: DataSpec
     description: str
     element_at: Optional[Callable[[tf.Tensor], dict]] = dataclasses.field(
         default=None, repr=False, compare=False
     )
     element_at_takes_batches: bool = dataclasses.field(default=False, repr=False, compare=False)
+
+    @property
+    def image_shape(self):
+        """(H, W, C) of the images a model outputs (paired: the target); () for text."""
+        return self.spec.image_shape
+
+    @property
+    def num_classes(self):
+        """Label values of image data (0: unlabelled or not images)."""
+        return self.spec.num_classes
 
 
 def from_arrays(images, labels=None, *, name="arrays", split="train", num_classes=None,
@@ -91,8 +163,7 @@ def from_arrays(images, labels=None, *, name="arrays", split="train", num_classe
         split=split,
         dataset=tf.data.Dataset.from_tensor_slices({"image": image_tensor, "label": label_tensor}),
         num_examples=len(images),
-        image_shape=tuple(images.shape[1:]),
-        num_classes=int(num_classes),
+        spec=DataSpec(IMAGES, image_shape=images.shape[1:], num_classes=int(num_classes)),
         description=description or f"{name} {split}: {len(images)} images from arrays in memory",
         element_at=element_at,
         element_at_takes_batches=True,

@@ -64,8 +64,7 @@ def load(directory, split="train", image_size=None, channels=None):
         split=split,
         dataset=dataset,
         num_examples=len(paths),
-        image_shape=(image_size, image_size, channels),
-        num_classes=len(class_names),
+        spec=base.DataSpec(base.IMAGES, image_shape=(image_size, image_size, channels), num_classes=len(class_names)),
         description=f"{what} {split}: {len(paths)} images ({kind}) from {root}",
         element_at=element_at,
     )

@@ -28,8 +28,9 @@ def steps_per_epoch(source: Source, batch_size: int) -> int:
 
 def make_pipeline(source: Source, batch_size: int, seed: int, start_step: int = 0,
                   shuffle_buffer: int | None = None) -> tf.data.Dataset:
-    """Returns an endless dataset of {"image": float32[B, H, W, C] in [-1, 1], "label": int64[B]}
-    (text sources: {"tokens": int32[B, sequence_length + 1]}).
+    """Returns an endless dataset of batches of the source's elements, uint8 images scaled to
+    float32 in [-1, 1]: {"image": float32[B, H, W, C], "label": int64[B]}; paired images
+    {"input", "target"}; text {"tokens": int32[B, sequence_length + 1]}.
 
     Args:
       source: a `zoo.data.Source`.
@@ -101,9 +102,7 @@ def _block_size(source, shuffle_buffer):
     if shuffle_buffer is not None:
         shuffle_buffer = _integer(shuffle_buffer, "shuffle_buffer", minimum=1)
         return min(shuffle_buffer, source.num_examples)
-    image_bytes = 1
-    for dimension in source.image_shape:
-        image_bytes *= int(dimension)
+    image_bytes = source.spec.element_bytes
     by_memory = max(1000, _SHUFFLE_BUFFER_BYTES // max(image_bytes, 1))
     return min(source.num_examples, _DEFAULT_SHUFFLE_BUFFER, by_memory)
 
@@ -112,7 +111,7 @@ def _block_shuffle(dataset, block_size, epoch_seed):
     """Shuffles a stream within consecutive blocks of `block_size` examples, statelessly."""
 
     def shuffle_block(block_index, block):
-        count = tf.shape(block["label"], out_type=tf.int64)[0]
+        count = tf.shape(tf.nest.flatten(block)[0], out_type=tf.int64)[0]
         order = tf.random.experimental.stateless_shuffle(
             tf.range(count),
             seed=tf.random.experimental.stateless_fold_in(epoch_seed, block_index, alg="philox"),
@@ -125,11 +124,7 @@ def _block_shuffle(dataset, block_size, epoch_seed):
 
 
 def _scale(batch):
-    """Images to float32 in [-1, 1] and labels to int64 where a source has them; other features
-    (text's "tokens") pass through as the source made them."""
-    scaled = dict(batch)
-    if "image" in batch:
-        scaled["image"] = tf.cast(batch["image"], tf.float32) / 127.5 - 1.0
-    if "label" in batch:
-        scaled["label"] = tf.cast(batch["label"], tf.int64)
-    return scaled
+    """Every uint8 feature (images of any kind) to float32 in [-1, 1]; other features (labels,
+    text's tokens) pass through as the source made them."""
+    return {name: tf.cast(value, tf.float32) / 127.5 - 1.0 if value.dtype == tf.uint8 else value
+            for name, value in batch.items()}

@@ -1,5 +1,5 @@
-"""`load(name, ...)`: Fashion-MNIST offline, image folders, text (fortunes, any file), or any TFDS
-image dataset by name.
+"""`load(name, ...)`: Fashion-MNIST offline, image folders, text (fortunes, any file), paired
+images (Fashion-MNIST tasks, paired folders), or any TFDS image dataset by name.
 
 tensorflow_datasets is imported only when a TFDS name is asked for, never at import time.
 """
@@ -8,37 +8,47 @@ import difflib
 
 import tensorflow as tf
 
-from zoo.data import base, fashion_mnist, folder, text
+from zoo.data import base, fashion_mnist, folder, paired, text
 from zoo.errors import UserError
 
-OFFLINE_NAMES = (fashion_mnist.NAME, folder.PREFIX + "/path/to/images", text.FORTUNES,
-                 text.PREFIX + "/path/to/file.txt")
+TEXT_NAMES = (text.FORTUNES, text.PREFIX + "/path/to/file.txt")
+PAIRED_NAMES = (*paired.NAMES, paired.PREFIX + "/path/to/pairs")
+OFFLINE_NAMES = (fashion_mnist.NAME, folder.PREFIX + "/path/to/images", *TEXT_NAMES, *PAIRED_NAMES)
 
 
 def load(name: str, split: str = "train", data_dir: str | None = None,
          image_size: int | None = None, channels: int | None = None,
-         sequence_length: int | None = None) -> base.Source:
+         sequence_length: int | None = None, direction: str | None = None) -> base.Source:
     """Returns the `Source` for dataset `name` and `split`.
 
     Args:
       name: "fashion_mnist" (offline IDX files), "folder:/path/to/images", "fortunes" or
         "text:/path/to/file.txt" (bytes, see `zoo.data.text`), or a TFDS name such as "mnist",
-        "cifar10" or "celeb_a" (needs a download unless already in `data_dir`).
-      split: "train" or "test" (folders: "train" only), optionally sliced like "train[:1000]".
+        "cifar10" or "celeb_a" (needs a download unless already in `data_dir`). Paired images
+        (see `zoo.data.paired`): "fashion_mnist_edges", "fashion_mnist_masked",
+        "fashion_mnist_lowres" (from the fashion_mnist files) or "paired_folder:/path".
+      split: "train" or "test" (folders: "train" only; paired folders: their train/ val/ test/
+        subfolders), optionally sliced like "train[:1000]".
       data_dir: where the data lives; for fashion_mnist a folder of IDX files, for fortunes a
-        folder of fortune files, for TFDS its data_dir. Ignored by folder and text: sources.
+        folder of fortune files, for TFDS its data_dir. Ignored by folder, paired_folder and text sources.
       image_size: resize images to image_size x image_size (center-cropped if not square).
       channels: 1 (grayscale) or 3 (RGB); default: what the data has.
       sequence_length: text only: bytes a model reads per window (default 128).
+      direction: paired folders only: "AtoB" (default; input A, target B) or "BtoA".
     """
     if not isinstance(name, str) or not name:
         raise UserError(f"dataset name must be a non-empty string, got {name!r}")
+    if direction is not None and not name.startswith(paired.PREFIX):
+        raise UserError(f"direction applies to paired folders ({paired.PREFIX}/path: 'AtoB' or "
+                        f"'BtoA'); {name} has no direction")
     if text.is_text_dataset(name):
         if image_size is not None or channels is not None:
             raise UserError(f"image_size and channels apply to image datasets; {name} is text (it takes sequence_length)")
         return text.load(name, split, sequence_length, data_dir if name == text.FORTUNES else None)
     if sequence_length is not None:
-        raise UserError(f"sequence_length applies to text datasets ({', '.join(OFFLINE_NAMES[2:])}); {name} is images")
+        raise UserError(f"sequence_length applies to text datasets ({', '.join(TEXT_NAMES)}); {name} is images")
+    if paired.is_paired_dataset(name):
+        return paired.load(name, split, data_dir, image_size, channels, direction)
     if name == fashion_mnist.NAME:
         return fashion_mnist.load(split, data_dir, image_size, channels)
     if name.startswith(folder.PREFIX):
@@ -59,7 +69,7 @@ def _load_tfds(name, split, data_dir, image_size, channels):
     channels = base.check_channels(channels, name)
     builder_names = tfds.list_builders()  # Reads the local registry; no network.
     if name.split("/")[0].split(":")[0] not in builder_names:
-        close = difflib.get_close_matches(name, list(builder_names) + [fashion_mnist.NAME], n=1)
+        close = difflib.get_close_matches(name, list(builder_names) + [fashion_mnist.NAME, *paired.NAMES], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise UserError(
             f"unknown dataset {name!r}{hint}: available offline: {', '.join(OFFLINE_NAMES)}; with "
@@ -119,7 +129,6 @@ def _load_tfds(name, split, data_dir, image_size, channels):
         split=split,
         dataset=dataset,
         num_examples=num_examples,
-        image_shape=(image_size, image_size, channels),
-        num_classes=num_classes,
+        spec=base.DataSpec(base.IMAGES, image_shape=(image_size, image_size, channels), num_classes=num_classes),
         description=f"{name} {split}: {num_examples} images from TFDS in {builder.data_dir}",
     )

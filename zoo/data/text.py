@@ -16,9 +16,7 @@ Held-out split, fixed by the data alone:
 
 A text `Source` yields every window of sequence_length + 1 consecutive bytes of its split (one
 element per start offset), as {"tokens": int32[sequence_length + 1]}: a model reads the first
-sequence_length bytes and predicts the last sequence_length. Its `image_shape` is the element
-shape (sequence_length + 1,) and its `num_classes` the vocabulary (256), which is how the trainer
-hands both to a model factory and records them in run.json.
+sequence_length bytes and predicts the last sequence_length. Its spec is `DataSpec(TEXT, sequence_length, vocabulary_size=256)`.
 """
 
 import os
@@ -82,8 +80,7 @@ def load(name, split="train", sequence_length=None, data_dir=None):
         split=split,
         dataset=dataset,
         num_examples=num_windows,
-        image_shape=(window,),
-        num_classes=VOCABULARY_SIZE,
+        spec=base.DataSpec(base.TEXT, sequence_length=sequence_length, vocabulary_size=VOCABULARY_SIZE),
         description=f"{name} {split}: {len(data)} bytes ({num_windows} windows of {window}) from {origin}",
         element_at=element_at,
         element_at_takes_batches=True,

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from zoo.errors import UserError
 from zoo.export import warmup
+from zoo import contract
 
 INFO_FILE = os.path.join("assets.extra", "zoo_export.json")
 
@@ -105,6 +106,25 @@ def _check_reload(path, signatures):
                                    f"batch of 1; TF Serving's batching needs a batch dimension on every output")
 
 
+def check_declared(interface, signatures):
+    """Raises ValueError unless the model's declared interface describes exactly its serving
+    functions: the same signatures, each input with a compatible dtype and shape, in order."""
+    if sorted(signature.name for signature in interface.signatures) != sorted(signatures):
+        raise ValueError(f"the model declares signatures {sorted(s.name for s in interface.signatures)} but serves "
+                         f"{sorted(signatures)}")
+    for declared in interface.signatures:
+        function = signatures[declared.name]
+        specs = list(function.input_signature)
+        if [spec.name for spec in specs] != [spec.name for spec in declared.inputs]:
+            raise ValueError(f"{declared.name}: declared inputs {[spec.name for spec in declared.inputs]}, served "
+                             f"{[spec.name for spec in specs]}")
+        for spec, expected in zip(specs, declared.inputs):
+            wanted = expected.tensor_spec()
+            if spec.dtype != wanted.dtype or not spec.shape.is_compatible_with(wanted.shape):
+                raise ValueError(f"{declared.name} input {spec.name}: declared {wanted.dtype.name}{wanted.shape}, "
+                                 f"served {spec.dtype.name}{spec.shape}")
+
+
 def export_model(model, export_dir, name, info=None, version=None, extra_files=None, serving_files=True):
     """Writes `model.serving_signatures()` to `<export_dir>/<name>/<version>`; returns that path.
 
@@ -128,6 +148,8 @@ def export_model(model, export_dir, name, info=None, version=None, extra_files=N
         raise UserError(f"{final} already exists; versions are immutable: pick another --version or omit it")
 
     signatures = model.serving_signatures()
+    interface = model.interface()
+    check_declared(interface, signatures)
     temporary = os.path.join(model_dir, f".tmp-{version}-{os.getpid()}-{int(time.time())}")
     try:
         concrete = {key: function.get_concrete_function() for key, function in signatures.items()}
@@ -135,13 +157,13 @@ def export_model(model, export_dir, name, info=None, version=None, extra_files=N
         os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
         # The model's own facts (latent size, classes, codes) always; the caller's on top.
         record = {"name": name, "version": version, "signatures": sorted(signatures), **model.export_info(),
-                  **(info or {})}
+                  **(info or {}), contract.INFO_KEY: interface.to_json()}
         with open(os.path.join(temporary, INFO_FILE), "w") as f:
             json.dump(record, f, indent=2, sort_keys=True)
         for file_name, content in (extra_files or {}).items():
             with open(os.path.join(temporary, "assets.extra", file_name), "w") as f:
                 json.dump(content, f, indent=2, sort_keys=True)
-        warmup.write(temporary, warmup.requests(name, signatures, record))
+        warmup.write(temporary, warmup.requests(name, interface))
         _check_reload(temporary, signatures)
         os.rename(temporary, final)
     finally:

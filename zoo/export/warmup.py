@@ -3,67 +3,31 @@
 TF Serving replays these PredictionLog records (TFRecord file, at most 1000 records) when it
 loads a version and before it marks the version AVAILABLE, so the first user request does not pay
 for kernel creation and graph optimisation (seconds for a sampler with a while_loop). zoo writes
-one batch-of-one request per signature, built from the signature's input specs and the model's
-export facts, and replays the file itself before a version is renamed into place: an export whose
+one batch-of-one request per signature, built from what the model declares about each input
+(`zoo.contract`), and replays the file itself before a version is renamed into place: an export whose
 warm-up would fail in TF Serving never appears.
 """
 
 import os
 
-import numpy as np
 import tensorflow as tf
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_WARMUP_RECORDS = 1000  # TF Serving reads at most this many records.
 
-# A valid one-row value for each input name zoo's signatures use. A new input name must be added
-# here (export fails naming it), so every signature is always warmed with a request it accepts.
-_EXAMPLE_VALUES = {
-    "seed": 0,
-    "label": 0,
-    "categorical": 0,
-    "max_new_tokens": 1,
-    "top_k": 0,
-    "temperature": 1.0,
-    "prompt": b"a",
-    "text": b"a b",
-}
 
-
-def _example(name, spec, info):
-    """A batch of one valid value for input `name` of TensorSpec `spec`."""
-    dtype = spec.dtype.as_numpy_dtype
-    shape = list(spec.shape)
-    if name in ("z", "continuous"):  # Latent vectors: [None, D].
-        return np.zeros([1, *shape[1:]], dtype)
-    if name == "images":  # uint8 [None, None, None, None]: a mid-grey image of the model's size.
-        if "image_shape" not in info:
-            raise ValueError("warm-up needs the model's image_shape in export_info() for the images input")
-        return np.full([1, *info["image_shape"]], 128, dtype)
-    if name not in _EXAMPLE_VALUES:
-        raise ValueError(f"no warm-up value for serving input {name!r} ({spec}); add one to zoo.export.warmup")
-    return np.asarray([_EXAMPLE_VALUES[name]], dtype=object if spec.dtype == tf.string else dtype)
-
-
-def example_inputs(function, info):
-    """{input name: numpy array} with one valid row for a concrete (or input-signature) function."""
-    concrete = function if hasattr(function, "structured_input_signature") else function.get_concrete_function()
-    specs = concrete.structured_input_signature[1] or {
-        spec.name: spec for spec in concrete.structured_input_signature[0]}
-    return {name: _example(name, spec, info) for name, spec in sorted(specs.items())}
-
-
-def requests(model_name, signatures, info):
-    """One PredictionLog per signature (serving_default first), as TF Serving's warm-up replays them."""
+def requests(model_name, interface):
+    """One PredictionLog per declared signature (serving_default first), each a batch of one valid
+    row built from the inputs' declared roles (`zoo.contract.Input.example_row`)."""
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
-    order = sorted(signatures, key=lambda name: (name != "serving_default", name))
+    order = sorted(interface.signatures, key=lambda signature: (signature.name != "serving_default", signature.name))
     logs = []
     for signature in order:
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model_name
-        request.model_spec.signature_name = signature
-        for name, value in example_inputs(signatures[signature], info).items():
+        request.model_spec.signature_name = signature.name
+        for name, value in signature.example_request().items():
             request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
         logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
     if len(logs) > MAX_WARMUP_RECORDS:

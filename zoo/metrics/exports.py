@@ -1,26 +1,33 @@
 """Evaluating an export through its SavedModel signatures alone (zoo-eval).
 
-- Image generators (`serving_default(seed[, label]) -> images`): FID, KID, precision/recall,
-  density/coverage of `num_samples` samples against the real split (0 samples: skipped, e.g. for a
-  PixelCNN, whose in-graph sampling takes minutes per thousand images on a CPU).
-- Image likelihood models (`log_likelihood(images[, label])`): NLL of the split in nats and bits/dim.
-- Text models (`log_likelihood(text)`): bits per byte of the held-out text.
+What is measured is what the export declares (`zoo.contract`, recorded in assets.extra):
+- samples: FID, KID, precision/recall, density/coverage of `num_samples` samples against the real
+  split (0 samples: skipped, e.g. for a PixelCNN, whose in-graph sampling takes minutes per
+  thousand images on a CPU);
+- image_likelihood: NLL of the split in nats and bits/dim;
+- text_likelihood: bits per byte of the held-out text;
+- translation: PSNR, SSIM, L1 and FID/KID of the outputs for the split's inputs against its targets.
 """
 
 import time
 
+import numpy as np
+
+from zoo import contract
 from zoo.errors import UserError
 
 
 def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first_seed=None, batch_size=256,
-                    feature_model=None, data_dir=None, reference_examples=10000, num_classes=None,
-                    likelihood_examples=None):
+                    feature_model=None, data_dir=None, reference_examples=10000, likelihood_examples=None,
+                    data_options=None):
     """Returns the evaluation record of a SavedModel version (see the module docstring).
 
     Sample metrics go under "metrics" (with the sample count, seeds, feature network hash and
-    reference description); a conditional generator needs `num_classes` (labels are balanced:
-    image i gets label i mod num_classes). Likelihoods go under "likelihood": for images, of the
-    split's first `likelihood_examples` images (None: all).
+    reference description); conditional generators get balanced labels (image i: label i mod the
+    declared number of classes). Likelihoods go under "likelihood": for images, of the split's
+    first `likelihood_examples` images (None: all). Translation metrics go under "translation",
+    over the split's first `num_samples` pairs. `data_options` (image_size, channels, direction)
+    read the data as the model was trained on it.
     """
     import tensorflow as tf
 
@@ -30,40 +37,57 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
         raise UserError(f"--batch_size must be between 1 and 1024, got {batch_size}")
     if num_samples < 0:
         raise UserError(f"--num_samples must be 0 (no sample metrics) or positive, got {num_samples}")
+    interface = contract.from_export(version_dir)
+    options = {"data_dir": data_dir, **(data_options or {})}
     started = time.perf_counter()
     loaded = tf.saved_model.load(version_dir)
     record = {"export": version_dir, "dataset": dataset, "split": split}
-    text_signature = likelihood.text_likelihood_signature(loaded)
-    if text_signature is not None:
-        record["likelihood"] = likelihood.evaluate_text_likelihood(text_signature, dataset, split, data_dir)
-    else:
-        if num_samples:
-            record.update(_sample_metrics(loaded, version_dir, dataset, split, num_samples, first_seed, batch_size,
-                                          feature_model, data_dir, reference_examples, num_classes))
-        image_signature = likelihood.likelihood_signature(loaded, version_dir)
-        if image_signature is not None:
-            record["likelihood"] = likelihood.evaluate_likelihood(image_signature, dataset, split, data_dir,
-                                                                  likelihood_examples, batch_size)
-        if not num_samples and image_signature is None:
-            raise UserError(f"--num_samples=0 leaves nothing to measure: {version_dir} has no log_likelihood signature")
+    for evaluation in interface.evaluations:
+        signature = interface.signature(evaluation.signature)
+        function = loaded.signatures[evaluation.signature]
+        if evaluation.kind == contract.SAMPLES and num_samples:
+            record.update(_sample_metrics(function, signature, evaluation, dataset, split, num_samples, first_seed,
+                                          batch_size, feature_model, reference_examples, options))
+        elif evaluation.kind == contract.IMAGE_LIKELIHOOD:
+            record["likelihood"] = likelihood.evaluate_likelihood(function, signature, dataset, split,
+                                                                  likelihood_examples, batch_size, options)
+        elif evaluation.kind == contract.TEXT_LIKELIHOOD:
+            record["likelihood"] = likelihood.evaluate_text_likelihood(function, signature, dataset, split, data_dir)
+        elif evaluation.kind == contract.TRANSLATION and num_samples:
+            record["translation"] = _translation_metrics(function, signature, evaluation, dataset, split, num_samples,
+                                                         batch_size, feature_model, reference_examples, options)
+    if not {"metrics", "likelihood", "translation"} & set(record):
+        declared = ", ".join(evaluation.kind for evaluation in interface.evaluations) or "nothing"
+        raise UserError(f"--num_samples=0 leaves nothing to measure: {version_dir} declares {declared}")
     record["seconds"] = round(time.perf_counter() - started, 1)
     return record
 
 
-def _sample_metrics(loaded, version_dir, dataset, split, num_samples, first_seed, batch_size, feature_model,
-                    data_dir, reference_examples, num_classes):
+def _extractor(feature_model, dataset, options):
+    from zoo import metrics
+
+    resolve = getattr(metrics, "resolve_feature_extractor", None)
+    if resolve is None:
+        return metrics.load_feature_extractor(feature_model)
+    return resolve(feature_model, dataset, **{key: value for key, value in options.items() if key != "direction"})
+
+
+def _reference(extractor, dataset, split, reference_examples, feature, options):
+    from zoo import metrics
+
+    return metrics.reference_statistics(dataset, split, extractor, max_examples=reference_examples, feature=feature,
+                                        **options)
+
+
+def _sample_metrics(function, signature, evaluation, dataset, split, num_samples, first_seed, batch_size,
+                    feature_model, reference_examples, options):
     from zoo import metrics
     from zoo.metrics import sampling
 
     first_seed = sampling.EVAL_FIRST_SEED if first_seed is None else first_seed
-    if "serving_default" not in loaded.signatures:
-        raise UserError(f"{version_dir} has no serving_default signature (it has {sorted(loaded.signatures)})")
-    serving = loaded.signatures["serving_default"]
-    sampling.check_image_signature(serving, version_dir)
-    extractor = metrics.load_feature_extractor(feature_model)
-    reference = metrics.reference_statistics(dataset, split, extractor, data_dir=data_dir,
-                                             max_examples=reference_examples)
-    images = sampling.generate_images(serving, num_samples, first_seed, batch_size, num_classes)
+    extractor = _extractor(feature_model, dataset, options)
+    reference = _reference(extractor, dataset, split, reference_examples, evaluation.reference, options)
+    images = sampling.generate_images(function, signature, num_samples, first_seed, batch_size)
     return {
         "num_samples": num_samples,
         "first_seed": first_seed,
@@ -72,3 +96,38 @@ def _sample_metrics(loaded, version_dir, dataset, split, num_samples, first_seed
                       "description": reference.description},
         "metrics": metrics.evaluate_images(images, reference, extractor),
     }
+
+
+def _translation_metrics(function, signature, evaluation, dataset, split, num_examples, batch_size, feature_model,
+                         reference_examples, options):
+    """PSNR/SSIM/L1 of outputs vs targets, pair by pair, and FID/KID of the outputs against the
+    targets' statistics (skipped, with the reason, where no feature network applies)."""
+    from zoo import data, metrics
+    from zoo.metrics import sampling
+
+    source = data.load(dataset, split, **{key: value for key, value in options.items() if value is not None})
+    count = min(num_examples, source.num_examples)
+    image = signature.input_with(contract.IMAGE)
+    inputs, targets = sampling.examples_of(source, count, [image.feature, evaluation.reference])
+    outputs = sampling.translate(function, signature, inputs, batch_size)
+    if outputs.shape != targets.shape:
+        raise UserError(f"the export's outputs are {outputs.shape[1:]} but {dataset} {split} targets are "
+                        f"{targets.shape[1:]}: pass the data options it was trained with")
+    errors = np.abs(outputs.astype(np.float64) - targets.astype(np.float64)) / 255.0
+    record = {"num_examples": count, "description": source.description,
+              "psnr": float(np.mean(metrics.psnr(outputs, targets))),
+              "l1": float(errors.mean())}
+    if min(targets.shape[1:3]) >= 11:
+        record["ssim"] = float(np.mean(metrics.ssim(outputs, targets)))
+    try:
+        extractor = _extractor(feature_model, dataset, options)
+    except UserError as error:
+        record["fid_skipped"] = str(error)
+        return record
+    reference = _reference(extractor, dataset, split, reference_examples, evaluation.reference, options)
+    values = metrics.evaluate_images(outputs, reference, extractor, metrics=("fid", "kid"),
+                                     kid_subset_size=min(1000, count, reference.num_examples))
+    record.update(fid=values["fid"], kid_mean=values["kid_mean"], kid_std=values["kid_std"],
+                  feature_model={"name": extractor.name, "hash": extractor.hash},
+                  reference={"num_examples": reference.num_examples, "description": reference.description})
+    return record

@@ -57,7 +57,8 @@ def default_cache_dir():
 
 
 def reference_statistics(dataset, split, extractor, data_dir=None, max_examples=10000,
-                         cache_dir=None, image_size=None, channels=None, batch_size=256):
+                         cache_dir=None, image_size=None, channels=None, batch_size=256, feature="image",
+                         direction=None):
     """Returns the ReferenceStatistics of `dataset`/`split` in `extractor`'s feature space.
 
     Args:
@@ -67,21 +68,26 @@ def reference_statistics(dataset, split, extractor, data_dir=None, max_examples=
         it when None or when the split is smaller). Mean, covariance and the feature sample all
         come from these examples.
       cache_dir: where cached statistics live; default: see default_cache_dir().
+      feature: the element feature holding the real images ("image"; paired data: "target").
+      direction: paired folders only, as for zoo.data.load.
     """
     import zoo.data  # noqa: PLC0415  (zoo.data imports tensorflow)
 
     if max_examples is not None and (isinstance(max_examples, bool) or max_examples < 2):
         raise UserError(f"max_examples={max_examples!r}: must be at least 2, or None for all")
-    source = zoo.data.load(dataset, split, data_dir, image_size=image_size, channels=channels)
+    options = {"direction": direction} if direction else {}
+    source = zoo.data.load(dataset, split, data_dir, image_size=image_size, channels=channels, **options)
     count = source.num_examples if max_examples is None else min(max_examples, source.num_examples)
-    key = _cache_key(source, count, extractor)
+    if feature not in source.dataset.element_spec:
+        raise UserError(f"{dataset} has no {feature!r} images (its elements hold {', '.join(source.dataset.element_spec)})")
+    key = _cache_key(source, count, extractor, feature if not direction else f"{feature}:{direction}")
     safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{source.name}-{source.split}")[-80:]
     cache_dir = cache_dir or default_cache_dir()
     path = os.path.join(cache_dir, f"{safe_name}-{key[:16]}.npz")
     cached = _read(path, key)
     if cached is not None:
         return cached
-    features = extractor.features(_selected_images(source, count), batch_size=batch_size)
+    features = extractor.features(_selected_images(source, count, feature), batch_size=batch_size)
     mean, covariance = distances.feature_statistics(features)
     description = (f"{source.description}; {len(features)} used; features of {extractor.name} "
                    f"({extractor.hash})")
@@ -93,7 +99,7 @@ def reference_statistics(dataset, split, extractor, data_dir=None, max_examples=
     return statistics
 
 
-def _cache_key(source, count, extractor):
+def _cache_key(source, count, extractor, feature="image"):
     fields = {
         "format": FORMAT_VERSION,
         "dataset": source.name,
@@ -106,12 +112,14 @@ def _cache_key(source, count, extractor):
         "extractor_hash": extractor.hash,
         "preprocessing_version": extractor.preprocessing_version,
     }
+    if feature != "image":  # Keys of image data stay what they were, so existing caches still hit.
+        fields["feature"] = feature
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
-def _selected_images(source, count):
+def _selected_images(source, count, feature="image"):
     """The uint8 images of a fixed random subset of `count` examples, in dataset order."""
-    images = source.dataset.map(lambda element: element["image"])
+    images = source.dataset.map(lambda element: element[feature])
     if count == source.num_examples:
         return images
     chosen = np.zeros(source.num_examples, bool)

@@ -1,30 +1,20 @@
-"""Drawing a fixed set of images from any seed -> images function (a SavedModel signature or a
-model's own serving function), in bounded batches. Conditional generators (`seed`, `label`) get
-balanced labels: image i has label i mod num_classes."""
+"""Calling a model's declared signatures in bounded batches: samples from seeds, translations of
+images, and the grids that show them. Works the same on a SavedModel signature, a model's own
+serving function or a TF Serving client, because it reads only the declaration
+(`zoo.contract`) to know which input gets what.
+
+Conditional generators get balanced labels: image i has label i mod num_values.
+"""
+
+import math
 
 import numpy as np
 
 from zoo.errors import UserError
+from zoo import contract
 
 # Evaluation seeds start here, far from the seeds users and sample grids use (0, 1, 2, ...).
 EVAL_FIRST_SEED = 10**9
-
-
-def signature_inputs(signature):
-    """Sorted input names of a SavedModel signature or a tf.function with an input signature."""
-    if hasattr(signature, "structured_input_signature"):
-        return sorted(signature.structured_input_signature[1])
-    return sorted(spec.name for spec in signature.input_signature)
-
-
-def check_image_signature(signature, where):
-    """Raises UserError unless `signature` maps seed (and optionally label) to `images`."""
-    inputs = signature_inputs(signature)
-    outputs = sorted(signature.structured_outputs) if hasattr(signature, "structured_outputs") else None
-    if inputs not in (["seed"], ["label", "seed"]) or (outputs is not None and "images" not in outputs):
-        raise UserError(f"{where} is not an image generator: its serving_default takes {inputs} and returns "
-                        f"{outputs}, but this needs seed: int64[None] (and label) -> images: uint8[None,H,W,C]")
-    return inputs
 
 
 def assertion_message(error):
@@ -35,26 +25,122 @@ def assertion_message(error):
     return found.group(1) if found else str(error).strip().splitlines()[0]
 
 
-def call_generator(serving, seeds, labels=None):
-    """uint8 images for int64 `seeds` (and `labels` for a conditional generator)."""
+def call(function, request):
+    """{output: numpy} of `function` (a signature or tf.function taking named inputs) on a numpy request."""
     import tensorflow as tf
 
-    kwargs = {"seed": tf.constant(seeds, tf.int64)}
-    if labels is not None:
-        kwargs["label"] = tf.constant(labels, tf.int64)
-    return serving(**kwargs)["images"].numpy()
+    outputs = function(**{name: tf.constant(value) for name, value in request.items()})
+    return {name: value.numpy() if hasattr(value, "numpy") else np.asarray(value) for name, value in outputs.items()}
 
 
-def generate_images(serving, num_samples, first_seed=EVAL_FIRST_SEED, batch_size=256, num_classes=None):
-    """uint8 images [num_samples, H, W, C] from seeds first_seed, first_seed+1, ... ."""
-    conditional = "label" in signature_inputs(serving)
-    if conditional and not num_classes:
-        raise UserError("a conditional generator needs its number of classes (num_classes) to draw labels")
-    batches = []
-    for start in range(first_seed, first_seed + num_samples, batch_size):
-        seeds = np.arange(start, min(start + batch_size, first_seed + num_samples), dtype=np.int64)
-        batches.append(call_generator(serving, seeds, seeds % num_classes if conditional else None))
-    images = np.concatenate(batches)
+def parameter_defaults(signature, rows):
+    """{name: batch} of the signature's parameter inputs at their declared defaults."""
+    return {spec.name: np.full(rows, spec.default, spec.numpy_dtype())
+            for spec in signature.inputs_with(contract.PARAMETER)}
+
+
+def sample_request(signature, seeds, labels=None):
+    """The request of a samples signature: `seeds` for its seed input, parameters at their
+    defaults and, when it takes a class label, `labels` (default: balanced, seed i -> i mod
+    num_values)."""
+    seeds = np.asarray(seeds, np.int64)
+    request = {signature.input_with(contract.SEED).name: seeds, **parameter_defaults(signature, len(seeds))}
+    label = signature.input_with(contract.CLASS_LABEL)
+    if label is not None:
+        request[label.name] = (np.arange(len(seeds)) % label.num_values if labels is None
+                               else np.asarray(labels)).astype(np.int64)
+    elif labels is not None:
+        raise UserError(f"a label was given, but {signature.name} takes no class label")
+    return request
+
+
+def _checked_images(images, where):
     if images.dtype != np.uint8 or images.ndim != 4:
-        raise UserError(f"the generator returned {images.dtype} {images.shape}, not uint8 images [N, H, W, C]")
+        raise UserError(f"{where} returned {images.dtype} {images.shape}, not uint8 images [N, H, W, C]")
     return images
+
+
+def generate_images(function, signature, num_samples, first_seed=EVAL_FIRST_SEED, batch_size=256, labels=None):
+    """uint8 images [num_samples, H, W, C] of seeds first_seed, first_seed+1, ... through a
+    samples signature (`labels`: one per sample, default balanced)."""
+    output = signature.output_with(contract.IMAGES)
+    batches = []
+    for start in range(0, num_samples, batch_size):
+        stop = min(start + batch_size, num_samples)
+        seeds = np.arange(first_seed + start, first_seed + stop, dtype=np.int64)
+        request = sample_request(signature, seeds, None if labels is None else labels[start:stop])
+        label = signature.input_with(contract.CLASS_LABEL)
+        if label is not None and labels is None:  # Balanced over the whole set, not per batch.
+            request[label.name] = np.arange(start, stop, dtype=np.int64) % label.num_values
+        batches.append(call(function, request)[output])
+    return _checked_images(np.concatenate(batches), signature.name)
+
+
+def translate(function, signature, inputs, batch_size=256):
+    """uint8 outputs of a translation signature for uint8 input images [N, H, W, C]."""
+    image = signature.input_with(contract.IMAGE)
+    output = signature.output_with(contract.IMAGES)
+    batches = []
+    for start in range(0, len(inputs), batch_size):
+        rows = inputs[start:start + batch_size]
+        batches.append(call(function, {image.name: rows, **parameter_defaults(signature, len(rows))})[output])
+    return _checked_images(np.concatenate(batches), signature.name)
+
+
+def as_rgb(images, channels):
+    """uint8 images with `channels` (1 or 3) channels; gray is repeated, RGB kept."""
+    if images.shape[-1] == channels:
+        return images
+    return np.repeat(images, 3, axis=-1) if channels == 3 else images[..., :1]
+
+
+def translation_grid(inputs, outputs, targets=None):
+    """Rows of (input | output | target) triples, several triples per row so the grid is about
+    square; returns (grid, columns)."""
+    from zoo import images as images_lib
+
+    parts = [inputs, outputs] + ([targets] if targets is not None else [])
+    channels = max(part.shape[-1] for part in parts)
+    parts = [as_rgb(part, channels) for part in parts]
+    if len({part.shape[1:3] for part in parts}) != 1:  # Inputs of another size than outputs.
+        from PIL import Image
+
+        height, width = outputs.shape[1:3]
+        parts = [np.stack([np.asarray(Image.fromarray(image.squeeze(-1) if channels == 1 else image)
+                                      .resize((width, height))).reshape(height, width, channels)
+                           for image in part]) if part.shape[1:3] != (height, width) else part for part in parts]
+    per_triple = len(parts)
+    stacked = np.stack(parts, axis=1).reshape(-1, *parts[0].shape[1:])
+    triples_per_row = max(1, math.ceil(math.sqrt(len(inputs) / per_triple)))
+    columns = per_triple * triples_per_row
+    return images_lib.make_grid(stacked, columns=columns), columns
+
+
+def sample_grid(function, signature, first_seed, num, columns=None, label=None):
+    """(uint8 grid, description) of `num` samples from seeds first_seed...; a conditional model
+    draws `label` for every image, or one row per class."""
+    from zoo import images as images_lib
+
+    label_input = signature.input_with(contract.CLASS_LABEL)
+    if label_input is None and label is not None:
+        raise UserError(f"--label needs a conditional model; {signature.name} takes no class label")
+    labels, what = None, "unconditional"
+    if label_input is not None:
+        classes = label_input.num_values
+        if label is None:
+            columns = max(1, num // classes)
+            labels = np.repeat(np.arange(classes), columns)
+            num, what = len(labels), f"one row per class ({classes} classes)"
+        else:
+            if not 0 <= label < classes:
+                raise UserError(f"--label must be between 0 and {classes - 1}, got {label}")
+            labels, what = np.full(num, label), f"label {label}"
+    seeds = np.arange(first_seed, first_seed + num, dtype=np.int64)
+    pixels = generate_images(function, signature, num, first_seed, batch_size=max(num, 1), labels=labels)
+    return images_lib.make_grid(pixels, columns=columns), f"{num} images, {what}, seeds {seeds[0]}..{seeds[-1]}"
+
+
+def examples_of(source, count, features):
+    """numpy arrays of `features` of the first `count` elements of a zoo.data Source."""
+    batch = next(iter(source.dataset.take(count).batch(count)))
+    return [batch[feature].numpy() for feature in features]

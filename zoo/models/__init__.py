@@ -16,4 +16,5 @@ The contract between a model and the shared machinery (trainer, exporter):
   `model.export_info()` adds JSON facts to the export's assets.extra.
 """
 
-from zoo.models import cgan, char_lstm, dcgan, gan, gpt, infogan, keras_io_dcgan, pixelcnn, vae, wgan_gp  # noqa: F401  (registration side effect)
+from zoo.models import (  # noqa: F401  (registration side effect)
+    cgan, char_lstm, dcgan, gan, gpt, infogan, keras_io_dcgan, pix2pix, pixelcnn, vae, wgan_gp)

@@ -8,6 +8,15 @@ import tensorflow as tf
 MAX_SERVING_BATCH = 1024
 
 
+def image_data(spec, model_name):
+    """(image_shape, num_classes) of image data (`zoo.data.DataSpec`), or a one-line UserError
+    naming what `model_name` trains on and what the data is."""
+    from zoo.data import base as data_base
+
+    spec.require(data_base.IMAGES, model_name)
+    return spec.image_shape, spec.num_classes
+
+
 def check_serving_batch(tensor, name):
     """Asserts in-graph that `tensor`'s batch dimension is at most MAX_SERVING_BATCH."""
     return tf.debugging.assert_less_equal(

@@ -14,10 +14,12 @@ Serving: `serving_default(seed, label)` and `from_latent(z, label)`; a label out
 import keras
 import tensorflow as tf
 
+from zoo.data.base import IMAGE, LABEL
 from zoo.errors import UserError
 from zoo.models import base
 from zoo.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from zoo.models.gan import GAN, make_gan
+from zoo.contract import Evaluation, Input, Interface, Signature
 from zoo.registry import register
 
 
@@ -124,13 +126,24 @@ class ConditionalGAN(GAN):
 
         return {"serving_default": serving_default, "from_latent": from_latent}
 
+    def interface(self):
+        """The GAN's signatures with a class label beside the seed and the latent."""
+        label = Input("label", "class_label", "int64", num_values=self.num_classes, feature=LABEL)
+        seed, latent = Input("seed", "seed", "int64"), Input("z", "latent", "float32", (self.latent_dim,))
+        return Interface(
+            [Signature("serving_default", [seed, label], {"images": "images"}),
+             Signature("from_latent", [latent, label], {"images": "images"})],
+            evaluations=[Evaluation("samples", "serving_default", reference=IMAGE)],
+            preview="samples")
+
     def export_info(self):
         return {**super().export_info(), "num_classes": self.num_classes}
 
 
 @register("cgan")
-def cgan(config, image_shape, num_classes):
+def cgan(config, spec):
     """Class-conditional DCGAN, projection discriminator, non-saturating loss."""
+    image_shape, num_classes = base.image_data(spec, "cgan")
     if num_classes < 2:
         raise UserError(f"cgan needs labelled data with at least 2 classes; this dataset has {num_classes}")
     def make_generator(name):

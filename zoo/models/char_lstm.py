@@ -35,9 +35,9 @@ class CharLSTMNetwork(keras.Model):
 
 
 @register("char_lstm")
-def char_lstm(config, image_shape, num_classes):
+def char_lstm(config, spec):
     """A byte-level LSTM; the training window comes from the data (sequence_length + 1)."""
-    sequence_length = language.sequence_length_of(image_shape, num_classes, "char_lstm")
+    sequence_length = language.sequence_length_of(spec, "char_lstm")
     units = tuple(config.units)
     if not units or any(width < 1 for width in units) or config.embedding_dim < 1:
         raise UserError(f"model_config.units must be positive layer widths and embedding_dim positive, "

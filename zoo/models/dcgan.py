@@ -103,8 +103,9 @@ class DCGANDiscriminator(keras.Model):
 
 
 @register("dcgan")
-def dcgan(config, image_shape, num_classes):
+def dcgan(config, spec):
     """DCGAN with the paper's optimizer defaults (Adam, lr 2e-4, beta_1 0.5) from the config."""
+    image_shape, num_classes = base.image_data(spec, "dcgan")
     del num_classes  # Unconditional.
     if image_shape[0] != image_shape[1]:
         raise UserError(f"DCGAN needs square images, got {image_shape[0]}x{image_shape[1]}")

@@ -2,7 +2,9 @@
 
 `GAN` owns a generator, a discriminator and their optimizers, and alternates one discriminator
 update with one generator update per step. The networks are interchangeable: `mlp_gan` uses
-fully connected ones (as in the original paper), `zoo.models.dcgan` convolutional ones.
+fully connected ones (as in the original paper), `zoo.models.dcgan` convolutional ones. Other GANs
+reuse the update by overriding its hooks (`zoo.models.pix2pix`: what is generated from a batch,
+what the discriminator sees, an extra L1 loss).
 """
 
 import math
@@ -13,7 +15,9 @@ import tensorflow as tf
 from zoo import losses
 from zoo.data import augment
 from zoo.errors import UserError
+from zoo.data.base import IMAGE
 from zoo.models import base
+from zoo.contract import Evaluation, Input, Interface, Signature
 from zoo.registry import register
 
 
@@ -152,25 +156,67 @@ class GAN(keras.Model):
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
+    # The weight of the adversarial term in the generator's objective. Models with extra generator
+    # losses may lower it; at 0 the discriminator is neither called nor updated (an ablation).
+    adversarial_weight = 1.0
+
     def train_step(self, batch, seed):
-        real_images = batch["image"]
-        batch_size = tf.shape(real_images)[0]
+        """One discriminator update, then one generator update; subclasses change the hooks below.
+
+        The step's seed splits into 8: fake images for the discriminator (0) and the generator (3),
+        discriminator dropout on real (1) and fake (2, 4) images, DiffAugment of real (5) and
+        fake (6, 7) images.
+        """
         seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 8))
+        results = {}
+        if self.adversarial_weight:
+            with tf.GradientTape() as tape:
+                fake_images = self.generate(batch, seeds[0])
+                real_logits = self.discriminate(self.real_images(batch), batch, seeds[5], seeds[1])
+                fake_logits = self.discriminate(fake_images, batch, seeds[6], seeds[2])
+                discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, real_label=self.real_label)
+            base.apply_update(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)
+            results["discriminator_loss"] = discriminator_loss
 
-        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[0])
         with tf.GradientTape() as tape:
-            fake_images = self.generator(z, training=True)
-            real_logits = self.discriminator(self.augment(real_images, seeds[5]), training=True, seed=seeds[1])
-            fake_logits = self.discriminator(self.augment(fake_images, seeds[6]), training=True, seed=seeds[2])
-            discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, real_label=self.real_label)
-        base.apply_update(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)
+            fake_images = self.generate(batch, seeds[3])
+            terms = []
+            if self.adversarial_weight:
+                fake_logits = self.discriminate(fake_images, batch, seeds[7], seeds[4])
+                results["generator_loss"] = self.generator_loss_fn(fake_logits)
+                weight = self.adversarial_weight
+                terms.append(results["generator_loss"] if weight == 1.0 else weight * results["generator_loss"])
+            extra = self.extra_generator_losses(batch, fake_images)
+            results.update(extra)
+            terms.extend(extra.values())
+            if not terms:
+                raise ValueError(f"{self.name} has no generator loss: adversarial_weight is 0 and no extra loss")
+            generator_objective = terms[0] if len(terms) == 1 else tf.add_n(terms)
+        self.update_generator(tape, generator_objective)
+        return results
 
-        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[3])
-        with tf.GradientTape() as tape:
-            fake_images = self.augment(self.generator(z, training=True), seeds[7])
-            generator_loss = self.generator_loss_fn(self.discriminator(fake_images, training=True, seed=seeds[4]))
-        self.update_generator(tape, generator_loss)
-        return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss}
+    # Hooks of `train_step`: a conditional or image-to-image GAN overrides these, not the update.
+
+    def real_images(self, batch):
+        """The real images of `batch` that the discriminator learns to accept."""
+        return batch["image"]
+
+    def generate(self, batch, seed):
+        """Generated images for `batch` (training mode), every random draw from `seed`: here one
+        latent vector per real image."""
+        batch_size = tf.shape(self.real_images(batch))[0]
+        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seed)
+        return self.generator(z, training=True)
+
+    def discriminate(self, images, batch, augment_seed, seed):
+        """The discriminator's logits (training mode) for real or generated `images` of `batch`,
+        after DiffAugment drawn from `augment_seed`; `seed` drives the discriminator's dropout."""
+        return self.discriminator(self.augment(images, augment_seed), training=True, seed=seed)
+
+    def extra_generator_losses(self, batch, fake_images):
+        """{name: scalar} terms added to the generator's objective (and reported); none here."""
+        del batch, fake_images
+        return {}
 
     def serving_signatures(self):
         """`serving_default(seed)` and `from_latent(z)`, both returning uint8 `images`."""
@@ -189,22 +235,31 @@ class GAN(keras.Model):
 
         return {"serving_default": serving_default, "from_latent": from_latent}
 
+    def interface(self):
+        """`serving_default(seed)` samples (the preview and FID/KID); `from_latent(z)` decodes."""
+        seed = Input("seed", "seed", "int64")
+        latent = Input("z", "latent", "float32", (self.latent_dim,))
+        return Interface(
+            [Signature("serving_default", [seed], {"images": "images"}),
+             Signature("from_latent", [latent], {"images": "images"})],
+            evaluations=[Evaluation("samples", "serving_default", reference=IMAGE)],
+            preview="samples")
+
     def export_info(self):
         return {"latent_dim": self.latent_dim, "image_shape": list(self.image_shape),
                 "generator_weights": f"ema (decay {self.ema_decay})" if self.ema_decay else "raw"}
 
 
-def reject_aids(config, model_name, aids=("diffaugment",)):
-    """One clear line when a config switches on a training aid this model's train_step lacks."""
-    enabled = [aid for aid in aids if config.get(aid)]
-    if enabled:
-        raise UserError(f"{model_name} cannot use {', '.join(enabled)}: {AIDS_AVAILABLE[enabled[0]]}")
+# The training aids a GAN's config can switch on (model_config keys), each checked by `reject_aids`.
+AIDS = ("diffaugment", "ema_decay")
 
 
-AIDS_AVAILABLE = {
-    "diffaugment": "available for mlp_gan, dcgan and cgan",
-    "ema_decay": "available for mlp_gan, dcgan, cgan, wgan_gp and infogan",
-}
+def reject_aids(config, model_name, unsupported):
+    """One clear line when a config switches on a training aid that this model declares it cannot
+    use: `unsupported` maps aid -> the reason, which the message gives."""
+    for aid in AIDS:
+        if config.get(aid) and aid in unsupported:
+            raise UserError(f"{model_name} cannot use {aid}: {unsupported[aid]}")
 
 
 def generators(make_generator, config):
@@ -219,7 +274,7 @@ def make_gan(make_generator, discriminator, config, image_shape, model_class=Non
     `make_generator(name)` builds the generator network (called twice when EMA is on).
     """
     generator, ema_generator = generators(make_generator, config)
-    model = (model_class or GAN)(generator, discriminator, config.latent_dim, image_shape,
+    model = (model_class or GAN)(generator, discriminator, config.get("latent_dim", 0), image_shape,
                                  ema_generator=ema_generator, **model_kwargs)
     model.compile(
         generator_optimizer=keras.optimizers.Adam(config.generator_learning_rate, beta_1=config.beta_1),
@@ -233,8 +288,9 @@ def make_gan(make_generator, discriminator, config, image_shape, model_class=Non
 
 
 @register("mlp_gan")
-def mlp_gan(config, image_shape, num_classes):
+def mlp_gan(config, spec):
     """The fully connected GAN of Goodfellow et al. 2014 (ReLU/LeakyReLU in place of maxout)."""
+    image_shape, num_classes = base.image_data(spec, "mlp_gan")
     del num_classes  # Unconditional.
     discriminator = MLPDiscriminator(config.discriminator_units, config.dropout, name="discriminator")
     return make_gan(lambda name: MLPGenerator(image_shape, config.generator_units, name=name), discriminator,

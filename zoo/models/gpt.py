@@ -105,9 +105,9 @@ class GPTNetwork(keras.Model):
 
 
 @register("gpt")
-def gpt(config, image_shape, num_classes):
+def gpt(config, spec):
     """A byte-level GPT; the context length comes from the data's windows (sequence_length + 1)."""
-    sequence_length = language.sequence_length_of(image_shape, num_classes, "gpt")
+    sequence_length = language.sequence_length_of(spec, "gpt")
     for key in ("width", "depth", "heads"):
         if config[key] < 1:
             raise UserError(f"model_config.{key} must be a positive integer, got {config[key]}")

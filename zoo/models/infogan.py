@@ -15,10 +15,12 @@ continuous)` takes them explicitly, so a client can vary one code and hold the r
 import keras
 import tensorflow as tf
 
+from zoo.data.base import IMAGE
 from zoo.errors import UserError
 from zoo.models import base
 from zoo.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from zoo.models.gan import GAN, make_gan, reject_aids
+from zoo.contract import Evaluation, Input, Interface, Signature
 from zoo.registry import register
 
 
@@ -136,16 +138,33 @@ class InfoGAN(GAN):
 
         return {"serving_default": serving_default, "from_latent": from_latent}
 
+    def interface(self):
+        """`serving_default(seed)` draws noise and codes from the seed; `from_latent` takes them."""
+        inputs = [Input("z", "latent", "float32", (self.noise_dim,)),
+                  Input("categorical", "categorical_code", "int64", num_values=self.categories),
+                  Input("continuous", "uniform_code", "float32", (self.continuous,), low=-1.0, high=1.0)]
+        return Interface(
+            [Signature("serving_default", [Input("seed", "seed", "int64")], {"images": "images"}),
+             Signature("from_latent", inputs, {"images": "images"})],
+            evaluations=[Evaluation("samples", "serving_default", reference=IMAGE)],
+            preview="samples")
+
     def export_info(self):
         return {**super().export_info(), "latent_dim": self.noise_dim, "categorical_codes": self.categories,
                 "continuous_codes": self.continuous}
 
 
+# Aids this model declares it cannot use, and why (see `zoo.models.gan.reject_aids`).
+UNSUPPORTED_AIDS = {"diffaugment": "augmenting the discriminator's inputs would also blur the codes its Q head "
+                                   "must recover, and its update has no augmentation hook"}
+
+
 @register("infogan")
-def infogan(config, image_shape, num_classes):
+def infogan(config, spec):
     """InfoGAN with DCGAN networks: one categorical code and `continuous_codes` uniform codes."""
+    image_shape, num_classes = base.image_data(spec, "infogan")
     del num_classes  # Unsupervised: the categorical code is learned, not given.
-    reject_aids(config, "infogan")
+    reject_aids(config, "infogan", UNSUPPORTED_AIDS)
     if config.categorical_codes < 2 or config.continuous_codes < 0:
         raise UserError(f"infogan needs categorical_codes >= 2 and continuous_codes >= 0, got "
                         f"{config.categorical_codes} and {config.continuous_codes}")

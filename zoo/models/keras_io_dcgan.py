@@ -73,11 +73,17 @@ class KerasIODCGAN(GAN):
         return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss}
 
 
+# A baseline reproduces keras-io's recipe as published: no aid may change it.
+UNSUPPORTED_AIDS = {"diffaugment": "it reproduces keras-io's published recipe, which has no augmentation",
+                    "ema_decay": "it reproduces keras-io's published recipe, which samples the raw generator"}
+
+
 @register("keras_io_dcgan")
-def keras_io_dcgan(config, image_shape, num_classes):
+def keras_io_dcgan(config, spec):
     """keras-io's DCGAN recipe (see the module docstring), for benchmark comparisons."""
+    image_shape, num_classes = base.image_data(spec, "keras_io_dcgan")
     del num_classes  # Unconditional.
-    reject_aids(config, "keras_io_dcgan", aids=("diffaugment", "ema_decay"))
+    reject_aids(config, "keras_io_dcgan", UNSUPPORTED_AIDS)
     model = KerasIODCGAN(keras_io_generator(image_shape, config.latent_dim), KerasIODiscriminator(name="discriminator"),
                          config.latent_dim, image_shape)
     model.compile(

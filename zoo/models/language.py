@@ -29,6 +29,7 @@ The exported signatures need nothing of zoo and no Python at serving time (Tenso
   the first window), as in training.
 """
 
+import dataclasses
 import math
 
 import keras
@@ -36,6 +37,7 @@ import tensorflow as tf
 
 from zoo.errors import UserError
 from zoo.models import base
+from zoo.contract import Evaluation, Input, Interface, Signature
 
 VOCABULARY_SIZE = 256
 MAX_NEW_TOKENS = 1024  # generate's bound on max_new_tokens: one request cannot hold a server for long.
@@ -43,19 +45,15 @@ _LN2 = math.log(2.0)
 _WINDOWS_PER_BATCH = 64  # log_likelihood scores this many windows at once (bounded memory).
 
 
-def sequence_length_of(image_shape, num_classes, model_name):
-    """The context length from the data's (window shape, vocabulary) the trainer passes a factory.
+def sequence_length_of(spec, model_name):
+    """The context length of text data (`zoo.data.DataSpec` of kind text) for `model_name`."""
+    from zoo.data import base as data_base
 
-    Text sources describe their windows of sequence_length + 1 bytes as image_shape
-    (sequence_length + 1,) and their vocabulary as num_classes (see `zoo.data.Source`).
-    """
-    shape = tuple(image_shape)
-    if len(shape) != 1 or shape[0] < 2 or num_classes != VOCABULARY_SIZE:
-        raise UserError(
-            f"{model_name} models text: it needs a text dataset (fortunes or text:/path/to/file.txt), "
-            f"whose elements are windows of bytes, but got elements of shape {shape} with {num_classes} classes"
-        )
-    return shape[0] - 1
+    spec.require(data_base.TEXT, model_name)
+    if spec.vocabulary_size != VOCABULARY_SIZE or spec.sequence_length < 1:
+        raise UserError(f"{model_name} reads bytes (a vocabulary of {VOCABULARY_SIZE}); the data has "
+                        f"{spec.vocabulary_size} token values and windows of {spec.sequence_length}")
+    return spec.sequence_length
 
 
 class WarmupConstant(keras.optimizers.schedules.LearningRateSchedule):
@@ -153,6 +151,21 @@ class ByteLanguageModel(keras.Model):
             tf.TensorSpec([None], tf.string, name="text"),
         ])
         return {"serving_default": generate, "generate": generate, "log_likelihood": log_likelihood}
+
+    def interface(self):
+        """`generate` (also `serving_default`) continues prompts; `log_likelihood` scores text
+        (bits per byte of the held-out text)."""
+        generate = Signature("generate", [
+            Input("prompt", "text", "string"),
+            Input("max_new_tokens", "parameter", "int64", default=64, low=1, high=MAX_NEW_TOKENS, example=1),
+            Input("temperature", "parameter", "float32", default=1.0, low=1e-6, high=1e6),
+            Input("top_k", "parameter", "int64", default=0, low=0, high=VOCABULARY_SIZE),
+            Input("seed", "seed", "int64"),
+        ], {"text": "text"})
+        scores = Signature("log_likelihood", [Input("text", "text", "string", example=b"a b")],
+                           {"log_likelihood": "log_likelihood", "num_tokens": "num_tokens"})
+        return Interface([dataclasses.replace(generate, name="serving_default"), generate, scores],
+                         evaluations=[Evaluation("text_likelihood", "log_likelihood")])
 
     def export_info(self):
         return {"vocabulary_size": VOCABULARY_SIZE, "sequence_length": self.sequence_length,

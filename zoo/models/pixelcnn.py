@@ -30,8 +30,10 @@ import math
 import keras
 import tensorflow as tf
 
+from zoo.data.base import IMAGE
 from zoo.errors import UserError
 from zoo.models import base
+from zoo.contract import Evaluation, Input, Interface, Signature
 from zoo.registry import register
 
 LEVELS = 256
@@ -252,13 +254,24 @@ class PixelCNN(keras.Model):
 
         return {"serving_default": serving_default, "log_likelihood": log_likelihood}
 
+    def interface(self):
+        """Sampling from seeds and the exact likelihood of images."""
+        images = Input("images", "image", "uint8", self.image_shape, feature=IMAGE)
+        return Interface(
+            [Signature("serving_default", [Input("seed", "seed", "int64")], {"images": "images"}),
+             Signature("log_likelihood", [images], {"log_likelihood": "log_likelihood"})],
+            evaluations=[Evaluation("samples", "serving_default", reference=IMAGE),
+                         Evaluation("image_likelihood", "log_likelihood")],
+            preview="samples")
+
     def export_info(self):
         return {"image_shape": list(self.image_shape), "likelihood": "exact"}
 
 
 @register("pixelcnn")
-def pixelcnn(config, image_shape, num_classes):
+def pixelcnn(config, spec):
     """Gated PixelCNN with a 256-way softmax per pixel, Adam on the exact negative log-likelihood."""
+    image_shape, num_classes = base.image_data(spec, "pixelcnn")
     del num_classes  # Unconditional.
     for key in ("kernel_size", "first_kernel_size"):
         if config[key] < 3 or config[key] % 2 == 0:

@@ -26,9 +26,11 @@ import math
 import keras
 import tensorflow as tf
 
+from zoo.data.base import IMAGE, LABEL
 from zoo.errors import UserError
 from zoo.models import base
 from zoo.models.dcgan import num_upsamplings
+from zoo.contract import Evaluation, Input, Interface, Signature
 from zoo.registry import register
 
 # Half the width of one pixel level on the [-1, 1] scale (256 levels: 2 / 255 apart).
@@ -302,6 +304,24 @@ class VAE(keras.Model):
             "log_likelihood": signature(log_likelihood, image_spec),
         }
 
+    def interface(self):
+        """Sampling, decoding, encoding, reconstruction and the likelihood, each with the label
+        when conditional; evaluated by FID/KID of samples and by the likelihood of the data."""
+        labels = ([Input("label", "class_label", "int64", num_values=self.num_classes, feature=LABEL)]
+                  if self.conditional else [])
+        images = Input("images", "image", "uint8", self.image_shape, feature=IMAGE)
+        seed, latent = Input("seed", "seed", "int64"), Input("z", "latent", "float32", (self.latent_dim,))
+        return Interface(
+            [Signature("serving_default", [seed, *labels], {"images": "images"}),
+             Signature("decode", [latent, *labels], {"images": "images"}),
+             Signature("from_latent", [latent, *labels], {"images": "images"}),
+             Signature("encode", [images, *labels], {"mean": "mean", "log_var": "log_var"}),
+             Signature("reconstruct", [images, *labels], {"images": "images"}),
+             Signature("log_likelihood", [images, *labels], {"log_likelihood": "log_likelihood", "elbo": "elbo"})],
+            evaluations=[Evaluation("samples", "serving_default", reference=IMAGE),
+                         Evaluation("image_likelihood", "log_likelihood")],
+            preview="samples")
+
     def export_info(self):
         info = {"latent_dim": self.latent_dim, "image_shape": list(self.image_shape), "beta": self.beta,
                 "likelihood": f"importance-weighted bound, {self.importance_samples} samples"}
@@ -328,15 +348,17 @@ def _make_vae(config, image_shape, num_classes):
 
 
 @register("vae")
-def vae(config, image_shape, num_classes):
+def vae(config, spec):
     """Convolutional VAE with a discretized-logistic decoder (unconditional)."""
+    image_shape, num_classes = base.image_data(spec, "vae")
     del num_classes  # Unconditional: labels are ignored.
     return _make_vae(config, image_shape, 0)
 
 
 @register("cvae")
-def cvae(config, image_shape, num_classes):
+def cvae(config, spec):
     """Conditional VAE: encoder and decoder both read a label embedding."""
+    image_shape, num_classes = base.image_data(spec, "cvae")
     if num_classes < 2:
         raise UserError(f"cvae needs labelled data with at least 2 classes; this dataset has {num_classes}")
     return _make_vae(config, image_shape, num_classes)

@@ -55,11 +55,17 @@ class WGANGP(GAN):
                 "wasserstein_estimate": -critic_loss}
 
 
+# Aids this model declares it cannot use, and why (see `zoo.models.gan.reject_aids`).
+UNSUPPORTED_AIDS = {"diffaugment": "its critic updates (and their gradient penalty) have no augmentation hook yet; "
+                                   "diffaugment is in the plain GAN update (mlp-style, DCGAN, conditional)"}
+
+
 @register("wgan_gp")
-def wgan_gp(config, image_shape, num_classes):
+def wgan_gp(config, spec):
     """WGAN-GP with DCGAN networks and a layer-normalized critic."""
+    image_shape, num_classes = base.image_data(spec, "wgan_gp")
     del num_classes  # Unconditional.
-    reject_aids(config, "wgan_gp")
+    reject_aids(config, "wgan_gp", UNSUPPORTED_AIDS)
     generator, ema_generator = generators(
         lambda name: DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name=name), config)
     critic = DCGANDiscriminator(image_shape, config.discriminator_width, config.kernel_size,

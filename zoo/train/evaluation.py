@@ -1,8 +1,9 @@
 """Evaluation during training: FID/KID of a fixed sample set, the `best` checkpoint, early stopping.
 
-Every `eval_every` steps the model's own seed -> images function draws `eval_samples` images from
-fixed seeds; their FID and KID against the reference statistics of `eval_split` (computed once and
-cached, see zoo.metrics.reference) go to TensorBoard and a progress line. The checkpoint of the
+Every `eval_every` steps the model's declared samples evaluation draws `eval_samples` images from
+fixed seeds (a translation model translates the first `eval_samples` inputs of `eval_split`); their
+FID and KID against the reference statistics of `eval_split` (real images, or the translation's
+targets; computed once and cached, see zoo.metrics.reference) go to TensorBoard and a progress line. The checkpoint of the
 best `eval_metric` so far is kept in workdir/best/, and the history in workdir/evaluations.json,
 so a resumed run keeps counting toward `early_stopping_patience` where it left off.
 """
@@ -22,21 +23,37 @@ METRICS = ("fid", "kid_mean")
 class TrainingEvaluator:
     """Measures the model during training and decides when to stop early (lower is better)."""
 
-    def __init__(self, config, workdir, serving, checkpoint, start_step, num_classes=None):
-        from zoo import metrics
+    def __init__(self, config, workdir, model, checkpoint, start_step):
+        from zoo import contract, metrics
+        from zoo.metrics import sampling
 
-        if serving is None:
-            raise UserError(f"eval_every needs a model whose serving_default maps seed -> images; {config.model} has none")
+        interface = model.interface()
+        evaluation = interface.evaluation(contract.SAMPLES) or interface.evaluation(contract.TRANSLATION)
+        if evaluation is None:
+            declared = ", ".join(evaluation.kind for evaluation in interface.evaluations) or "none"
+            raise UserError(f"eval_every needs a model that declares a samples or translation evaluation; "
+                            f"{config.model} declares {declared}")
         if config.eval_metric not in METRICS:
             raise UserError(f"eval_metric {config.eval_metric!r} is not available; choose one of {', '.join(METRICS)}")
         if config.eval_samples < 2:
             raise UserError(f"eval_samples must be at least 2, got {config.eval_samples}")
-        self.config, self.workdir, self.serving, self.num_classes = config, workdir, serving, num_classes
+        self.config, self.workdir = config, workdir
+        from zoo import data
+
+        options = data.options_of(config)
         self.extractor = metrics.load_feature_extractor(config.get("feature_model"))
         self.reference = metrics.reference_statistics(
-            config.dataset, config.eval_split, self.extractor, data_dir=config.get("data_dir"),
-            max_examples=config.eval_reference_examples, image_size=config.get("image_size"),
-            channels=config.get("channels"))
+            config.dataset, config.eval_split, self.extractor, max_examples=config.eval_reference_examples,
+            feature=evaluation.reference, **{key: value for key, value in options.items() if key != "sequence_length"})
+        signature = interface.signature(evaluation.signature)
+        function = model.serving_signatures()[evaluation.signature]
+        if evaluation.kind == contract.SAMPLES:
+            self.draw = lambda: sampling.generate_images(function, signature, config.eval_samples)
+        else:
+            source = data.load(config.dataset, config.eval_split, **options)
+            inputs, = sampling.examples_of(source, min(config.eval_samples, source.num_examples),
+                                           [signature.input_with(contract.IMAGE).feature])
+            self.draw = lambda: sampling.translate(function, signature, inputs)
         self.best_manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, BEST_DIR), max_to_keep=1)
         # Evaluations after the restored step belong to a timeline the resumed run replaces.
         self.history = [entry for entry in self._read_history() if entry["step"] <= start_step]
@@ -66,9 +83,8 @@ class TrainingEvaluator:
     def evaluate(self, step, writer):
         """Evaluates at `step`; saves `best` on improvement. Returns True when patience has run out."""
         from zoo import metrics
-        from zoo.metrics import sampling
 
-        images = sampling.generate_images(self.serving, self.config.eval_samples, num_classes=self.num_classes)
+        images = self.draw()
         values = metrics.evaluate_images(images, self.reference, self.extractor, metrics=("fid", "kid"))
         previous_best = self.best()
         entry = {"step": step, "fid": float(values["fid"]), "kid_mean": float(values["kid_mean"]),

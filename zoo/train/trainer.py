@@ -21,6 +21,7 @@ from zoo import data, export, images, registry
 from zoo import config as config_lib
 from zoo.errors import TrainingDiverged, UserError
 from zoo.metrics import sampling
+from zoo import contract
 from zoo.train.evaluation import BEST_DIR, TrainingEvaluator
 from zoo.train.progress import Progress, format_duration, format_losses
 
@@ -28,6 +29,7 @@ RUN_FILE = "run.json"
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 PREVIEW_SEEDS = 64
+PREVIEW_EXAMPLES = 16
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
@@ -89,14 +91,14 @@ def _check_workdir(workdir, config):
         raise UserError(f"workdir {workdir!r} holds a checkpoint without {RUN_FILE}: pass a new --workdir")
 
 
-def _build(config, image_shape, num_classes, strategy):
+def _build(config, spec, strategy):
     # Initial weights are a function of the seed too (Keras initializers draw from its global seed).
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        model = registry.get(config.model)(config.model_config, tuple(image_shape), num_classes)
+        model = registry.get(config.model)(config.model_config, spec)
         model.build_for_training()
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        seed = tf.Variable(config.seed, dtype=tf.int64, trainable=False, name="seed")
+        seed = tf.Variable(config.seed, dtype=tf.int64, trainable=False, name="training_seed")
     checkpoint = tf.train.Checkpoint(step=step, seed=seed, **model.checkpoint_items())
     return model, checkpoint
 
@@ -127,7 +129,8 @@ def restore_model(workdir, checkpoint_path=None):
         raise UserError(f"no checkpoint in workdir {workdir!r}: train first with zoo-train --workdir={workdir}")
     with open(os.path.join(workdir, CONFIG_FILE)) as f:
         config = config_lib.from_json(f.read())
-    model, checkpoint = _build(config, record["image_shape"], record["num_classes"], tf.distribute.get_strategy())
+    model, checkpoint = _build(config, data.DataSpec.from_json(record.get("data", record)),
+                               tf.distribute.get_strategy())
     _restore(checkpoint, path, workdir)
     return model, config, int(checkpoint.step.numpy())
 
@@ -173,22 +176,36 @@ def _stop_on_signal():
             signal.signal(sig, old)
 
 
-def _preview_function(model):
-    """The model's seed (+ label) -> images signature, if it has one (for grids and evaluation)."""
-    serving = model.serving_signatures().get("serving_default")
-    if serving is None or sampling.signature_inputs(serving) not in (["seed"], ["label", "seed"]):
+def _preview(model, source):
+    """A function drawing the grid the model declares as its preview (fixed seeds, or the first
+    training examples as input | output | target rows), or None when it declares none."""
+    interface = model.interface()
+    if interface.preview is None:
         return None
-    return serving
+    evaluation = interface.evaluation(interface.preview)
+    signature = interface.signature(evaluation.signature)
+    function = model.serving_signatures()[evaluation.signature]
+    if interface.preview == contract.SAMPLES:
+        return lambda: sampling.sample_grid(function, signature, 0, PREVIEW_SEEDS)[0]
+    image = signature.input_with(contract.IMAGE)
+    inputs, targets = sampling.examples_of(source, PREVIEW_EXAMPLES, [image.feature, evaluation.reference])
+    return lambda: sampling.translation_grid(inputs, sampling.translate(function, signature, inputs), targets)[0]
 
 
-def _write_preview(serving, num_classes, workdir, writer, step):
-    """A fixed-seed grid; for a conditional model, column j shows class j mod num_classes."""
-    pixels = sampling.generate_images(serving, PREVIEW_SEEDS, first_seed=0, num_classes=num_classes)
-    grid = images.make_grid(pixels, columns=num_classes or None)
+def _write_preview(draw, workdir, writer, step):
+    grid = draw()
     with writer.as_default(step=step):
         tf.summary.image("samples", grid[None])
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     images.save_png(grid, os.path.join(workdir, "samples", f"step_{step:07d}.png"))
+
+
+def export_record(config, model, step):
+    """The facts an export keeps about its training: model, dataset and how it was read (so
+    zoo-eval reads the data the same way), step, and the model's own export_info()."""
+    options = {key: value for key, value in data.options_of(config).items() if key != "data_dir"}
+    return {"model": config.model, "dataset": config.dataset, "data_options": options, "step": step,
+            **model.export_info()}
 
 
 def _write_records(workdir, config, source, flags_text):
@@ -200,8 +217,7 @@ def _write_records(workdir, config, source, flags_text):
         with open(os.path.join(workdir, "flags.txt"), "w") as f:
             f.write(flags_text)
     with open(os.path.join(workdir, RUN_FILE), "w") as f:
-        record = {"model": config.model, "dataset": config.dataset, "image_shape": list(source.image_shape),
-                  "num_classes": source.num_classes}
+        record = {"model": config.model, "dataset": config.dataset, "data": source.spec.to_json()}
         json.dump(record, f, indent=2)
 
 
@@ -235,12 +251,9 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     _validate(config)
     strategy = strategy or tf.distribute.get_strategy()
     _check_workdir(workdir, config)
-    source = data.load(
-        config.dataset, "train", data_dir=config.get("data_dir"), image_size=config.get("image_size"),
-        channels=config.get("channels"), sequence_length=config.get("sequence_length"),
-    )
+    source = data.load_for(config, "train")
     print(f"data: {source.description}", flush=True)
-    model, checkpoint = _build(config, source.image_shape, source.num_classes, strategy)
+    model, checkpoint = _build(config, source.spec, strategy)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, CHECKPOINT_DIR), config.keep_checkpoints)
     if manager.latest_checkpoint:
         _restore(checkpoint, manager.latest_checkpoint, workdir)
@@ -259,10 +272,10 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
     seed = tf.constant(config.seed, tf.int64)
     progress = Progress(start, config.train_steps, budget_seconds=config.get("max_train_seconds", 0))
-    preview = _preview_function(model)
+    preview = _preview(model, source)
     evaluator = None
     if config.get("eval_every"):
-        evaluator = TrainingEvaluator(config, workdir, preview, checkpoint, start, model.export_info().get("num_classes"))
+        evaluator = TrainingEvaluator(config, workdir, model, checkpoint, start)
     values, saved = {}, {"step": start, "path": manager.latest_checkpoint}
 
     def save():
@@ -295,7 +308,7 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
                     tf.summary.scalar("speed/steps_per_second", rate)
                     tf.summary.scalar("speed/images_per_second", rate * examples_per_step)
             if preview is not None and config.image_every and step % config.image_every == 0:
-                _write_preview(preview, model.export_info().get("num_classes"), workdir, writer, step)
+                _write_preview(preview, workdir, writer, step)
             if step % config.checkpoint_every == 0:
                 save()
             if evaluator is not None and step % config.eval_every == 0:
@@ -319,7 +332,7 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     average = (step - start) / elapsed if step > start and elapsed > 0 else 0.0
     export_path = None
     if export_dir and not stopped:
-        info = {"model": config.model, "dataset": config.dataset, "step": step, **model.export_info()}
+        info = export_record(config, model, step)
         if evaluator is not None and config.export_checkpoint == "best" and evaluator.best() is not None:
             info.update(step=evaluator.restore_best(checkpoint), checkpoint="best", evaluation=evaluator.best())
         export_path = export.export_model(model, export_dir, config.export_name, info)

@@ -31,17 +31,25 @@ import shutil
 import time
 
 from zoo import config as config_lib
+from zoo import contract
 from zoo.errors import TrainingDiverged, UserError
 
 TUNERS = ("random", "bayesian", "hyperband")
-# Objective name -> (what the export must have, how to read it from evaluate_export's record). All minimized.
+# Objective name -> (the evaluation a model must declare, an output role its signature must have
+# (or None), how to read the objective from evaluate_export's record). All minimized.
 OBJECTIVES = {
-    "fid": ("samples", lambda record: record["metrics"]["fid"]),
-    "kid": ("samples", lambda record: record["metrics"]["kid_mean"]),
-    "nll": ("likelihood", lambda record: record["likelihood"]["nll"]["nll_nats"]),
-    "bits_per_dim": ("likelihood", lambda record: record["likelihood"]["nll"]["bits_per_dim"]),
-    "negative_elbo": ("elbo", lambda record: record["likelihood"]["negative_elbo"]["bits_per_dim"]),
+    "fid": (contract.SAMPLES, None, lambda record: record["metrics"]["fid"]),
+    "kid": (contract.SAMPLES, None, lambda record: record["metrics"]["kid_mean"]),
+    "nll": (contract.IMAGE_LIKELIHOOD, None, lambda record: record["likelihood"]["nll"]["nll_nats"]),
+    "bits_per_dim": (contract.IMAGE_LIKELIHOOD, None, lambda record: record["likelihood"]["nll"]["bits_per_dim"]),
+    "negative_elbo": (contract.IMAGE_LIKELIHOOD, contract.ELBO,
+                      lambda record: record["likelihood"]["negative_elbo"]["bits_per_dim"]),
+    "bits_per_byte": (contract.TEXT_LIKELIHOOD, None, lambda record: record["likelihood"]["bits_per_byte"]),
+    "translation_l1": (contract.TRANSLATION, None, lambda record: record["translation"]["l1"]),
+    "translation_fid": (contract.TRANSLATION, None, lambda record: record["translation"]["fid"]),
 }
+# Evaluations that draw outputs (and so read eval_samples as their number of samples or pairs).
+DRAWING = (contract.SAMPLES, contract.TRANSLATION)
 SEARCH_FILE = "search.json"
 PROJECT = "keras_tuner"
 TRIALS_DIR = "trials"
@@ -150,27 +158,16 @@ def trial_config(config, overrides):
 
 
 def check_objective(config, objective):
-    """Refuses, before any training, an objective the model's export cannot produce."""
+    """Refuses, before any training, an objective the model's declared evaluations cannot produce."""
     from zoo import data, registry
-    from zoo.metrics import sampling
 
     if objective not in OBJECTIVES:
         raise UserError(f"unknown --objective {objective!r}; available: {', '.join(OBJECTIVES)}")
-    source = data.load(config.dataset, "train", data_dir=config.get("data_dir"), image_size=config.get("image_size"),
-                       channels=config.get("channels"), sequence_length=config.get("sequence_length"))
-    model = registry.get(config.model)(config.model_config, tuple(source.image_shape), source.num_classes)
-    signatures = model.serving_signatures()
-    serving = signatures.get("serving_default")
-    produces = []
-    if serving is not None and sampling.signature_inputs(serving) in (["seed"], ["label", "seed"]):
-        produces += ["fid", "kid"]
-    likelihood = signatures.get("log_likelihood")
-    if likelihood is not None and "images" in sampling.signature_inputs(likelihood):
-        produces += ["nll", "bits_per_dim"]
-        if objective == "negative_elbo":  # Only tracing tells whether it returns an ELBO (VAEs do).
-            model.build_for_training()
-            if "elbo" in likelihood.get_concrete_function().structured_outputs:
-                produces.append("negative_elbo")
+    source = data.load_for(config, "train")
+    interface = registry.get(config.model)(config.model_config, source.spec).interface()
+    produces = [name for name, (kind, role, _) in OBJECTIVES.items()
+                if interface.evaluation(kind) is not None
+                and (role is None or interface.evaluation_signature(kind).output_with(role) is not None)]
     if objective not in produces:
         raise UserError(f"{config.model} cannot produce --objective={objective}; it can: {', '.join(produces) or 'none'}")
 
@@ -229,8 +226,8 @@ def make_tuner(search, directory):
 
     objective = keras_tuner.Objective(search.objective, direction="min")
     # keras-tuner reads seed 0 as "no seed" (a random one): shifted by one, equal seeds give equal trials.
-    common = {"objective": objective, "seed": search.seed + 1, "hyperparameters": fixed,
-              "max_consecutive_failed_trials": search.max_consecutive_failures}
+    common = dict(objective=objective, seed=search.seed + 1, hyperparameters=fixed,
+                  max_consecutive_failed_trials=search.max_consecutive_failures)
     if search.tuner == "random":
         oracle = keras_tuner.oracles.RandomSearchOracle(max_trials=search.max_trials, **common)
     elif search.tuner == "bayesian":
@@ -314,12 +311,15 @@ class ZooTuner(_tuner_base()):
             raise keras_tuner.errors.FailedTrialError(str(error)) from None
         if result.interrupted:
             raise KeyboardInterrupt  # The trial stays RUNNING in the oracle: a rerun redoes it.
-        need = OBJECTIVES[search.objective][0]
+        from zoo import data
+
+        kind, _, read = OBJECTIVES[search.objective]
+        options = {key: value for key, value in data.options_of(config).items() if key != "data_dir"}
         record = evaluate_export(
-            result.export_path, config.dataset, num_samples=search.eval_samples if need == "samples" else 0,
+            result.export_path, config.dataset, num_samples=search.eval_samples if kind in DRAWING else 0,
             data_dir=config.get("data_dir"), reference_examples=search.eval_reference_examples,
-            num_classes=_num_classes(result.export_path), likelihood_examples=search.eval_samples)
-        value = float(OBJECTIVES[search.objective][1](record))
+            likelihood_examples=search.eval_samples, data_options=options)
+        value = float(read(record))
         seconds = round(time.perf_counter() - started, 1)
         _write_json(os.path.join(workdir, TRIAL_RESULT), {"objective": search.objective, "value": value,
                                                           "steps": result.step, "seconds": seconds,
@@ -329,12 +329,6 @@ class ZooTuner(_tuner_base()):
         print(f"trial {trial.trial_id}: {search.objective}={value:.4f} after {result.step} steps in {seconds:.0f}s",
               flush=True)
         return {search.objective: value}
-
-
-def _num_classes(version_dir):
-    from zoo import export
-
-    return export.read_info(version_dir).get("num_classes")
 
 
 def _write_json(path, record):
