@@ -37,7 +37,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    from experiments import sample
+    from zoo.metrics import sampling
     from zoo import contract, export, images
     from zoo.metrics.exports import evaluate_export
 
@@ -65,7 +65,7 @@ def main(argv):
 
     version_dir = result.export_path
     loaded = tf.saved_model.load(version_dir)
-    grid, _ = sample.preview_grid(contract.from_export(version_dir), lambda key: loaded.signatures[key], version_dir,
+    grid, _ = sampling.preview_grid(contract.from_export(version_dir), lambda key: loaded.signatures[key], version_dir,
                                   export.read_info(version_dir), 0, 24)
     grid_path = os.path.join(ROOT, "docs", f"{name.replace('/', '_')}.png")
     images.save_png(grid, grid_path)

@@ -43,6 +43,7 @@ flags.DEFINE_string("vary", None, "The declared code input varied along each row
 flags.DEFINE_string("input", None, "Image-to-image models: translate these files (a path or a glob) instead of "
                     "the dataset's pairs.")
 flags.DEFINE_string("split", "test", "Image-to-image models: the split whose first --num pairs are drawn.")
+flags.DEFINE_string("data_dir", None, "Image-to-image models: where the dataset's files are (as for zoo-train).")
 flags.DEFINE_string("server", None, "HOST:PORT of a running TF Serving: draw the grid through it instead of --export.")
 flags.DEFINE_string("model", None, "--server: the model name in the server's models.config.")
 flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "--server: gRPC (TF Serving port 8500) or REST (8501).")
@@ -50,116 +51,6 @@ flags.DEFINE_string("version_label", None, "--server: a version label (e.g. stab
 flags.DEFINE_integer("num_classes", None, "Conditional models: classes for one row per class (default: what the "
                      "export declares).")
 FLAGS = flags.FLAGS
-
-
-def _call_error(where):
-    """A one-line UserError from an in-graph check's InvalidArgumentError."""
-    import tensorflow as tf
-
-    from zoo.metrics import sampling
-
-    class Refused:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, kind, error, traceback):
-            if kind is not None and issubclass(kind, tf.errors.InvalidArgumentError):
-                raise UserError(f"{where} refused the request: {sampling.assertion_message(error)}") from None
-            return False
-
-    return Refused()
-
-
-def _with_classes(signature, num_classes):
-    """The declared signature with its class label's num_values replaced by --num_classes."""
-    import dataclasses
-
-    from zoo import contract
-
-    label = signature.input_with(contract.CLASS_LABEL)
-    if label is None or not num_classes:
-        return signature
-    inputs = [dataclasses.replace(spec, num_values=num_classes) if spec is label else spec for spec in signature.inputs]
-    return dataclasses.replace(signature, inputs=inputs)
-
-
-def preview_grid(interface, call, where, info, first_seed, num, columns=None, label=None, num_classes=None,
-                 input_pattern=None, split="test", data_dir=None):
-    """(uint8 grid, description) of the grid the model declares as its preview.
-
-    `call(signature_name)` returns a function of named inputs (a SavedModel signature or a server)."""
-    from zoo import contract
-    from zoo.metrics import sampling
-
-    if interface.preview is None:
-        kinds = ", ".join(evaluation.kind for evaluation in interface.evaluations) or "nothing"
-        raise UserError(f"{where} declares no image grid (it is evaluated by {kinds}); call its signatures "
-                        f"{[signature.name for signature in interface.signatures]} directly")
-    evaluation = interface.evaluation(interface.preview)
-    signature = _with_classes(interface.signature(evaluation.signature), num_classes)
-    function = call(evaluation.signature)
-    if num > _max_batch():
-        raise UserError(f"--num must be at most {_max_batch()}, got {num}")
-    if interface.preview == contract.SAMPLES:
-        if input_pattern:
-            raise UserError(f"--input translates images; {where} samples from seeds")
-        with _call_error(where):
-            return sampling.sample_grid(function, signature, first_seed, num, columns, label)
-    if label is not None:
-        raise UserError(f"--label needs a conditional model; {where} translates images")
-    image = signature.input_with(contract.IMAGE)
-    if input_pattern:
-        inputs, names = _read_inputs(input_pattern, image.shape, num)
-        targets, what = None, f"{len(inputs)} files {names[0]}..{names[-1]} (input | output)"
-    else:
-        from zoo import data
-
-        dataset = info.get("dataset")
-        if not dataset:
-            raise UserError(f"{where} does not record its dataset: pass --input=<files> to translate")
-        options = {**info.get("data_options", {}), **({"data_dir": data_dir} if data_dir else {})}
-        source = data.load(dataset, split, **options)
-        inputs, targets = sampling.examples_of(source, min(num, source.num_examples),
-                                               [image.feature, evaluation.reference])
-        what = f"the first {len(inputs)} pairs of {dataset} {split} (input | output | target)"
-    with _call_error(where):
-        outputs = sampling.translate(function, signature, inputs)
-    grid, _ = sampling.translation_grid(inputs, outputs, targets)
-    return grid, what
-
-
-def _max_batch():
-    from zoo.models.base import MAX_SERVING_BATCH
-
-    return MAX_SERVING_BATCH
-
-
-def _read_inputs(pattern, shape, num):
-    """uint8 images [N, H, W, C] of the files matching `pattern`, center-cropped and resized to the
-    declared input shape (H, W, C), with their names."""
-    import glob
-    import os
-
-    import numpy as np
-    from PIL import Image
-
-    paths = sorted(glob.glob(os.path.expanduser(pattern))) or ([pattern] if os.path.isfile(pattern) else [])
-    if not paths:
-        raise UserError(f"--input={pattern!r} matches no file")
-    paths = paths[:num]
-    height, width, channels = shape
-    images = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                image = image.convert("L" if channels == 1 else "RGB")
-                side = min(image.size)
-                left, top = (image.size[0] - side) // 2, (image.size[1] - side) // 2
-                image = image.crop((left, top, left + side, top + side)).resize((width, height), Image.BILINEAR)
-                images.append(np.asarray(image, np.uint8).reshape(height, width, channels))
-        except (OSError, SyntaxError, ValueError) as error:
-            raise UserError(f"cannot read --input image {path}: {error}") from None
-    return np.stack(images), [os.path.basename(path) for path in paths]
 
 
 def slerp(a, b, t):
@@ -203,7 +94,7 @@ def interpolation_grid(version_dir, first_seed, rows, steps, label=None):
         request[label_input.name] = np.repeat(labels, steps).astype(np.int64)
         what += ", label " + (str(label) if label is not None else "= row index")
     function = tf.saved_model.load(version_dir).signatures[signature.name]
-    with _call_error(version_dir):
+    with sampling.refused_as_user_error(version_dir):
         pixels = sampling.call(function, request)[signature.output_with(contract.IMAGES)]
     return images.make_grid(pixels, columns=steps), what
 
@@ -247,7 +138,7 @@ def code_grid(version_dir, first_seed, rows, steps, vary):
                 values[:, int(index)] = np.tile(np.linspace(spec.low, spec.high, steps), rows)
             request[spec.name] = values
     function = tf.saved_model.load(version_dir).signatures[signature.name]
-    with _call_error(version_dir):
+    with sampling.refused_as_user_error(version_dir):
         pixels = sampling.call(function, request)[signature.output_with(contract.IMAGES)]
     return images.make_grid(pixels, columns=steps), f"{rows} rows varying {vary} over {steps} columns"
 
@@ -258,6 +149,7 @@ def _main_server():
     import numpy as np
 
     from zoo import contract, export, images, serving
+    from zoo.metrics import sampling
 
     if not FLAGS.model:
         raise UserError("--server needs --model: the model's name in the server's models.config")
@@ -279,8 +171,8 @@ def _main_server():
             return lambda **inputs: client.predict({key: np.asarray(value) for key, value in inputs.items()},
                                                    signature=name)
 
-        grid, what = preview_grid(interface, call, client.where(), export.read_info(version_dir), FLAGS.seed,
-                                  FLAGS.num, FLAGS.columns, FLAGS.label, FLAGS.num_classes, FLAGS.input, FLAGS.split)
+        grid, what = sampling.preview_grid(interface, call, client.where(), export.read_info(version_dir), FLAGS.seed,
+                                  FLAGS.num, FLAGS.columns, FLAGS.label, FLAGS.num_classes, FLAGS.input, FLAGS.split, FLAGS.data_dir)
         where = client.where()
     images.save_png(grid, FLAGS.out)
     print(f"wrote {FLAGS.out}: {what}, from {where}", flush=True)
@@ -314,11 +206,13 @@ def main(argv):
     else:
         import tensorflow as tf
 
+        from zoo.metrics import sampling
+
         interface = contract.from_export(version_dir)
         loaded = tf.saved_model.load(version_dir)
-        grid, what = preview_grid(interface, lambda name: loaded.signatures[name], version_dir,
+        grid, what = sampling.preview_grid(interface, lambda name: loaded.signatures[name], version_dir,
                                   export.read_info(version_dir), FLAGS.seed, FLAGS.num, FLAGS.columns, FLAGS.label,
-                                  FLAGS.num_classes, FLAGS.input, FLAGS.split)
+                                  FLAGS.num_classes, FLAGS.input, FLAGS.split, FLAGS.data_dir)
     images.save_png(grid, FLAGS.out)
     print(f"wrote {FLAGS.out}: {what}, from {version_dir}", flush=True)
 

@@ -22,7 +22,8 @@ flags.DEFINE_string("dataset", "fashion_mnist", "Dataset (as zoo-train's --datas
 flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm.")
 flags.DEFINE_integer("max_trials", 10, "Trials to run (Hyperband stops earlier when its brackets are done).")
 flags.DEFINE_string("objective", "fid", "Minimized: fid, kid (image generators), nll, bits_per_dim, "
-                    "negative_elbo (likelihood models).")
+                    "negative_elbo (likelihood models), bits_per_byte (text models), translation_l1, "
+                    "translation_fid (image-to-image models); what the model declares it can be measured by.")
 flags.DEFINE_string("directory", None, "The search's directory: keras-tuner state, trial workdirs, the table.")
 flags.DEFINE_integer("steps", 1000, "Training steps per trial (Hyperband: of its longest trials).")
 flags.DEFINE_integer("eval_samples", 2000, "Generated images for FID/KID, or test images scored for likelihoods.")

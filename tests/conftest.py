@@ -22,3 +22,11 @@ def tiny_fashion_mnist(tmp_path_factory):
     from tests import helpers
 
     return helpers.write_tiny_fashion_mnist(tmp_path_factory.mktemp("fashion_mnist"))
+
+
+@pytest.fixture(scope="session")
+def rgb_folder(tmp_path_factory):
+    """folder:<root>: a user's 16x16 RGB dataset of 3 classes x 12 PNGs (class subfolders)."""
+    from tests import helpers
+
+    return helpers.write_rgb_folder(str(tmp_path_factory.mktemp("rgb")))

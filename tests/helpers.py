@@ -30,6 +30,30 @@ def write_tiny_fashion_mnist(directory, train=256, test=64):
     return str(directory)
 
 
+RGB_SHAPE = (16, 16, 3)
+
+
+def rgb_picture(rng, label):
+    """A 16x16 RGB picture whose colour and shape depend on its class (0, 1 or 2)."""
+    size = RGB_SHAPE[0]
+    image = rng.integers(0, 40, RGB_SHAPE).astype(np.uint8)
+    top, left = rng.integers(0, 6, 2)
+    image[top:top + 8 + label, left:left + 8, label] = 200 + rng.integers(0, 55)
+    return image[:size, :size]
+
+
+def write_rgb_folder(root, classes=3, per_class=12, seed=0):
+    """A labelled folder dataset of RGB PNGs (one subfolder per class); returns its dataset name."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for label in range(classes):
+        os.makedirs(os.path.join(root, f"class_{label}"), exist_ok=True)
+        for index in range(per_class):
+            Image.fromarray(rgb_picture(rng, label)).save(os.path.join(root, f"class_{label}", f"{index}.png"))
+    return f"folder:{root}"
+
+
 def smoke_config(model, data_dir, **overrides):
     """The model's fashion_mnist config in smoke mode, reading `data_dir`."""
     from zoo import config as config_lib

@@ -1,5 +1,7 @@
 """Checks every image-generating model must pass; a model's test class inherits `ImageGeneratorTests`."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,6 +18,25 @@ IMAGE_SHAPE = (28, 28, 1)
 def build(name, image_shape=IMAGE_SHAPE, num_classes=10):
     config = config_lib.load(f"{name}_fashion_mnist", smoke=True)
     model = registry.get(name)(config.model_config, DataSpec("images", image_shape=image_shape, num_classes=num_classes))
+    model.build_for_training()
+    return model
+
+
+def data_spec(dataset, image_shape=IMAGE_SHAPE):
+    """A small DataSpec of the kind `dataset` gives (text, paired images or images)."""
+    from zoo.data import paired, text
+
+    if text.is_text_dataset(dataset):
+        return DataSpec("text", sequence_length=16, vocabulary_size=256)
+    if paired.is_paired_dataset(dataset):
+        return DataSpec("paired_images", image_shape=image_shape, input_shape=image_shape)
+    return DataSpec("images", image_shape=image_shape, num_classes=10)
+
+
+def build_from_config(name):
+    """Any registered model from its default config in smoke mode, on data of its config's kind."""
+    config = config_lib.load(config_lib.default_config_name(name, "fashion_mnist"), smoke=True)
+    model = registry.get(name)(config.model_config, data_spec(config.dataset))
     model.build_for_training()
     return model
 
@@ -64,11 +85,11 @@ def check_checkpoint_holds_every_variable(name, tmp_path):
 
 
 def serve(signature, seeds, **inputs):
-    """Calls a seed -> images signature; conditional ones get label 3 unless `label` is given."""
+    """Calls a seed -> images signature; conditional ones get label 1 unless `label` is given."""
     specs = (signature.structured_input_signature[1] if hasattr(signature, "structured_input_signature")
              else {spec.name: spec for spec in signature.input_signature})
     if "label" in specs:
-        inputs.setdefault("label", tf.fill(tf.shape(seeds), tf.constant(3, tf.int64)))
+        inputs.setdefault("label", tf.fill(tf.shape(seeds), tf.constant(1, tf.int64)))
     return signature(seed=tf.constant(seeds, tf.int64), **inputs)["images"].numpy()
 
 
@@ -91,15 +112,32 @@ def check_serving(name):
         serve(signatures["serving_default"], np.zeros([MAX_SERVING_BATCH + 1], np.int64))
 
 
-def check_smoke_training(name, data_dir, workdir, export_dir):
-    """The model's config in smoke mode trains, checkpoints and exports through the one trainer."""
-    config = helpers.smoke_config(name, data_dir)
+def check_smoke_training(name, rgb_folder, workdir, export_dir):
+    """The model's config in smoke mode trains (with its preview grid), checkpoints and exports
+    through the one trainer on a user's 16x16 RGB folder (beyond 28x28 gray); the export samples a
+    grid and is evaluated in a feature network trained on the folder's own labels."""
+    from zoo import contract, export
+    from zoo.metrics import sampling
+    from zoo.metrics.exports import evaluate_export
+
+    config = config_lib.load(config_lib.default_config_name(name, "fashion_mnist"), smoke=True)
+    config.dataset = rgb_folder
     result = train.train_and_evaluate(config, str(workdir), export_dir=str(export_dir))
     assert result.step == config.train_steps and result.stop_reason == "completed"
     assert result.export_path and result.export_path.endswith(f"{config.export_name}/1")
+    assert os.listdir(os.path.join(workdir, "samples"))  # The preview grid was drawn.
     loaded = tf.saved_model.load(result.export_path)
     images = serve(loaded.signatures["serving_default"], [3, 4])
-    assert images.dtype == np.uint8 and images.shape == (2, *IMAGE_SHAPE)
+    assert images.dtype == np.uint8 and images.shape == (2, *helpers.RGB_SHAPE)
+    interface = contract.from_export(result.export_path)
+    grid, _ = sampling.preview_grid(interface, lambda key: loaded.signatures[key], result.export_path,
+                                    export.read_info(result.export_path), 0, 6)
+    assert grid.ndim == 3 and grid.shape[-1] == 3
+    record = evaluate_export(result.export_path, rgb_folder, "train", num_samples=8, reference_examples=16,
+                             likelihood_examples=8)
+    assert "trained" in record["feature_model"]["name"] and record["metrics"]["fid"] > 0  # Not the shipped net.
+    if interface.evaluation(contract.IMAGE_LIKELIHOOD):
+        assert record["likelihood"]["num_dims"] == np.prod(helpers.RGB_SHAPE)
 
 
 class ImageGeneratorTests:
@@ -116,8 +154,8 @@ class ImageGeneratorTests:
     def test_serving(self):
         check_serving(self.model_name)
 
-    def test_smoke_training_exports(self, tiny_fashion_mnist, tmp_path):
-        check_smoke_training(self.model_name, tiny_fashion_mnist, tmp_path / "run", tmp_path / "exports")
+    def test_smoke_training_on_an_rgb_folder_exports_samples_and_evaluates(self, rgb_folder, tmp_path):
+        check_smoke_training(self.model_name, rgb_folder, tmp_path / "run", tmp_path / "exports")
 
 
 LOOKUP_OPS = {"GatherV2", "ResourceGather", "OneHot"}

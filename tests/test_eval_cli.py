@@ -42,7 +42,7 @@ def test_zoo_eval_bad_inputs_are_one_line(tiny_fashion_mnist, tmp_path):
     out = tmp_path / "eval.json"
     helpers.assert_one_line_error(
         helpers.run_binary("evaluate", f"--export={tmp_path / 'other'}", *_small_eval_args(tiny_fashion_mnist, out)),
-        "is not an image generator")
+        "does not declare its interface")
 
     export.export_model(model_checks.build("dcgan"), str(tmp_path), "dcgan")
     helpers.assert_one_line_error(
@@ -57,7 +57,7 @@ def test_zoo_eval_bad_inputs_are_one_line(tiny_fashion_mnist, tmp_path):
     helpers.assert_one_line_error(
         helpers.run_binary("evaluate", f"--export={tmp_path / 'dcgan'}", f"--dataset=folder:{folder}", "--split=train",
                            "--num_samples=64", f"--out={out}"),
-        "images are 32x32x3 but feature network 'fashion_mnist' takes 28x28x1")
+        "has no shipped feature network and is unlabelled", "--feature_model")
     assert not out.exists()
 
 
@@ -105,3 +105,38 @@ def test_zoo_eval_with_no_samples_needs_a_likelihood(tiny_fashion_mnist, tmp_pat
         helpers.run_binary("evaluate", f"--export={tmp_path / 'dcgan'}", "--num_samples=0",
                            f"--data_dir={tiny_fashion_mnist}"),
         "--num_samples=0 leaves nothing to measure")
+
+
+def _translation_export(tmp_path):
+    """A (randomly initialized) image-to-image export recorded as trained on fashion_mnist_edges."""
+    from zoo import config as config_lib
+    from zoo import registry
+    from zoo.data import DataSpec
+
+    config = config_lib.load("pix2pix_fashion_mnist_edges", smoke=True)
+    model = registry.get("pix2pix")(config.model_config,
+                                    DataSpec("paired_images", image_shape=(28, 28, 1), input_shape=(28, 28, 1)))
+    model.build_for_training()
+    return export.export_model(model, str(tmp_path), "translator", {"dataset": "fashion_mnist_edges"})
+
+
+def test_zoo_eval_scores_a_translation_against_the_targets(tiny_fashion_mnist, tmp_path):
+    """PSNR and L1 match a numpy computation over the same test pairs; FID/KID are reported."""
+    from zoo import data
+
+    path = _translation_export(tmp_path)
+    out = tmp_path / "eval.json"
+    result = helpers.run_binary("evaluate", f"--export={tmp_path / 'translator'}", f"--data_dir={tiny_fashion_mnist}",
+                                "--num_samples=40", "--reference_examples=64", f"--out={out}")
+    assert result.returncode == 0, result.stderr
+    assert "PSNR " in result.stdout and "SSIM " in result.stdout and "(40 pairs)" in result.stdout
+    record = json.load(open(out))["translation"]
+    pairs = next(iter(data.load("fashion_mnist_edges", "test", data_dir=tiny_fashion_mnist).dataset.batch(40)))
+    outputs = tf.saved_model.load(path).signatures["serving_default"](images=pairs["input"])["images"].numpy()
+    targets = pairs["target"].numpy()
+    difference = outputs.astype(np.float64) - targets.astype(np.float64)
+    mse = np.mean(difference ** 2, axis=(1, 2, 3))
+    np.testing.assert_allclose(record["psnr"], np.mean(10 * np.log10(255.0 ** 2 / mse)), rtol=1e-4)
+    np.testing.assert_allclose(record["l1"], np.mean(np.abs(difference)) / 255.0, rtol=1e-6)
+    assert record["num_examples"] == 40 and 0 < record["ssim"] < 1 and record["fid"] > 0
+    assert record["reference"]["num_examples"] == 64

@@ -44,3 +44,41 @@ def test_infogan_grid_varies_one_code_per_row_and_bad_requests_are_one_line(tmp_
     helpers.assert_one_line_error(
         helpers.run_binary("sample", f"--export={tmp_path / 'infogan'}", "--interpolate", f"--out={out}"),
         "declares no signature decoding a latent")
+
+
+def test_translation_grid_shows_input_output_target_and_translates_files(tiny_fashion_mnist, tmp_path):
+    from tests.test_eval_cli import _translation_export
+    from zoo import data
+
+    path = _translation_export(tmp_path)
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    out = tmp_path / "pairs.png"
+    result = helpers.run_binary("sample", f"--export={tmp_path / 'translator'}", "--num=4",
+                                f"--data_dir={tiny_fashion_mnist}", f"--out={out}")
+    assert result.returncode == 0, result.stderr
+    assert "the first 4 pairs of fashion_mnist_edges test (input | output | target)" in result.stdout
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (2 + 2 * 30, 2 + 6 * 30)  # Two (input | output | target) triples per row.
+    pairs = next(iter(data.load("fashion_mnist_edges", "test", data_dir=tiny_fashion_mnist).dataset.batch(4)))
+    outputs = serve(images=pairs["input"])["images"].numpy()
+    for index, (row, first) in enumerate(((0, 0), (0, 3), (1, 0), (1, 3))):
+        np.testing.assert_array_equal(cell(grid, row, first), pairs["input"][index, ..., 0])
+        np.testing.assert_array_equal(cell(grid, row, first + 1), outputs[index, ..., 0])
+        np.testing.assert_array_equal(cell(grid, row, first + 2), pairs["target"][index, ..., 0])
+    # Files: read, converted to the declared input shape (gray 28x28), translated; input | output rows.
+    files = tmp_path / "photos"
+    files.mkdir()
+    pictures = np.random.default_rng(0).integers(0, 256, [2, 56, 56, 3], dtype=np.uint8)
+    for index, picture in enumerate(pictures):
+        Image.fromarray(picture).save(files / f"{index}.png")
+    result = helpers.run_binary("sample", f"--export={tmp_path / 'translator'}", f"--input={files}/*.png",
+                                f"--out={out}")
+    assert result.returncode == 0, result.stderr
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (2 + 2 * 30, 2 + 2 * 30)
+    expected = np.asarray(Image.fromarray(pictures[1]).convert("L").resize((28, 28), Image.BILINEAR))
+    np.testing.assert_array_equal(cell(grid, 1, 0), expected)
+    np.testing.assert_array_equal(cell(grid, 1, 1), serve(images=expected[None, ..., None])["images"][0, ..., 0])
+    helpers.assert_one_line_error(
+        helpers.run_binary("sample", f"--export={tmp_path / 'translator'}", f"--input={files}/*.jpg", f"--out={out}"),
+        "matches no file")

@@ -17,7 +17,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tests import helpers, model_checks, text_checks
 from zoo import config as config_lib
-from zoo import export, registry
+from zoo import contract, export, registry
 from zoo.errors import UserError
 from zoo.export import compat, serving_config, warmup
 from zoo.models.base import MAX_SERVING_BATCH
@@ -30,7 +30,7 @@ def _build(name):
     config = config_lib.load(config_lib.default_config_name(name, "fashion_mnist"), smoke=True)
     if config.dataset == "fortunes":  # Text models: byte windows instead of images.
         return text_checks.build(name)
-    return model_checks.build(name)
+    return model_checks.build_from_config(name)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,10 @@ def test_unservable_ops_are_found_and_refused_at_export(tmp_path):
                 return {"images": tf.numpy_function(lambda s: s * 2, [seed], tf.int64)}
 
             return {"serving_default": serving_default}
+
+        def interface(self):
+            return contract.Interface([contract.Signature(
+                "serving_default", [contract.Input("seed", "seed", "int64")], {"images": "images"})])
 
         def export_info(self):
             return {}

@@ -39,7 +39,8 @@ def test_text_file_split_is_the_last_tenth_and_windows_are_every_offset(tmp_path
     train_bytes, _ = text.load_bytes(f"text:{tmp_path / 'bytes.bin'}", "train")
     test_bytes, _ = text.load_bytes(f"text:{tmp_path / 'bytes.bin'}", "test")
     assert train_bytes + test_bytes == data and len(test_bytes) == len(data) // 10
-    assert (train.image_shape, train.num_classes, train.num_examples) == ((9,), 256, len(train_bytes) - 8)
+    assert (train.spec.kind, train.spec.sequence_length, train.spec.vocabulary_size) == ("text", 8, 256)
+    assert train.num_examples == len(train_bytes) - 8 and train.dataset.element_spec["tokens"].shape == (9,)
     assert test.num_examples == len(test_bytes) - 8
     assert windows(train, 3) == [data[0:9], data[1:10], data[2:11]]
     assert train.element_at(tf.constant([5, 0], tf.int64))["tokens"].dtype == tf.int32
@@ -58,7 +59,7 @@ def test_fortunes_every_tenth_is_test_and_splits_are_disjoint(fortune_dir):
     assert len(train_fortunes) == 18 and not set(train_fortunes) & set(text.split_fortunes(test_bytes))
     assert sorted(train_fortunes + text.split_fortunes(test_bytes)) == sorted(all_fortunes)
     source = zoo.data.load("fortunes", "test", data_dir=fortune_dir, sequence_length=16)
-    assert source.num_examples == len(test_bytes) - 16 and source.image_shape == (17,)
+    assert source.num_examples == len(test_bytes) - 16 and source.spec.sequence_length == 16
 
 
 def test_fortune_separators_keep_percent_words_and_drop_empty_fortunes():

@@ -64,12 +64,12 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
 
 
 def _extractor(feature_model, dataset, options):
+    """The feature network: --feature_model, the shipped one for 28x28x1 data, or one trained
+    (once, cached) on a labelled dataset's training split."""
     from zoo import metrics
 
-    resolve = getattr(metrics, "resolve_feature_extractor", None)
-    if resolve is None:
-        return metrics.load_feature_extractor(feature_model)
-    return resolve(feature_model, dataset, **{key: value for key, value in options.items() if key != "direction"})
+    keys = ("data_dir", "image_size", "channels")
+    return metrics.resolve_feature_extractor(feature_model, dataset, **{key: options.get(key) for key in keys})
 
 
 def _reference(extractor, dataset, split, reference_examples, feature, options):

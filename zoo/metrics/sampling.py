@@ -144,3 +144,108 @@ def examples_of(source, count, features):
     """numpy arrays of `features` of the first `count` elements of a zoo.data Source."""
     batch = next(iter(source.dataset.take(count).batch(count)))
     return [batch[feature].numpy() for feature in features]
+
+
+def refused_as_user_error(where):
+    """A context turning an in-graph check's InvalidArgumentError into a one-line UserError."""
+    import tensorflow as tf
+
+    class Refused:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, kind, error, traceback):
+            if kind is not None and issubclass(kind, tf.errors.InvalidArgumentError):
+                raise UserError(f"{where} refused the request: {assertion_message(error)}") from None
+            return False
+
+    return Refused()
+
+
+def _with_classes(signature, num_classes):
+    """The declared signature with its class label's num_values replaced by --num_classes."""
+    import dataclasses
+
+    from zoo import contract
+
+    label = signature.input_with(contract.CLASS_LABEL)
+    if label is None or not num_classes:
+        return signature
+    inputs = [dataclasses.replace(spec, num_values=num_classes) if spec is label else spec for spec in signature.inputs]
+    return dataclasses.replace(signature, inputs=inputs)
+
+
+def preview_grid(interface, call, where, info, first_seed, num, columns=None, label=None, num_classes=None,
+                 input_pattern=None, split="test", data_dir=None):
+    """(uint8 grid, description) of the grid the model declares as its preview.
+
+    `call(signature_name)` returns a function of named inputs (a SavedModel signature or a server)."""
+    if interface.preview is None:
+        kinds = ", ".join(evaluation.kind for evaluation in interface.evaluations) or "nothing"
+        raise UserError(f"{where} declares no image grid (it is evaluated by {kinds}); call its signatures "
+                        f"{[signature.name for signature in interface.signatures]} directly")
+    evaluation = interface.evaluation(interface.preview)
+    signature = _with_classes(interface.signature(evaluation.signature), num_classes)
+    function = call(evaluation.signature)
+    if num > _max_batch():
+        raise UserError(f"--num must be at most {_max_batch()}, got {num}")
+    if interface.preview == contract.SAMPLES:
+        if input_pattern:
+            raise UserError(f"--input translates images; {where} samples from seeds")
+        with refused_as_user_error(where):
+            return sample_grid(function, signature, first_seed, num, columns, label)
+    if label is not None:
+        raise UserError(f"--label needs a conditional model; {where} translates images")
+    image = signature.input_with(contract.IMAGE)
+    if input_pattern:
+        inputs, names = _read_inputs(input_pattern, image.shape, num)
+        targets, what = None, f"{len(inputs)} files {names[0]}..{names[-1]} (input | output)"
+    else:
+        from zoo import data
+
+        dataset = info.get("dataset")
+        if not dataset:
+            raise UserError(f"{where} does not record its dataset: pass --input=<files> to translate")
+        options = {**info.get("data_options", {}), **({"data_dir": data_dir} if data_dir else {})}
+        source = data.load(dataset, split, **options)
+        inputs, targets = examples_of(source, min(num, source.num_examples),
+                                               [image.feature, evaluation.reference])
+        what = f"the first {len(inputs)} pairs of {dataset} {split} (input | output | target)"
+    with refused_as_user_error(where):
+        outputs = translate(function, signature, inputs)
+    grid, _ = translation_grid(inputs, outputs, targets)
+    return grid, what
+
+
+def _max_batch():
+    from zoo.models.base import MAX_SERVING_BATCH  # The bound every serving signature checks.
+
+    return MAX_SERVING_BATCH
+
+
+def _read_inputs(pattern, shape, num):
+    """uint8 images [N, H, W, C] of the files matching `pattern`, center-cropped and resized to the
+    declared input shape (H, W, C), with their names."""
+    import glob
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    paths = sorted(glob.glob(os.path.expanduser(pattern))) or ([pattern] if os.path.isfile(pattern) else [])
+    if not paths:
+        raise UserError(f"--input={pattern!r} matches no file")
+    paths = paths[:num]
+    height, width, channels = shape
+    images = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image = image.convert("L" if channels == 1 else "RGB")
+                side = min(image.size)
+                left, top = (image.size[0] - side) // 2, (image.size[1] - side) // 2
+                image = image.crop((left, top, left + side, top + side)).resize((width, height), Image.BILINEAR)
+                images.append(np.asarray(image, np.uint8).reshape(height, width, channels))
+        except (OSError, SyntaxError, ValueError) as error:
+            raise UserError(f"cannot read --input image {path}: {error}") from None
+    return np.stack(images), [os.path.basename(path) for path in paths]

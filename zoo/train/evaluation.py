@@ -41,7 +41,9 @@ class TrainingEvaluator:
         from zoo import data
 
         options = data.options_of(config)
-        self.extractor = metrics.load_feature_extractor(config.get("feature_model"))
+        self.extractor = metrics.resolve_feature_extractor(
+            config.get("feature_model"), config.dataset,
+            **{key: options.get(key) for key in ("data_dir", "image_size", "channels")})
         self.reference = metrics.reference_statistics(
             config.dataset, config.eval_split, self.extractor, max_examples=config.eval_reference_examples,
             feature=evaluation.reference, **{key: value for key, value in options.items() if key != "sequence_length"})

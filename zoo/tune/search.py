@@ -442,7 +442,7 @@ def export_best(tuner, search, directory, best, rows, export_dir):
                           "eval_samples": search.eval_samples},
             "hyperparameters": best["hyperparameters"], "evaluation": evaluation, "config": config.to_dict(),
             "search": {**search.record(), "directory": directory, "max_trials": search.max_trials}, "trials": rows}
-    info = {"model": config.model, "dataset": config.dataset, "step": step,
+    info = {**train.trainer.export_record(config, model, step),
             "tuning": {"trial_id": best["trial_id"], search.objective: best["objective"]}}
     path = export.export_model(model, export_dir, config.export_name, info, extra_files={MODEL_CARD: card})
     _write_json(record_path, {"trial_id": best["trial_id"], "export": path})
