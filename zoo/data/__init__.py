@@ -15,15 +15,14 @@ from zoo.data.sources import load
 OPTIONS = ("data_dir", "image_size", "channels", "sequence_length", "direction")
 
 
-def load_for(config, split):
-    """`load(config.dataset, split)` with the reading options the config sets."""
-    options = {key: config.get(key) for key in OPTIONS if config.get(key) is not None}
-    return load(config.dataset, split, **options)
-
-
 def options_of(config):
     """{key: value} of the reading options `config` sets (for `load`)."""
     return {key: config.get(key) for key in OPTIONS if config.get(key) is not None}
+
+
+def load_for(config, split):
+    """`load(config.dataset, split)` with the reading options the config sets."""
+    return load(config.dataset, split, **options_of(config))
 
 
 __all__ = ["OPTIONS", "load_for", "options_of", "DataSpec", "Source", "from_arrays", "load", "make_pipeline", "steps_per_epoch"]

@@ -17,11 +17,10 @@ import signal
 import keras
 import tensorflow as tf
 
-from zoo import data, export, images, registry
 from zoo import config as config_lib
+from zoo import contract, data, export, images, registry
 from zoo.errors import TrainingDiverged, UserError
 from zoo.metrics import sampling
-from zoo import contract
 from zoo.train.evaluation import BEST_DIR, TrainingEvaluator
 from zoo.train.progress import Progress, format_duration, format_losses
 
