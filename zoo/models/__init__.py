@@ -2,7 +2,8 @@
 
 The contract between a model and the shared machinery (trainer, exporter):
 - the factory registered with `@register(name)` builds and compiles the model from
-  `config.model_config` and the data's image shape and class count;
+  `config.model_config` and the data's `zoo.data.DataSpec` (images, paired images or text),
+  refusing data of another kind in one line;
 - `model.build_for_training()` creates every variable (networks and optimizer slots), so a
   checkpoint restores eagerly and a distribution strategy mirrors them;
 - `model.train_step(batch, seed)` performs one update from a batch dict (`image` in [-1, 1],
@@ -13,6 +14,9 @@ The contract between a model and the shared machinery (trainer, exporter):
   as one tensor (WGAN-GP's critic updates each read their own batch);
 - `model.serving_signatures()` returns the `tf.function`s the exporter writes, keyed by signature
   name (`serving_default` first); the export saves exactly the variables they read;
+- `model.interface()` declares them (`zoo.contract`): each input's role, the evaluations that
+  apply and the preview grid; the exporter checks the declaration against the functions, and the
+  trainer, evaluator, sampler and tuner read only it;
   `model.export_info()` adds JSON facts to the export's assets.extra.
 """
 
