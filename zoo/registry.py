@@ -1,6 +1,6 @@
 """Model registry: `@register("dcgan")` names a factory; `get("dcgan")` finds it.
 
-A factory has the signature `factory(config, image_shape, num_classes) -> keras.Model` and returns
+A factory has the signature `factory(config, spec) -> keras.Model` (spec: a `zoo.data.DataSpec`) and returns
 a compiled model (its optimizers attached), ready for the trainer. Model modules register
 themselves when `zoo.models` is imported; `get` and `names` import it on first use, so importing
 this module stays cheap.
