@@ -64,14 +64,14 @@ def generate_images(function, signature, num_samples, first_seed=EVAL_FIRST_SEED
     """uint8 images [num_samples, H, W, C] of seeds first_seed, first_seed+1, ... through a
     samples signature (`labels`: one per sample, default balanced)."""
     output = signature.output_with(contract.IMAGES)
+    label = signature.input_with(contract.CLASS_LABEL)
+    if label is not None and labels is None:  # Balanced over the whole set, not per batch.
+        labels = np.arange(num_samples) % label.num_values
     batches = []
     for start in range(0, num_samples, batch_size):
         stop = min(start + batch_size, num_samples)
         seeds = np.arange(first_seed + start, first_seed + stop, dtype=np.int64)
         request = sample_request(signature, seeds, None if labels is None else labels[start:stop])
-        label = signature.input_with(contract.CLASS_LABEL)
-        if label is not None and labels is None:  # Balanced over the whole set, not per batch.
-            request[label.name] = np.arange(start, stop, dtype=np.int64) % label.num_values
         batches.append(call(function, request)[output])
     return _checked_images(np.concatenate(batches), signature.name)
 
