@@ -46,7 +46,7 @@ serve-local: setup
 	$(BIN)/python -m zoo.serving.local_server exports --grpc_port=8500 --rest_port=8501 --preload
 
 test: setup data
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-slow: setup data
 	$(BIN)/python -m pytest -q -m slow

@@ -1,5 +1,10 @@
-"""What every benchmark script shares: the machine line of a result row, and training a config from
-scratch for a step count or a wall-clock budget."""
+"""What every benchmark script shares: the machine line of a result row, what a row trained on, and
+training a config from scratch for a step count or a wall-clock budget.
+
+Rows report numbers on the test split (recorded as "split" in each row); the training data is the
+"train" split, which leaves out the validation split held out of it (recorded as "train_data").
+Rows recorded before the hold-out existed have no "train_data": they trained on all the training
+data (for Fashion-MNIST, all 60,000 images)."""
 
 import os
 import platform
@@ -12,6 +17,14 @@ def machine():
     import tensorflow as tf
 
     return f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}"
+
+
+def training_data(config):
+    """One line saying what `config` trains on: its "train" split's description (which part of the
+    training data it is, after the validation hold-out)."""
+    from zoo import data
+
+    return data.load_for(config, "train").description
 
 
 def train_from_scratch(config_name, overrides, workdir_root, name=None, steps=0, minutes=10.0, **settings):

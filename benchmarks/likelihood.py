@@ -83,7 +83,8 @@ def main(argv):
             eval_every=0, checkpoint_every=1000)
         version_dir = result.export_path
         row.update(steps=result.step, batch_size=config.batch_size,
-                   train_seconds=round(result.step / result.steps_per_second, 1))
+                   train_seconds=round(result.step / result.steps_per_second, 1),
+                   train_data=common.training_data(config))
     else:
         version_dir = export.resolve_version_dir(FLAGS.export)
         name = FLAGS.name or os.path.basename(os.path.dirname(os.path.normpath(version_dir)))
@@ -92,6 +93,7 @@ def main(argv):
     record = evaluate_export(version_dir, info.get("dataset", "fashion_mnist"), FLAGS.split, FLAGS.num_samples)
     if "likelihood" not in record:
         raise UserError(f"{version_dir} has no log_likelihood(images) signature to score")
+    row["split"] = FLAGS.split
     row["likelihood"] = record["likelihood"]
     if "metrics" in record:
         row.update(metrics=record["metrics"], num_samples=FLAGS.num_samples, feature_model=record["feature_model"])

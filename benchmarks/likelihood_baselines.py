@@ -38,6 +38,7 @@ def image_baselines():
         return np.concatenate([batch["image"].numpy() for batch in batches])
 
     train, test = pixels("train"), pixels("test")
+    fitted_on = data.load("fashion_mnist", "train").description
     dims = math.prod(test.shape[1:])
     flat_train, flat_test = train.reshape(len(train), -1), test.reshape(len(test), -1)
     counts = np.ones((dims, 256))  # Add-one smoothing.
@@ -53,6 +54,8 @@ def image_baselines():
     xz_bytes = len(lzma.compress(test.tobytes(), preset=9 | lzma.PRESET_EXTREME))
     return {
         "data": f"fashion_mnist test split, {len(test)} images of {dims} pixels",
+        "split": "test",
+        "train_data": fitted_on,
         "bits_per_dim": {
             "independent_categorical": round(float(categorical), 4),
             "png": round(8 * png_bytes / test.size, 4),
@@ -66,12 +69,14 @@ def text_baselines():
 
     from zoo.data import text
 
-    train, test = text.load_bytes("fortunes", "train")[0], text.load_bytes("fortunes", "test")[0]
+    (train, fitted_on), test = text.load_bytes("fortunes", "train"), text.load_bytes("fortunes", "test")[0]
     counts = np.bincount(np.frombuffer(train, np.uint8), minlength=256) + 1.0
     log2_probs = np.log2(counts / counts.sum())
     unigram = -log2_probs[np.frombuffer(test, np.uint8)].mean()
     return {
         "data": f"fortunes test split, {len(test)} bytes",
+        "split": "test",
+        "train_data": fitted_on,
         "bits_per_byte": {
             "order0_bytes": round(float(unigram), 4),
             "gzip": round(8 * len(gzip.compress(test, 9)) / len(test), 4),

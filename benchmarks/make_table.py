@@ -3,6 +3,10 @@
     python benchmarks/make_table.py
 
 Replaces the text between `<!-- benchmarks:start -->` and `<!-- benchmarks:end -->` in README.md.
+Every table says the split its numbers were measured on (a split column; the test split is for
+reported numbers, selection reads the validation split) and what its rows trained on: rows recorded
+before the validation split was held out of train have no "train_data" and trained on all of the
+training data.
 """
 
 import glob
@@ -10,18 +14,40 @@ import json
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FASHION_MNIST_WHOLE = ("all 60,000 Fashion-MNIST training images, where train is now the first 50,000 and "
+                       "validation the last 10,000")
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+def split_of(row):
+    """The split a row's numbers were measured on (likelihood rows recorded it inside their record)."""
+    return row.get("split") or row.get("likelihood", {}).get("split") or "unrecorded"
+
+
+def training_note(rows, whole):
+    """One line on what the rows trained on: the "train" split they record, or, for rows recorded
+    before the validation hold-out, all of the training data (`whole` says what that was)."""
+    before = [row["name"] for row in rows if "train_data" not in row]
+    after = sorted({row["train_data"] for row in rows if "train_data" in row})
+    parts = []
+    if before:
+        which = "These rows were" if len(before) == len(rows) else f"Rows {', '.join(before)} were"
+        parts.append(f"{which} recorded before the validation split was held out of train: they trained on "
+                     f"{whole} (`--set=validation_size=0` trains that way now).")
+    if after:
+        parts.append("Trained on " + "; ".join(after) + ".")
+    return " ".join(parts)
 
 
 def quality_table(rows):
     lines = [
-        "| row | steps | images/s | FID ↓ | KID ↓ | precision ↑ | recall ↑ | density | coverage | command |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| row | split | steps | images/s | FID ↓ | KID ↓ | precision ↑ | recall ↑ | density | coverage | command |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda row: row["metrics"]["fid"]):
         m = row["metrics"]
         lines.append(
-            f"| {row['name']} | {row['steps']} | {row['images_per_second']:.0f} | {m['fid']:.2f} | "
+            f"| {row['name']} | {split_of(row)} | {row['steps']} | {row['images_per_second']:.0f} | {m['fid']:.2f} | "
             f"{m['kid_mean']:.3f} ± {m['kid_std']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} | "
             f"{m['density']:.3f} | {m['coverage']:.3f} | `{row['command']}` |")
     first = rows[0]
@@ -30,7 +56,8 @@ def quality_table(rows):
         f"Each row: trained from scratch for {first['budget_minutes']:g} minutes of wall clock on "
         f"{first['machine']}, then {first['num_samples']} samples drawn through the SavedModel and compared "
         f"with the Fashion-MNIST test split in the shipped feature space (network {first['feature_model']['hash']}, "
-        "see zoo/metrics/FEATURE_NETWORK.md). These FIDs are not comparable to InceptionV3 FIDs in papers.")
+        "see zoo/metrics/FEATURE_NETWORK.md). These FIDs are not comparable to InceptionV3 FIDs in papers. "
+        + training_note(rows, FASHION_MNIST_WHOLE))
     for row in rows:
         if "label_accuracy" in row:
             accuracy = row["label_accuracy"]
@@ -45,23 +72,24 @@ def aids_table(rows):
     """Equal-step ablations of the GAN training aids against the row named aids_baseline."""
     baseline = next((row for row in rows if row["name"] == "aids_baseline"), None)
     # No images/s column: these runs shared the machine with other work, so their speeds are noise.
-    lines = ["| aid | steps | FID ↓ | Δ FID vs baseline | KID ↓ | precision | recall | command |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| aid | split | steps | FID ↓ | Δ FID vs baseline | KID ↓ | precision | recall | command |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in sorted(rows, key=lambda row: row["metrics"]["fid"]):
         m = row["metrics"]
         delta = f"{m['fid'] - baseline['metrics']['fid']:+.2f}" if baseline else "n/a"
-        lines.append(f"| {row['name']} | {row['steps']} | {m['fid']:.2f} | {delta} | {m['kid_mean']:.3f} | "
-                     f"{m['precision']:.3f} | {m['recall']:.3f} | `{row['command']}` |")
-    return lines
+        lines.append(f"| {row['name']} | {split_of(row)} | {row['steps']} | {m['fid']:.2f} | {delta} | "
+                     f"{m['kid_mean']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} | `{row['command']}` |")
+    return lines + ["", training_note(rows, FASHION_MNIST_WHOLE)]
 
 
 def translation_table(rows):
     """Image-to-image rows: each task's pix2pix and its L1-only U-Net ablation side by side."""
-    lines = ["| row | task | steps | images/s | PSNR (dB) ↑ | SSIM ↑ | L1 ↓ | FID ↓ | KID ↓ | command |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| row | task | split | steps | images/s | PSNR (dB) ↑ | SSIM ↑ | L1 ↓ | FID ↓ | KID ↓ | command |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in sorted(rows, key=lambda row: (row["dataset"], row["name"])):
         t = row["translation"]
-        lines.append(f"| {row['name']} | {row['dataset']} | {row['steps']} | {row['images_per_second']:.0f} | "
+        lines.append(f"| {row['name']} | {row['dataset']} | {split_of(row)} | {row['steps']} | "
+                     f"{row['images_per_second']:.0f} | "
                      f"{t['psnr']:.2f} | {t.get('ssim', float('nan')):.4f} | {t['l1']:.4f} | {t['fid']:.2f} | "
                      f"{t['kid_mean']:.3f} | `{row['command']}` |")
     first = rows[0]
@@ -70,19 +98,20 @@ def translation_table(rows):
               f"{first['split']} split translated through the SavedModel; PSNR/SSIM per image on 0..255 pixels "
               "(averaged), L1 the mean absolute pixel error on a 0..1 scale, FID/KID of the outputs against the "
               "test targets in the shipped feature space. Grids (input | output | target): "
-              + ", ".join(f"[{row['name']}]({row['grid']})" for row in sorted(rows, key=lambda row: row["name"])) + "."]
+              + ", ".join(f"[{row['name']}]({row['grid']})" for row in sorted(rows, key=lambda row: row["name"])) + ". "
+              + training_note(rows, "pairs made from " + FASHION_MNIST_WHOLE)]
     return lines
 
 
 def likelihood_table(rows, baselines):
-    lines = ["| row | steps | test NLL (nats/image) | bits/dim ↓ | -ELBO bits/dim | FID | 16 samples (s) | command |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| row | split | steps | NLL (nats/image) | bits/dim ↓ | -ELBO bits/dim | FID | 16 samples (s) | command |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in sorted(rows, key=lambda row: row["likelihood"]["nll"]["bits_per_dim"]):
         nll, elbo = row["likelihood"]["nll"], row["likelihood"].get("negative_elbo")
         fid = f"{row['metrics']['fid']:.2f}" if "metrics" in row else "—"
         seconds = next(iter(row.get("sample_seconds", {}).values()), None)
         elbo_text = f"{elbo['bits_per_dim']:.3f}" if elbo else "—"
-        lines.append(f"| {row['name']} | {row.get('step') or row.get('steps')} | {nll['nll_nats']:.1f} | "
+        lines.append(f"| {row['name']} | {split_of(row)} | {row.get('step') or row.get('steps')} | {nll['nll_nats']:.1f} | "
                      f"{nll['bits_per_dim']:.3f} | {elbo_text} | {fid} | {seconds if seconds is not None else '—'} | "
                      f"`{row['command']}` |")
     if baselines:
@@ -90,14 +119,16 @@ def likelihood_table(rows, baselines):
         lines += ["", f"Reference points on the same {baselines['images']['data']} (`{baselines['command']}`): "
                   f"independent per-pixel categoricals fitted on train {image['independent_categorical']:.2f} bits/dim "
                   f"(the floor any model must be far below), PNG {image['png']:.2f}, xz {image['xz']:.2f}."]
-    return lines
+    return lines + ["", training_note(rows + ([{"name": "the baselines", **baselines["images"]}] if baselines else []),
+                                      FASHION_MNIST_WHOLE)]
 
 
 def text_table(rows, baselines):
-    lines = ["| row | steps | seconds | test bits/byte ↓ | train-slice bits/byte | 200 bytes generated (s) | command |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| row | split | steps | seconds | test bits/byte ↓ | train-slice bits/byte | 200 bytes generated (s) | command |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in sorted(rows, key=lambda row: row["test_bits_per_byte"]):
-        lines.append(f"| {row['name']} | {row['steps']} | {row['seconds']:.0f} | {row['test_bits_per_byte']:.3f} | "
+        lines.append(f"| {row['name']} | {split_of(row)} | {row['steps']} | {row['seconds']:.0f} | "
+                     f"{row['test_bits_per_byte']:.3f} | "
                      f"{row['train_slice_bits_per_byte']:.3f} | {row['generation_seconds_200_bytes']:.2f} | "
                      f"`{row['command']}` |")
     text = (baselines or {}).get("text", {}).get("bits_per_byte")
@@ -105,7 +136,8 @@ def text_table(rows, baselines):
         lines += ["", f"Reference points on the same {baselines['text']['data']}: an order-0 byte model fitted on "
                   f"train {text['order0_bytes']:.2f} bits/byte, gzip -9 {text['gzip']:.2f}, xz -9e {text['xz']:.2f}, "
                   f"bzip2 -9 {text['bzip2']:.2f}."]
-    return lines
+    with_baselines = rows + ([{"name": "the baselines", **baselines["text"]}] if text else [])
+    return lines + ["", training_note(with_baselines, "every fortune that is not test (9 in 10)")]
 
 
 def throughput_table(result):
@@ -151,13 +183,13 @@ def main():
         lines += [f"### GAN training aids on DCGAN ({aids[0]['budget_steps']} steps each)", ""]
         lines += aids_table(aids) + [""]
     if translation:
-        lines += [f"### Image-to-image at a {translation[0]['budget_minutes']:g}-minute CPU budget (test split)", ""]
+        lines += [f"### Image-to-image at a {translation[0]['budget_minutes']:g}-minute CPU budget", ""]
         lines += translation_table(translation) + [""]
     if likelihood:
-        lines += ["### Likelihood models on Fashion-MNIST (test split, through the export)", ""]
+        lines += ["### Likelihood models on Fashion-MNIST (through the export)", ""]
         lines += likelihood_table(likelihood, baselines) + [""]
     if text:
-        lines += ["### Text models on the fortunes (held-out every 10th fortune)", ""]
+        lines += ["### Text models on the fortunes (test: every 10th fortune)", ""]
         lines += text_table(text, baselines) + [""]
     throughput_path = os.path.join(results, "train_throughput.json")
     if os.path.exists(throughput_path):

@@ -87,6 +87,7 @@ def main(argv):
         "metrics": record["metrics"],
         "num_samples": FLAGS.num_samples,
         "split": "test",
+        "train_data": common.training_data(config),
         "feature_model": record["feature_model"],
         "date": time.strftime("%Y-%m-%d"),
         "machine": common.machine(),

@@ -58,6 +58,7 @@ def main(argv):
         "images_per_second": round(result.images_per_second, 1),
         "translation": record["translation"],
         "split": "test",
+        "train_data": common.training_data(config),
         "date": time.strftime("%Y-%m-%d"),
         "machine": common.machine(),
     }

@@ -11,6 +11,8 @@ text; image-to-image models by PSNR, SSIM, L1 and FID of their outputs against t
     zoo-eval --export=exports/pix2pix_fashion_mnist_edges                 # PSNR/SSIM/L1/FID on test pairs
 
 Prints one line and writes JSON (metrics, sample count, feature network hash, dataset split, seed).
+The default split is test, for the numbers to report; --split=validation measures on the part of
+the training data held out of train (what zoo-tune and evaluation during training select on).
 """
 
 import json
@@ -24,8 +26,11 @@ from zoo.errors import UserError
 flags.DEFINE_string("export", None, "Model directory (exports/<name>) or a version directory.")
 flags.DEFINE_integer("version", None, "Version to evaluate (default: the highest).")
 flags.DEFINE_string("dataset", None, "Real data to compare with (default: the dataset the export was trained on).")
-flags.DEFINE_string("split", "test", "Split of the real data.")
+flags.DEFINE_string("split", "test", "Split of the real data: test (default) for the numbers to report; "
+                    "validation (held out of train) or train, optionally sliced like validation[:1000].")
 flags.DEFINE_string("data_dir", None, "Directory with the dataset's files.")
+flags.DEFINE_integer("validation_size", None, "Training examples held out as the validation split (default: what "
+                     "the export was trained with, else the dataset's default; 0: none).")
 flags.DEFINE_integer("num_samples", 10000, "Generated images (seeds first_seed .. first_seed+N-1); 0 skips "
                      "the sample metrics (likelihood models: only the likelihood).")
 flags.DEFINE_integer("reference_examples", 10000, "Real images used (a fixed subset of the split).")
@@ -84,7 +89,9 @@ def main(argv):
 
     # The data is read as the model was trained on it (image size, channels, pair direction), unless
     # another dataset is asked for.
-    options = info.get("data_options", {}) if dataset == info.get("dataset") else {}
+    options = dict(info.get("data_options", {})) if dataset == info.get("dataset") else {}
+    if FLAGS.validation_size is not None:
+        options["validation_size"] = FLAGS.validation_size
     record = evaluate_export(version_dir, dataset, FLAGS.split, FLAGS.num_samples, FLAGS.first_seed,
                              FLAGS.batch_size, FLAGS.feature_model, FLAGS.data_dir, FLAGS.reference_examples,
                              FLAGS.likelihood_examples, data_options=options)

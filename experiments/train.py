@@ -26,6 +26,9 @@ flags.DEFINE_string("data_dir", None, "Directory with the dataset's files (IDX f
 flags.DEFINE_integer("image_size", None, "Resize folder images to this square size.")
 flags.DEFINE_integer("channels", None, "Convert folder images to 1 or 3 channels.")
 flags.DEFINE_enum("direction", None, ["AtoB", "BtoA"], "paired_folder: which half (or folder) is the input.")
+flags.DEFINE_integer("validation_size", None, "Training examples (text files: bytes) held out of train as the "
+                     "validation split that evaluation during training reads (default: the dataset's, e.g. "
+                     "Fashion-MNIST's last 10,000 images; 0: none).")
 flags.DEFINE_integer("eval_every", None, "Measure FID/KID every N steps, keep the best checkpoint (0: off).")
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after K evaluations without improvement (0: never).")
 flags.DEFINE_string("export_dir", "exports", "Export root (TF Serving base paths); empty to skip the export.")
@@ -52,8 +55,8 @@ def build_config():
     if FLAGS.dataset and FLAGS.dataset != config.dataset:
         config.dataset = FLAGS.dataset
         config.export_name = export_name(config.model, FLAGS.dataset)
-    for key in ("train_steps", "batch_size", "seed", "data_dir", "image_size", "channels", "direction", "eval_every",
-                "early_stopping_patience"):
+    for key in ("train_steps", "batch_size", "seed", "data_dir", "image_size", "channels", "direction",
+                "validation_size", "eval_every", "early_stopping_patience"):
         if FLAGS[key].value is not None:
             config[key] = FLAGS[key].value
     config_lib.apply_overrides(config, FLAGS.set)

@@ -4,9 +4,11 @@
         --steps=1000 --directory=runs/tune
 
 Each trial trains in <directory>/trials/<trial_id>/ (a zoo workdir with TensorBoard logs) and is
-scored through its export; the table of trials is printed and written to <directory>/trials.md and
-trials.json; the best trial goes to <export_dir>/<model>_<dataset>/<version> with
-assets.extra/model_card.json. Rerunning the same command continues an interrupted search.
+scored through its export on --split (default validation: held out of the training data, so the
+test split stays unseen by the search and is left for zoo-eval's final numbers); the table of
+trials is printed and written to <directory>/trials.md and trials.json; the best trial goes to
+<export_dir>/<model>_<dataset>/<version> with assets.extra/model_card.json. Rerunning the same
+command continues an interrupted search.
 """
 
 import sys
@@ -26,8 +28,12 @@ flags.DEFINE_string("objective", "fid", "Minimized: fid, kid (image generators),
                     "translation_fid (image-to-image models); what the model declares it can be measured by.")
 flags.DEFINE_string("directory", None, "The search's directory: keras-tuner state, trial workdirs, the table.")
 flags.DEFINE_integer("steps", 1000, "Training steps per trial (Hyperband: of its longest trials).")
-flags.DEFINE_integer("eval_samples", 2000, "Generated images for FID/KID, or test images scored for likelihoods.")
-flags.DEFINE_integer("eval_reference_examples", 10000, "Real test images of the FID/KID reference statistics.")
+flags.DEFINE_string("split", "validation", "Split the trials are scored on: validation (held out of train; "
+                    "default), or test (not for selection: it is what final numbers are reported on).")
+flags.DEFINE_integer("validation_size", None, "Training examples held out of train as the validation split "
+                     "(default: the dataset's, e.g. Fashion-MNIST's last 10,000 images).")
+flags.DEFINE_integer("eval_samples", 2000, "Generated images for FID/KID, or --split images scored for likelihoods.")
+flags.DEFINE_integer("eval_reference_examples", 10000, "Real --split images of the FID/KID reference statistics.")
 flags.DEFINE_string("export_dir", "exports", "Export root for the best trial; empty to skip the export.")
 flags.DEFINE_integer("seed", 0, "Seed of every trial's training and of the tuner's sampling.")
 flags.DEFINE_multi_string("set", [], "Config override key=value applied to every trial, e.g. "
@@ -53,7 +59,8 @@ def main(argv):
     search = tune.Search(
         model=FLAGS.model, dataset=FLAGS.dataset, tuner=FLAGS.tuner, objective=FLAGS.objective,
         max_trials=FLAGS.max_trials, steps=FLAGS.steps, eval_samples=FLAGS.eval_samples,
-        eval_reference_examples=FLAGS.eval_reference_examples, seed=FLAGS.seed, overrides=tuple(FLAGS.set),
+        eval_reference_examples=FLAGS.eval_reference_examples, split=FLAGS.split,
+        validation_size=FLAGS.validation_size, seed=FLAGS.seed, overrides=tuple(FLAGS.set),
         fixed=tuple(FLAGS.fix), data_dir=FLAGS.data_dir, smoke=FLAGS.smoke,
         hyperband_max_epochs=FLAGS.hyperband_max_epochs, hyperband_factor=FLAGS.hyperband_factor,
         max_consecutive_failures=FLAGS.max_consecutive_failures)

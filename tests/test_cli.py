@@ -1,5 +1,6 @@
 """The binaries end to end, and the one-line errors a user gets for bad input."""
 
+import json
 import os
 
 from tests import helpers
@@ -9,10 +10,15 @@ def test_train_export_sample_end_to_end(tiny_fashion_mnist, tmp_path):
     workdir, exports = tmp_path / "run", tmp_path / "exports"
     result = helpers.run_binary("train", "--model=dcgan", "--smoke", f"--data_dir={tiny_fashion_mnist}",
                                 f"--workdir={workdir}", f"--export_dir={exports}", "--train_steps=3", "--eval_every=3",
-                                "--early_stopping_patience=2", "--set=eval_samples=64")
+                                "--early_stopping_patience=2", "--set=eval_samples=64", "--validation_size=50")
     assert result.returncode == 0, result.stderr
     assert "trained dcgan on fashion_mnist: steps 0->3" in result.stdout
     assert "eval at step 3: fid=" in result.stdout and os.path.exists(workdir / "best")
+    # --validation_size: the last 50 of the 256 training images are held out and evaluated on.
+    assert "data: fashion_mnist train: 206 images (first 206 of the 256 training images; last 50" in result.stdout
+    assert "(64 samples vs fashion_mnist validation)" in result.stdout
+    info = json.load(open(exports / "dcgan_fashion_mnist" / "1" / "assets.extra" / "zoo_export.json"))
+    assert info["data_options"]["validation_size"] == 50
     assert "--train_steps=3" in open(workdir / "flags.txt").read()
     # zoo-train exported version 1; this export becomes the canary beside a stable version 1.
     result = helpers.run_binary("export", f"--workdir={workdir}", f"--export_dir={exports}", "--label=canary",

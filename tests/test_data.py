@@ -54,7 +54,7 @@ def test_import_neither_loads_data_nor_imports_tfds():
 
 
 @needs_debian_files
-@pytest.mark.parametrize("split, count", [("train", 60000), ("test", 10000)])
+@pytest.mark.parametrize("split, count", [("train", 50000), ("validation", 10000), ("test", 10000)])
 def test_fashion_mnist_from_debian_files(monkeypatch, split, count):
     monkeypatch.delenv(fashion_mnist.ENV_VAR, raising=False)
     source = zoo.data.load("fashion_mnist", split)
@@ -69,7 +69,10 @@ def test_fashion_mnist_from_debian_files(monkeypatch, split, count):
 
 def test_fashion_mnist_from_data_dir(tmp_path):
     arrays = write_fashion_files(tmp_path)
-    for split in ("train", "test"):
+    # 30 training images: the last 5 (1/6) are validation, the first 25 train.
+    arrays["validation"] = tuple(array[25:] for array in arrays["train"])
+    arrays["train"] = tuple(array[:25] for array in arrays["train"])
+    for split in ("train", "validation", "test"):
         source = zoo.data.load("fashion_mnist", split, data_dir=str(tmp_path))
         elements = list(source.dataset.as_numpy_iterator())
         images, labels = arrays[split]
@@ -118,8 +121,9 @@ def test_fashion_mnist_corrupt_files(tmp_path):
 
 def test_fashion_mnist_bad_split_and_options(tmp_path):
     write_fashion_files(tmp_path)
-    for kwargs in ({"split": "validation"}, {"split": "train[a:]"}, {"channels": 2},
-                   {"image_size": 0}):
+    for kwargs in ({"split": "valid"}, {"split": "train[a:]"}, {"channels": 2},
+                   {"image_size": 0}, {"validation_size": -1}, {"validation_size": 30},
+                   {"split": "validation", "validation_size": 0}):
         with pytest.raises(UserError):
             zoo.data.load("fashion_mnist", data_dir=str(tmp_path), **kwargs)
 
@@ -127,7 +131,7 @@ def test_fashion_mnist_bad_split_and_options(tmp_path):
 def test_fashion_mnist_environment_variable(monkeypatch, tmp_path):
     write_fashion_files(tmp_path)
     monkeypatch.setenv(fashion_mnist.ENV_VAR, str(tmp_path))
-    assert zoo.data.load("fashion_mnist", "train").num_examples == 30
+    assert zoo.data.load("fashion_mnist", "train").num_examples == 25  # 5 held out as validation.
     monkeypatch.setenv(fashion_mnist.ENV_VAR, str(tmp_path / "absent"))
     with pytest.raises(UserError, match=fashion_mnist.ENV_VAR):
         zoo.data.load("fashion_mnist", "train")
@@ -135,10 +139,13 @@ def test_fashion_mnist_environment_variable(monkeypatch, tmp_path):
 
 def test_fashion_mnist_falls_back_to_shipped_subset(no_fashion_mnist_files, caplog):
     train = zoo.data.load("fashion_mnist", "train")
+    validation = zoo.data.load("fashion_mnist", "validation")
     test = zoo.data.load("fashion_mnist", "test")
-    assert (train.num_examples, test.num_examples) == (2000, 1000)
+    # The subset holds out proportionally: 1/6 of its 2,000 training images, as 10,000 of 60,000.
+    assert (train.num_examples, validation.num_examples, test.num_examples) == (1667, 333, 1000)
     assert "apt-get install dataset-fashion-mnist" in caplog.text
     assert "subset" in train.description and train.image_shape == (28, 28, 1)
+    assert "last 333 held out as validation (1/6, as 10000 of the full 60000)" in train.description
     labels = np.array([element["label"] for element in test.dataset.as_numpy_iterator()])
     np.testing.assert_array_equal(np.bincount(labels), [100] * 10)
 
@@ -177,7 +184,7 @@ def test_folder_with_class_subfolders(tmp_path):
     write_png(str(tmp_path / "cats" / "nested" / "c.png"), (8, 8), "L", 30)
     (tmp_path / "cats" / "notes.txt").write_text("not an image")
     (tmp_path / "empty").mkdir()
-    source = zoo.data.load(f"folder:{tmp_path}")
+    source = zoo.data.load(f"folder:{tmp_path}", validation_size=0)
     assert (source.num_examples, source.num_classes, source.image_shape) == (3, 2, (8, 8, 3))
     elements = list(source.dataset.as_numpy_iterator())
     assert [e["label"] for e in elements] == [0, 0, 1]  # cats/b, cats/nested/c, dogs/a.
@@ -190,7 +197,7 @@ def test_folder_resizes_and_converts_channels(tmp_path):
     write_png(str(tmp_path / "b.png"), (6, 6), "L", 100)
     with pytest.raises(UserError, match="image_size"):
         zoo.data.load(f"folder:{tmp_path}")
-    source = zoo.data.load(f"folder:{tmp_path}", image_size=4, channels=1)
+    source = zoo.data.load(f"folder:{tmp_path}", image_size=4, channels=1, validation_size=0)
     assert (source.num_classes, source.image_shape) == (0, (4, 4, 1))
     images = [e["image"] for e in source.dataset.as_numpy_iterator()]
     assert [image.shape for image in images] == [(4, 4, 1), (4, 4, 1)]
@@ -262,8 +269,12 @@ def test_tfds_dataset_already_prepared(no_network, tmp_path):
     assert (source.num_examples, source.image_shape) == (4, (4, 4, 1))
     elements = list(source.dataset.as_numpy_iterator())
     assert len(elements) == 4 and all(e["image"].shape == (4, 4, 1) for e in elements)
-    with pytest.raises(UserError, match="unknown split 'validation'"):
-        zoo.data.load("mnist", "validation", data_dir=str(tmp_path))
+    # No validation split of its own: the last tenth of train (here 1 of 6) is held out.
+    validation = zoo.data.load("mnist", "validation", data_dir=str(tmp_path))
+    assert validation.num_examples == 1 and "last 1 of the 6 training examples" in validation.description
+    assert zoo.data.load("mnist", "train", data_dir=str(tmp_path)).num_examples == 5
+    with pytest.raises(UserError, match="unknown split 'valid'"):
+        zoo.data.load("mnist", "valid", data_dir=str(tmp_path))
 
 
 # The training stream.
@@ -340,7 +351,7 @@ def test_pipeline_accepts_numpy_and_tensor_integers():
 def test_pipeline_batches_and_errors(tmp_path):
     write_png(str(tmp_path / "a" / "1.png"), (6, 6), "RGB", 255)
     write_png(str(tmp_path / "b" / "2.png"), (6, 6), "L", 0)
-    source = zoo.data.load(f"folder:{tmp_path}")
+    source = zoo.data.load(f"folder:{tmp_path}", validation_size=0)
     batch = next(iter(zoo.data.make_pipeline(source, 2, seed=0)))
     assert batch["image"].shape == (2, 6, 6, 3) and batch["image"].dtype == tf.float32
     assert sorted(batch["image"].numpy()[:, 0, 0, 0]) == [-1.0, 1.0]

@@ -31,6 +31,24 @@ def test_zoo_eval_writes_the_record(tiny_fashion_mnist, tmp_path):
     assert {"kid_mean", "kid_std", "precision", "recall", "density", "coverage"} <= set(metrics)
 
 
+def test_zoo_eval_on_the_validation_split(tiny_fashion_mnist, tmp_path):
+    """--split=validation measures on the images held out of train (--validation_size of them)."""
+    export.export_model(model_checks.build("dcgan"), str(tmp_path), "dcgan_fashion_mnist", {"dataset": "fashion_mnist"})
+    out = tmp_path / "eval.json"
+    result = helpers.run_binary("evaluate", f"--export={tmp_path / 'dcgan_fashion_mnist'}", "--split=validation",
+                                "--validation_size=40", *_small_eval_args(tiny_fashion_mnist, out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("dcgan_fashion_mnist/1 vs fashion_mnist validation (64")
+    record = json.load(open(out))
+    assert record["split"] == "validation" and record["validation_size"] == 40
+    assert record["reference"]["num_examples"] == 40
+    assert "last 40 of the 256 training images, held out of train" in record["reference"]["description"]
+    helpers.assert_one_line_error(
+        helpers.run_binary("evaluate", f"--export={tmp_path / 'dcgan_fashion_mnist'}", "--split=validation",
+                           "--validation_size=0", *_small_eval_args(tiny_fashion_mnist, out)),
+        "validation_size=0 holds nothing out of train")
+
+
 def test_zoo_eval_bad_inputs_are_one_line(tiny_fashion_mnist, tmp_path):
     class NotAGenerator(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])

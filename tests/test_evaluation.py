@@ -25,7 +25,10 @@ def test_fid_and_kid_are_measured_and_logged(tiny_fashion_mnist, tmp_path, capsy
     history = json.load(open(tmp_path / "evaluations.json"))["evaluations"]
     assert [entry["step"] for entry in history] == [2, 4, 6, 8]
     assert all(entry["fid"] > 0 and np.isfinite(entry["kid_mean"]) for entry in history)
-    assert "eval at step 8: fid=" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "eval at step 8: fid=" in out
+    # Selection reads the validation split held out of train (43 of the tiny 256 images), not test.
+    assert "(32 samples vs fashion_mnist validation)" in out and "data: fashion_mnist train: 213 images" in out
     assert result.stop_reason == "completed"
     best = min(history, key=lambda entry: entry["fid"])
     assert tf.train.latest_checkpoint(str(tmp_path / "best")).endswith(f"ckpt-{best['step']}")
@@ -36,6 +39,8 @@ def test_early_stopping_keeps_and_exports_the_best(tiny_fashion_mnist, tmp_path,
 
     def fake_evaluate_images(images, reference, extractor, metrics):
         assert images.shape == (32, 28, 28, 1) and images.dtype == np.uint8
+        # The best checkpoint and early stopping are chosen on validation images, never on test.
+        assert reference.description.startswith("fashion_mnist validation: 43 images (last 43 of the 256 training")
         return {"fid": next(scripted), "kid_mean": 0.0, "kid_std": 0.0}
 
     monkeypatch.setattr(zoo.metrics, "evaluate_images", fake_evaluate_images)

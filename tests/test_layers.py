@@ -1,12 +1,13 @@
 """SpectralNormalization: the normalized kernel has spectral norm 1, u is state that only training
-calls change, and the wrapper runs inside tf.function and MirroredStrategy."""
+calls change, and the wrapper runs inside tf.function and MirroredStrategy. SyncBatchNormalization:
+Keras's batch norm with one replica, the global batch's with several."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.layers import SpectralNormalization
+from zoo.layers import SpectralNormalization, SyncBatchNormalization
 from zoo.models.base import VariableList
 
 # (make the wrapped layer, input shape, kernel as (output channels, everything else) in numpy)
@@ -157,3 +158,65 @@ def test_zero_kernel_gives_bias_not_nan():
 def test_rejects_layers_without_a_kernel():
     with pytest.raises(ValueError, match="plain kernel variable"):
         SpectralNormalization(keras.layers.LayerNormalization()).build((2, 3))
+
+
+def _batch_norm_case(layer_class, momentum=0.9):
+    """A built batch norm with non-trivial gamma and beta, a batch whose mean is large against its
+    spread (where a one-pass variance would cancel), and output weights for a scalar loss."""
+    rng = np.random.RandomState(3)
+    x = (5.0 + rng.normal(size=(8, 3, 3, 4))).astype(np.float32)
+    layer = layer_class(momentum=momentum)
+    layer.build(x.shape)
+    layer.gamma.assign(rng.uniform(0.5, 1.5, 4).astype(np.float32))
+    layer.beta.assign(rng.normal(size=4).astype(np.float32))
+    return layer, x, rng.normal(size=x.shape).astype(np.float32)
+
+
+def _train_call(layer, x, weights):
+    """(output, gradients of sum(output * weights) w.r.t. x, gamma and beta) of a training call."""
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        output = layer(x, training=True)
+        loss = tf.reduce_sum(output * weights)
+    return output, tape.gradient(loss, [x, layer.gamma, layer.beta])
+
+
+def test_sync_batch_norm_is_keras_batch_norm_with_one_replica():
+    """Bit for bit, outputs, gradients and moving statistics: one-replica runs keep their numbers."""
+    plain, x, weights = _batch_norm_case(keras.layers.BatchNormalization)
+    synced, _, _ = _batch_norm_case(SyncBatchNormalization)
+    (expected, expected_gradients), (actual, actual_gradients) = (_train_call(plain, x, weights),
+                                                                  _train_call(synced, x, weights))
+    for a, b in zip([actual, *actual_gradients], [expected, *expected_gradients]):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for name in ("moving_mean", "moving_variance"):
+        np.testing.assert_array_equal(getattr(synced, name).numpy(), getattr(plain, name).numpy())
+
+
+def test_sync_batch_norm_normalizes_the_global_batch_under_mirrored_strategy():
+    """Two replicas with half a batch each: the outputs, the moving statistics and (through the
+    all-reduces) the input gradients are those of one device with the whole batch; the replicas'
+    gamma and beta gradients sum to the whole batch's."""
+    plain, x, weights = _batch_norm_case(keras.layers.BatchNormalization)
+    expected_output, (expected_dx, expected_dgamma, expected_dbeta) = _train_call(plain, x, weights)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
+                                              cross_device_ops=tf.distribute.ReductionToOneDevice())
+    with strategy.scope():
+        synced, _, _ = _batch_norm_case(SyncBatchNormalization)
+    halves = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensors((x, weights)).unbatch().batch(len(x)))
+    output, gradients = tf.function(lambda batch: strategy.run(lambda b: _train_call(synced, *b), args=(batch,)))(
+        next(iter(halves)))
+    local = strategy.experimental_local_results
+    np.testing.assert_allclose(np.concatenate([o.numpy() for o in local(output)]), expected_output.numpy(),
+                               atol=2e-5)
+    np.testing.assert_allclose(np.concatenate([g.numpy() for g in local(gradients[0])]), expected_dx.numpy(),
+                               atol=2e-5)
+    np.testing.assert_allclose(sum(g.numpy() for g in local(gradients[1])), expected_dgamma.numpy(), atol=1e-4)
+    np.testing.assert_allclose(sum(g.numpy() for g in local(gradients[2])), expected_dbeta.numpy(), atol=1e-4)
+    for name in ("moving_mean", "moving_variance"):
+        replicas = getattr(getattr(synced, name).value, "values", ())
+        assert len(replicas) == 2
+        for replica_value in replicas:
+            np.testing.assert_allclose(replica_value.numpy(), getattr(plain, name).numpy(), atol=1e-5)

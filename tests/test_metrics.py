@@ -293,6 +293,7 @@ def test_user_keras_model(tmp_path):
         plain.features(np.zeros((2, 28, 28, 1), np.uint8))
 
 
+@pytest.mark.slow  # Builds InceptionV3 twice; the feature-network path is covered by the fast tests.
 def test_inception_v3_weights_file(tmp_path):
     path = str(tmp_path / "inception.weights.h5")
     keras.applications.InceptionV3(include_top=False, pooling="avg", weights=None).save_weights(path)

@@ -55,7 +55,7 @@ def test_edges_of_step_images(tmp_path):
     faint[10:, :] = 40  # A step of 40 gray levels: magnitude 160, below the threshold.
     noise = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
     data_dir = write_train_idx(tmp_path, np.stack([step, faint, noise]))
-    source = zoo.data.load("fashion_mnist_edges", data_dir=data_dir)
+    source = zoo.data.load("fashion_mnist_edges", data_dir=data_dir, validation_size=0)
     assert source.spec.kind == "paired_images" and source.num_examples == 3
     assert source.spec.image_shape == source.spec.input_shape == (28, 28, 1)
     inputs, targets = load_all(source)
@@ -146,8 +146,8 @@ def test_lowres_is_block_means(tiny_fashion_mnist):
 def test_task_errors(tiny_fashion_mnist):
     one_line_error("unknown split 'val' for fashion_mnist_edges", zoo.data.load,
                    "fashion_mnist_edges", "val", data_dir=tiny_fashion_mnist)
-    one_line_error("selects none of the 256 images", zoo.data.load, "fashion_mnist_masked",
-                   "train[300:]", data_dir=tiny_fashion_mnist)
+    one_line_error("selects none of the 213 images of train", zoo.data.load, "fashion_mnist_masked",
+                   "train[300:]", data_dir=tiny_fashion_mnist)  # 43 of the 256 are validation.
     one_line_error("direction applies to paired folders", zoo.data.load, "fashion_mnist_edges",
                    data_dir=tiny_fashion_mnist, direction="BtoA")
     one_line_error("direction applies to paired folders", zoo.data.load, "fashion_mnist",
@@ -200,7 +200,7 @@ def test_side_by_side_with_split_subfolders(tmp_path):
     train = write_side_by_side(tmp_path / "train", 3)
     test = write_side_by_side(tmp_path / "test", 2, seed=1)
     name = f"paired_folder:{tmp_path}"
-    source = zoo.data.load(name)
+    source = zoo.data.load(name, validation_size=0)
     assert (source.num_examples, source.spec.image_shape, source.spec.input_shape) == (
         3, (5, 4, 3), (5, 4, 3))
     inputs, targets = load_all(source)
@@ -209,7 +209,7 @@ def test_side_by_side_with_split_subfolders(tmp_path):
     inputs, targets = load_all(zoo.data.load(name, "test", direction="BtoA"))
     np.testing.assert_array_equal(inputs, 255 - test)
     np.testing.assert_array_equal(targets, test)
-    inputs, _ = load_all(zoo.data.load(name, "train[1:]"))
+    inputs, _ = load_all(zoo.data.load(name, "train[1:]", validation_size=0))
     np.testing.assert_array_equal(inputs, train[1:])
     message = one_line_error("unknown split 'val'", zoo.data.load, name, "val")
     assert "train/, test/" in message and "'train', 'test'" in message
@@ -218,12 +218,12 @@ def test_side_by_side_with_split_subfolders(tmp_path):
 def test_a_b_folders_without_splits(tmp_path):
     a_images, b_images = write_a_b(tmp_path, 3)
     name = f"paired_folder:{tmp_path}"
-    source = zoo.data.load(name)
+    source = zoo.data.load(name, validation_size=0)
     assert source.spec.image_shape == source.spec.input_shape == (6, 6, 1)
     inputs, targets = load_all(source)
     np.testing.assert_array_equal(inputs, a_images)
     np.testing.assert_array_equal(targets, b_images)
-    inputs, targets = load_all(zoo.data.load(name, "train[:2]", direction="BtoA"))
+    inputs, targets = load_all(zoo.data.load(name, "train[:2]", direction="BtoA", validation_size=0))
     np.testing.assert_array_equal(inputs, b_images[:2])
     np.testing.assert_array_equal(targets, a_images[:2])
     message = one_line_error("unknown split 'test'", zoo.data.load, name, "test")
@@ -254,7 +254,7 @@ def test_image_size_crops_and_resizes_both_halves(tmp_path):
     name = f"paired_folder:{tmp_path}"
     one_line_error("differ in size .*a.png holds 8x8.*b.png holds 6x10.*image_size",
                    zoo.data.load, name)
-    source = zoo.data.load(name, image_size=4)
+    source = zoo.data.load(name, image_size=4, validation_size=0)
     assert source.spec.image_shape == source.spec.input_shape == (4, 4, 3)
     inputs, targets = load_all(source)
     assert np.all(inputs[0] == 50) and np.all(targets[0] == 200)
@@ -283,9 +283,10 @@ def test_paired_folder_errors(tmp_path):
     one_line_error("cannot read image .*broken.jpg", zoo.data.load, name)
     os.remove(tmp_path / "A" / "broken.jpg")
     os.remove(tmp_path / "B" / "broken.jpg")
-    assert zoo.data.load(name).num_examples == 2
+    assert zoo.data.load(name, validation_size=0).num_examples == 2
+    assert zoo.data.load(name).num_examples == zoo.data.load(name, "validation").num_examples == 1
     one_line_error("direction='AB' .*'AtoB' or 'BtoA'", zoo.data.load, name, direction="AB")
-    one_line_error("selects none of its 2 pairs", zoo.data.load, name, "train[5:]")
+    one_line_error("selects none of its 2 pairs", zoo.data.load, name, "train[5:]", validation_size=0)
     os.rename(tmp_path / "B", tmp_path / "C")
     one_line_error("has A/ but no B/", zoo.data.load, name)
 

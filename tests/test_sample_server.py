@@ -31,7 +31,7 @@ def _grid(path):
     return np.asarray(Image.open(path))
 
 
-@pytest.mark.parametrize("protocol", ["grpc", "rest"])
+@pytest.mark.parametrize("protocol", ["grpc", pytest.param("rest", marks=pytest.mark.slow)])  # REST: also in test_serving.
 def test_server_grid_equals_the_export_grid(served, protocol, tmp_path):
     root, ports = served
     local = helpers.run_binary("sample", f"--export={root / 'dcgan'}", "--version=1", "--num=6", "--seed=5",

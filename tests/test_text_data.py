@@ -32,13 +32,15 @@ def fortune_dir(tmp_path):
 
 
 def test_text_file_split_is_the_last_tenth_and_windows_are_every_offset(tmp_path):
-    data = bytes(range(256)) * 4  # 1024 bytes: train 922, test 102.
+    data = bytes(range(256)) * 4  # 1024 bytes: train 830, validation 92 (a tenth of 922), test 102.
     (tmp_path / "bytes.bin").write_bytes(data)
     train = zoo.data.load(f"text:{tmp_path / 'bytes.bin'}", "train", sequence_length=8)
     test = zoo.data.load(f"text:{tmp_path / 'bytes.bin'}", "test", sequence_length=8)
     train_bytes, _ = text.load_bytes(f"text:{tmp_path / 'bytes.bin'}", "train")
+    validation_bytes, _ = text.load_bytes(f"text:{tmp_path / 'bytes.bin'}", "validation")
     test_bytes, _ = text.load_bytes(f"text:{tmp_path / 'bytes.bin'}", "test")
-    assert train_bytes + test_bytes == data and len(test_bytes) == len(data) // 10
+    assert train_bytes + validation_bytes + test_bytes == data and len(test_bytes) == len(data) // 10
+    assert (len(train_bytes), len(validation_bytes)) == (830, 92)
     assert (train.spec.kind, train.spec.sequence_length, train.spec.vocabulary_size) == ("text", 8, 256)
     assert train.num_examples == len(train_bytes) - 8 and train.dataset.element_spec["tokens"].shape == (9,)
     assert test.num_examples == len(test_bytes) - 8
@@ -50,14 +52,18 @@ def test_text_file_split_is_the_last_tenth_and_windows_are_every_offset(tmp_path
 
 
 def test_fortunes_every_tenth_is_test_and_splits_are_disjoint(fortune_dir):
-    train_bytes, origin = text.load_bytes("fortunes", "train", data_dir=fortune_dir)
+    train_bytes, origin = text.load_bytes("fortunes", "train", data_dir=fortune_dir, validation_size=0)
     test_bytes, _ = text.load_bytes("fortunes", "test", data_dir=fortune_dir)
-    assert "18 of 20 fortunes in 2 files" in origin  # animals and zen; .dat and .u8 skipped.
+    assert "18 of 20 fortunes (all 18 training" in origin and "in 2 files" in origin  # .dat and .u8 skipped.
     all_fortunes = text.split_fortunes(FORTUNE_FILES["animals"]) + text.split_fortunes(FORTUNE_FILES["zen"])
     assert test_bytes == all_fortunes[9] + all_fortunes[19] == b"Animal fortune 9.\nSecond line.\n%\nZen fortune 7.\n%\n"
     train_fortunes = text.split_fortunes(train_bytes)
     assert len(train_fortunes) == 18 and not set(train_fortunes) & set(text.split_fortunes(test_bytes))
     assert sorted(train_fortunes + text.split_fortunes(test_bytes)) == sorted(all_fortunes)
+    # By default a tenth of the 18 training fortunes (2) is validation, held out of train.
+    held_in = text.split_fortunes(text.load_bytes("fortunes", "train", data_dir=fortune_dir)[0])
+    held_out = text.split_fortunes(text.load_bytes("fortunes", "validation", data_dir=fortune_dir)[0])
+    assert (len(held_in), len(held_out)) == (16, 2) and sorted(held_in + held_out) == sorted(train_fortunes)
     source = zoo.data.load("fortunes", "test", data_dir=fortune_dir, sequence_length=16)
     assert source.num_examples == len(test_bytes) - 16 and source.spec.sequence_length == 16
 
@@ -83,10 +89,12 @@ def test_text_file_errors_are_one_line(tmp_path):
         (f"text:{tmp_path / 'empty.txt'}", {}, "text file .*empty.txt' is empty"),
         (f"text:{tmp_path / 'missing.txt'}", {}, "does not exist"),
         ("text:", {}, "needs a file"),
-        (f"text:{tmp_path / 'short.txt'}", {"sequence_length": 128}, r"has 90 bytes, fewer than sequence_length \+ 1 = 129"),
+        (f"text:{tmp_path / 'short.txt'}", {"sequence_length": 128}, r"has 81 bytes, fewer than sequence_length \+ 1 = 129"),
         (f"text:{tmp_path / 'short.txt'}", {"sequence_length": 0}, "must be a positive integer"),
         (f"text:{tmp_path / 'short.txt'}", {"image_size": 28}, "image_size and channels apply to image datasets"),
-        (f"text:{tmp_path / 'short.txt'}", {"split": "validation"}, "unknown split 'validation'"),
+        (f"text:{tmp_path / 'short.txt'}", {"split": "valid"}, "unknown split 'valid'"),
+        (f"text:{tmp_path / 'short.txt'}", {"split": "validation", "validation_size": 0}, "validation_size=0 holds nothing"),
+        (f"text:{tmp_path / 'short.txt'}", {"validation_size": 90}, "holds out all of its 90 training bytes"),
         ("fashion_mnist", {"sequence_length": 16}, "sequence_length applies to text datasets"),
     ]
     for name, kwargs, message in cases:
@@ -123,8 +131,10 @@ def test_text_models_find_their_config_and_export_name():
 
 @pytest.mark.skipif(not text.fortune_files(text.FORTUNES_DIR), reason="apt-get install fortunes")
 def test_installed_fortunes_hold_out_a_tenth():
-    train_bytes, _ = text.load_bytes("fortunes", "train")
+    train_bytes, _ = text.load_bytes("fortunes", "train", validation_size=0)  # Train and validation.
     test_bytes, _ = text.load_bytes("fortunes", "test")
     train_count, test_count = len(text.split_fortunes(train_bytes)), len(text.split_fortunes(test_bytes))
     assert test_count == (train_count + test_count) // 10
+    validation_count = len(text.split_fortunes(text.load_bytes("fortunes", "validation")[0]))
+    assert validation_count == (train_count + 5) // 10
     assert 0.08 < len(test_bytes) / (len(train_bytes) + len(test_bytes)) < 0.12

@@ -55,7 +55,16 @@ def test_random_search_exports_the_best_trial_with_a_model_card(tiny_fashion_mni
     assert outcome["export"] == os.path.join(exports, "dcgan_fashion_mnist", "1")
     card = _read(os.path.join(outcome["export"], "assets.extra", "model_card.json"))
     assert card["trial_id"] == best["trial_id"] and card["step"] == 2
-    assert card["objective"] == {"name": "fid", "value": best["objective"], "direction": "min", "eval_samples": 32}
+    assert card["objective"] == {"name": "fid", "value": best["objective"], "direction": "min", "eval_samples": 32,
+                                 "split": "validation"}
+    # Trials are scored on the validation split held out of train (43 of the tiny 256), never on test.
+    assert _read(os.path.join(directory, "trials.json"))["split"] == "validation"
+    for row in rows:
+        result = _read(os.path.join(directory, "trials", row["trial_id"], "trial_result.json"))
+        assert result["split"] == result["evaluation"]["split"] == "validation"
+        reference = result["evaluation"]["reference"]
+        assert reference["num_examples"] == 43 and "fashion_mnist validation: 43 images" in reference["description"]
+        assert "held out of train" in reference["description"]
     assert card["hyperparameters"] == best["hyperparameters"]
     assert card["config"]["model_config"]["latent_dim"] == best["hyperparameters"]["latent_dim"]
     assert len(card["trials"]) == 2
@@ -73,6 +82,7 @@ def test_random_search_exports_the_best_trial_with_a_model_card(tiny_fashion_mni
     assert again["export"] == outcome["export"] and sorted(os.listdir(os.path.dirname(outcome["export"]))) == ["1"]
 
 
+@pytest.mark.slow  # The Bayesian tuner's plumbing is the random one's; this is a second end-to-end search.
 def test_bayesian_search_of_a_likelihood_model(tiny_fashion_mnist, tmp_path):
     directory = str(tmp_path / "search")
     outcome = tune.run_search(_search(tiny_fashion_mnist, model="vae", tuner="bayesian", objective="bits_per_dim"),
@@ -158,10 +168,26 @@ def test_bad_input_is_one_line(tiny_fashion_mnist, tmp_path):
     helpers.assert_one_line_error(tune_binary("--set=model_config.loss='hinge'"), "sets a searched key", "--fix")
     helpers.assert_one_line_error(tune_binary("--objective=bits_per_dim"), "dcgan cannot produce --objective=bits_per_dim",
                                   "fid, kid")
+    helpers.assert_one_line_error(tune_binary("--validation_size=0"), "validation_size=0 holds nothing out of train")
+    helpers.assert_one_line_error(tune_binary("--split=valid"), "unknown split 'valid'")
     assert not os.path.exists(tmp_path / "search")  # Refused before anything was written.
     tune.search.check_directory(str(tmp_path / "search"), _search(tiny_fashion_mnist, objective="kid"))
     helpers.assert_one_line_error(tune_binary("--objective=fid"), "holds a different search", "objective='kid'",
                                   "pass a new --directory")
+
+
+def test_a_search_scored_on_test_before_the_split_existed_is_not_resumed_on_validation(tiny_fashion_mnist, tmp_path):
+    directory = str(tmp_path / "search")
+    search = _search(tiny_fashion_mnist)
+    assert search.split == "validation"
+    record = search.record()
+    del record["split"], record["validation_size"]  # search.json as written before them: scored on test.
+    os.makedirs(directory)
+    with open(os.path.join(directory, tune.search.SEARCH_FILE), "w") as f:
+        json.dump(record, f)
+    with pytest.raises(UserError, match="holds a different search \\(split='test', not 'validation'"):
+        tune.search.check_directory(directory, search)
+    tune.search.check_directory(directory, _search(tiny_fashion_mnist, split="test"))  # The same search.
 
 
 @pytest.mark.parametrize("name", ["cgan", "cvae", "dcgan", "infogan", "mlp_gan", "pixelcnn", "vae", "wgan_gp"])

@@ -119,6 +119,7 @@ def test_label_reaches_the_networks_only_after_its_checks(signature):
     assert_input_checked_before_lookups(build("cvae").serving_signatures()[signature], "label")
 
 
+@pytest.mark.slow  # A learning check (a longer run), not a correctness check.
 def test_training_improves_the_test_likelihood(tiny_fashion_mnist, tmp_path):
     """40 steps on the tiny data raise the exported IWAE bound on held-out images."""
     from zoo import data

@@ -7,3 +7,7 @@ class UserError(ValueError):
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the last checkpoint is kept as it was."""
+
+
+class CheckpointWriteFailed(UserError):
+    """Writing a checkpoint failed (a full disk, a quota): the previous checkpoint is intact."""

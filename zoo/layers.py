@@ -1,6 +1,7 @@
 """Layers shared by the networks of zoo."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 # Transposed convolutions store their kernel as (..., out_channels, in_channels).
@@ -92,3 +93,38 @@ class SpectralNormalization(keras.layers.Wrapper):
 
     def get_config(self):
         return {**super().get_config(), "power_iterations": self.power_iterations, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SyncBatchNormalization(keras.layers.BatchNormalization):
+    """Batch normalization whose training statistics are those of the global batch: under a
+    tf.distribute strategy with several replicas in sync, the mean and variance are all-reduced
+    over the replicas, so a step normalizes as one device with the whole batch would (and the
+    moving statistics, the same on every replica, follow). With one replica (the default strategy)
+    it is `keras.layers.BatchNormalization` exactly, at no extra cost.
+
+    Why not `BatchNormalization(synchronized=True)`: with one replica Keras still computes the
+    variance as E[x^2] - E[x]^2 (one pass, cancelling in float32 when the mean is large against the
+    spread) instead of the two-pass E[(x - E[x])^2] that plain batch norm uses, so one-replica runs
+    would not keep their numbers; it also counts the batch by summing a tensor of ones as large as
+    the input. Here the variance is the two-pass one over the global batch: one all-reduce of the
+    sums and the count (giving the mean), then one of the squared deviations from it. Gradients
+    flow through both all-reduces (the gradient of an all-reduced sum is the all-reduced gradient).
+    This overrides Keras's private `_moments` (Keras 3.15); tests/test_layers.py pins both cases.
+    """
+
+    def _moments(self, inputs, mask):
+        context = tf.distribute.get_replica_context()
+        if mask is not None or context is None or context.num_replicas_in_sync == 1:
+            return super()._moments(inputs, mask)
+        axes = self._reduction_axes
+        local_sum = tf.reduce_sum(inputs, axis=axes, keepdims=True)  # Broadcasts against the inputs.
+        count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(inputs), axes)), inputs.dtype)
+        sums = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.concat([tf.reshape(local_sum, [-1]), [count]], 0))
+        total = sums[-1]
+        mean = tf.reshape(sums[:-1] / total, tf.shape(local_sum))
+        # As tf.nn.moments: the deviations are taken from a constant mean (the same gradient, since
+        # the deviations from the mean sum to zero).
+        squares = tf.reduce_sum(tf.math.squared_difference(inputs, tf.stop_gradient(mean)), axis=axes)
+        variance = context.all_reduce(tf.distribute.ReduceOp.SUM, squares) / total
+        return tf.reshape(mean, [-1]), variance

@@ -12,6 +12,7 @@ the caller multiplies by its weight.
 import tensorflow as tf
 
 from zoo.errors import UserError
+from zoo.models import base
 
 # The kinds whose discriminator loss has a target for real data that label smoothing can lower.
 _SMOOTHABLE = "minimax, non_saturating and least_squares"
@@ -40,7 +41,7 @@ def minimax_discriminator_loss(real_logits, fake_logits, real_label=1.0):
 
     `real_label` below 1 is one-sided label smoothing (Salimans et al. 2016).
     """
-    real = _bce_with_logits(tf.fill(tf.shape(real_logits), real_label), real_logits)
+    real = _bce_with_logits(tf.fill(tf.shape(real_logits), tf.cast(real_label, real_logits.dtype)), real_logits)
     fake = _bce_with_logits(tf.zeros_like(fake_logits), fake_logits)
     return tf.reduce_mean(real) + tf.reduce_mean(fake)
 
@@ -104,7 +105,8 @@ def gradient_penalty(discriminator_fn, real, fake, seed, target=1.0):
     """E[(||grad D(x_hat)||_2 - target)^2] on random interpolates (Gulrajani et al. 2017, WGAN-GP).
 
     x_hat = eps * real + (1 - eps) * fake with one eps ~ U[0, 1) per sample, drawn by
-    `tf.random.stateless_uniform([batch, 1, ...], seed=seed)` (a shape-[2] seed); the norm runs
+    `tf.random.stateless_uniform([batch, 1, ...], seed=seed)` (a shape-[2] seed) for the global
+    batch under a tf.distribute strategy (`zoo.models.base.replica_uniform`); the norm runs
     over all non-batch axes of inputs of any rank >= 2. `discriminator_fn` maps a batch to one
     score per sample; it must treat samples independently (no batch normalization, as the paper
     says). Call it inside the discriminator's GradientTape: the penalty's gradient reaches D's
@@ -118,7 +120,7 @@ def gradient_penalty(discriminator_fn, real, fake, seed, target=1.0):
         raise ValueError(f"gradient_penalty needs batched inputs of rank >= 2, got shape {real.shape}")
     batch = tf.shape(real)[0]
     eps_shape = tf.concat([[batch], tf.ones([rank - 1], tf.int32)], axis=0)
-    eps = tf.cast(tf.random.stateless_uniform(eps_shape, seed=seed), real.dtype)
+    eps = tf.cast(base.replica_uniform(eps_shape, seed), real.dtype)
     interpolates = eps * real + (1.0 - eps) * fake
     with tf.GradientTape() as tape:
         tape.watch(interpolates)

@@ -11,6 +11,9 @@ def trainer_config(model, dataset="fashion_mnist"):
     config.image_size = ml_collections.FieldReference(None, field_type=int)
     config.channels = ml_collections.FieldReference(None, field_type=int)
     config.direction = ml_collections.FieldReference(None, field_type=str)  # paired_folder: AtoB or BtoA.
+    # Training examples (text files: bytes) held out of train as the "validation" split; None: the
+    # dataset's default (Fashion-MNIST: the last 10,000 of 60,000; others a tenth), 0: none.
+    config.validation_size = ml_collections.FieldReference(None, field_type=int)
     config.batch_size = 64
     config.train_steps = 1000
     config.seed = 0
@@ -19,11 +22,17 @@ def trainer_config(model, dataset="fashion_mnist"):
     config.image_every = 1000
     config.keep_checkpoints = 3
     config.max_train_seconds = 0  # A wall-clock budget per invocation (0: none); benchmarks use it.
+    # Every step is checked for non-finite losses and weights: "stop" ends the run naming the step
+    # and the last finite checkpoint; "skip" drops the update and stops after max_skipped_updates
+    # non-finite updates in a row. No checkpoint or export is ever written from non-finite weights.
+    config.nan_policy = "stop"
+    config.max_skipped_updates = 10
     # Evaluation during training (zoo.train.evaluation): FID/KID of eval_samples fixed-seed images
     # against eval_split every eval_every steps (0: off); the best checkpoint is kept in best/.
+    # Selection reads the validation split held out of train; "test" is for reported numbers.
     config.eval_every = 0
     config.eval_samples = 2000
-    config.eval_split = "test"
+    config.eval_split = "validation"
     config.eval_metric = "fid"
     config.eval_reference_examples = 10000
     config.early_stopping_patience = 0  # Stop after this many evaluations without improvement (0: never).

@@ -4,6 +4,10 @@ any file), any TFDS image dataset by name.
     source = zoo.data.load("fashion_mnist", split="train")
     batches = zoo.data.make_pipeline(source, batch_size=64, seed=0, start_step=step)
 
+Every source has a "validation" split held out of its training data ("train" excludes it; see
+`load`): selection (tuning, the best checkpoint, early stopping) reads it, and "test" is kept for
+the numbers a README reports. `validation_size` changes how much is held out (0: nothing).
+
 Importing this package loads no data and does not import tensorflow_datasets.
 """
 
@@ -12,7 +16,7 @@ from zoo.data.pipeline import make_pipeline, steps_per_epoch
 from zoo.data.sources import load
 
 # The config keys that say how a dataset is read (passed to `load` when set).
-OPTIONS = ("data_dir", "image_size", "channels", "sequence_length", "direction")
+OPTIONS = ("data_dir", "image_size", "channels", "sequence_length", "direction", "validation_size")
 
 
 def options_of(config):

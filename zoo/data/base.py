@@ -170,6 +170,12 @@ def from_arrays(images, labels=None, *, name="arrays", split="train", num_classe
     )
 
 
+# The validation split is held out of the training data (see `validation_count` and the loaders):
+# tuning, the best checkpoint and early stopping read it; the test split is for reported numbers.
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
+VALIDATION_DENOMINATOR = 10  # Default: a tenth of the training examples (rounded, at least 1).
+VALIDATION_SEED = 20250101  # Seeds the hash that picks held-out examples where order means nothing.
+
 _SPLIT_PATTERN = re.compile(r"^(\w+)(?:\[\s*(-?\d+%?)?\s*:\s*(-?\d+%?)?\s*\])?$")
 
 
@@ -257,3 +263,81 @@ def resize_square(image, image_size):
     square = image[..., top:top + side, left:left + side, :]
     resized = tf.image.resize(square, [image_size, image_size], method="bilinear", antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def check_validation_size(validation_size, what):
+    """Returns `validation_size` (None or an integer >= 0) as an int, or raises UserError."""
+    if validation_size is None:
+        return None
+    is_integer = isinstance(validation_size, numbers.Integral) and not isinstance(validation_size, bool)
+    if not is_integer or validation_size < 0:
+        raise UserError(f"validation_size={validation_size!r} for {what}: must be 0 (hold nothing out of "
+                        "train) or a positive number of training examples to hold out as validation")
+    return int(validation_size)
+
+
+def validation_count(total, validation_size, what, unit="images", default=None):
+    """How many of the `total` training examples are held out as the validation split.
+
+    `validation_size` None: `default` if given, else a tenth of `total` rounded half up, at least
+    1 while at least 1 stays in train (so 0 when total < 2). An explicit size must leave at least
+    one example in train.
+    """
+    if validation_size is None:
+        if default is not None:
+            return int(default)
+        return max(1, (total + VALIDATION_DENOMINATOR // 2) // VALIDATION_DENOMINATOR) if total >= 2 else 0
+    if validation_size >= total:
+        raise UserError(f"validation_size={validation_size} for {what} holds out all of its {total} training "
+                        f"{unit}, leaving none to train on: pass a smaller one (0 holds nothing out)")
+    return validation_size
+
+
+def refuse_empty_validation(split, what, total, validation_size, unit="images"):
+    """Raises the one-line UserError for asking `split` (a validation split) when nothing is held out."""
+    if validation_size == 0:
+        raise UserError(f"split {split!r} of {what}: validation_size=0 holds nothing out of train, so there is "
+                        "no validation split (pass a positive validation_size, or another split)")
+    raise UserError(f"split {split!r} of {what}: its {total} training {unit} are too few to hold out a "
+                    "validation split (at least 2 are needed, one stays in train): add data or pass another split")
+
+
+def held_out_mask(total, count, seed=VALIDATION_SEED):
+    """Bool [total]: the `count` positions with the smallest SplitMix64 hash of (seed, position).
+
+    A fixed, seeded choice spread over the whole range (folder images sorted by path are grouped
+    by class, fortunes by topic), the same in every process and numpy version; a larger count
+    holds out a superset of a smaller one.
+    """
+    z = np.arange(total, dtype=np.uint64) + np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    mask = np.zeros(total, bool)
+    mask[np.argsort(z, kind="stable")[:count]] = True
+    return mask
+
+
+def training_part(base_split, split, total, count, what, validation_size, *, seeded, unit="images"):
+    """Positions (int64, ascending) among `total` training examples of "train" or "validation"
+    when `count` are held out: the last `count` (seeded False) or `held_out_mask`'s (seeded True)."""
+    if base_split == VALIDATION and count == 0:
+        refuse_empty_validation(split, what, total, validation_size, unit)
+    if seeded:
+        mask = held_out_mask(total, count)
+        return np.flatnonzero(mask if base_split == VALIDATION else ~mask)
+    return np.arange(total - count, total) if base_split == VALIDATION else np.arange(total - count)
+
+
+def holdout_note(base_split, total, count, unit="images", how="last"):
+    """Says which part of the training data a "train" or "validation" split is, e.g. "first 50000 of
+    the 60000 training images; last 10000 held out as validation". `how`: "last" or "seeded"."""
+    if count == 0:
+        return f"all {total} training {unit}; none held out as validation"
+    if how == "last":
+        if base_split == VALIDATION:
+            return f"last {count} of the {total} training {unit}, held out of train"
+        return f"first {total - count} of the {total} training {unit}; last {count} held out as validation"
+    if base_split == VALIDATION:
+        return f"{count} of the {total} training {unit} picked by a seeded hash, held out of train"
+    return f"{total - count} of the {total} training {unit}; {count} picked by a seeded hash held out as validation"

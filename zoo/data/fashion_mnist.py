@@ -4,6 +4,12 @@ Never goes through TFDS: its stock builder probes the network. The files are loo
 `data_dir`, then $ZOO_FASHION_MNIST_DIR, then /usr/share/datasets/fashion-mnist (Debian package
 `dataset-fashion-mnist`); failing all three, the 2,000-image subset shipped in this package is
 used, with a warning.
+
+Splits: "train", "validation" and "test", each sliceable like "train[:1000]". The validation split
+is held out of the training file: its last `validation_size` images (default: 10,000 of the
+60,000, i.e. 1/6 rounded, which for the shipped subset is its last 333 of 2,000), and "train" is
+the images before them (the first 50,000). validation_size=0 holds nothing out: "train" is the
+whole training file and "validation" is refused. "test" is the t10k file.
 """
 
 import functools
@@ -25,31 +31,63 @@ SUBSET_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion_
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 NUM_CLASSES = len(CLASS_NAMES)
-# Split -> (images file, labels file), each accepted with or without ".gz".
+# File split -> (images file, labels file), each accepted with or without ".gz".
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+SPLITS = (base.TRAIN, base.VALIDATION, base.TEST)  # train and validation both read the training file.
+# Default validation: the last 1/6 of the training file (10,000 of 60,000; 333 of the subset's 2,000).
+VALIDATION_FRACTION = (10000, 60000)
 _IMAGES_MAGIC, _LABELS_MAGIC = 0x00000803, 0x00000801  # unsigned bytes, 3 and 1 dimensions.
 _CONVERT_CHUNK = 10000  # images converted at once when resizing or changing channels.
 
 
 def load(split: str = "train", data_dir: str | None = None, image_size: int | None = None,
-         channels: int | None = None) -> base.Source:
-    """Returns the Fashion-MNIST `Source`; see the module docstring for where files are found."""
-    base_split, slicer = base.parse_split(split, tuple(FILES), NAME)
+         channels: int | None = None, validation_size: int | None = None) -> base.Source:
+    """Returns the Fashion-MNIST `Source`; see the module docstring for where files are found and
+    what the splits are."""
     image_size = base.check_image_size(image_size, NAME)
     channels = base.check_channels(channels, NAME)
-    images, labels, origin = _find_arrays(base_split, data_dir)
-    total = len(images)
-    images, labels = images[slicer(total)], labels[slicer(total)]
-    if len(images) == 0:
-        raise UserError(f"split {split!r} of {NAME} selects none of the {total} images in {origin}")
+    images, labels, _, where = select(split, data_dir, validation_size)
     images = _convert(images[..., np.newaxis], image_size, channels)
-    return base.from_arrays(
-        images, labels, name=NAME, split=split, num_classes=NUM_CLASSES,
-        description=f"{NAME} {split}: {len(images)} images from {origin}",
-    )
+    return base.from_arrays(images, labels, name=NAME, split=split, num_classes=NUM_CLASSES,
+                            description=f"{NAME} {split}: {len(images)} images {where}")
+
+
+def default_validation_size(total):
+    """The images held out of a training file of `total` images by default: 1/6, rounded."""
+    numerator, denominator = VALIDATION_FRACTION
+    return (total * numerator + denominator // 2) // denominator
+
+
+def select(split="train", data_dir=None, validation_size=None, what=NAME):
+    """The gray images uint8[N, 28, 28] and labels int64[N] of `split`, their positions in the IDX
+    file they come from (train and validation: the training file), and where they are from
+    ("(first 50000 of the 60000 training images; ...) from <dir>"; test: "from <dir>"). `what`
+    names the data in error messages."""
+    base_split, slicer = base.parse_split(split, SPLITS, what)
+    validation_size = base.check_validation_size(validation_size, what)
+    file_split = base.TEST if base_split == base.TEST else base.TRAIN
+    images, labels, origin = _find_arrays(file_split, data_dir)
+    total = len(images)
+    if file_split == base.TEST:
+        indices, part = np.arange(total), f"the {total} test images"
+        where = f"from {origin}"
+    else:
+        count = base.validation_count(total, validation_size, what,
+                                      default=default_validation_size(total))
+        indices = base.training_part(base_split, split, total, count, what, validation_size, seeded=False)
+        part = base.holdout_note(base_split, total, count)
+        if validation_size is None and count and total != VALIDATION_FRACTION[1]:
+            part += " (1/6, as 10000 of the full 60000)"
+        where = f"({part}) from {origin}"
+    whole = len(indices)
+    indices = indices[slicer(whole)]
+    if len(indices) == 0:
+        raise UserError(f"split {split!r} of {what} selects none of the {whole} images of "
+                        f"{base_split} ({part}) in {origin}")
+    return images[indices], labels[indices], indices, where
 
 
 def _find_arrays(split, data_dir):

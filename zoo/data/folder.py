@@ -6,6 +6,12 @@ subfolder names are the classes, like `keras.utils.image_dataset_from_directory`
 every label is 0 and num_classes is 0. Images are decoded lazily inside the tf.data graph, so a
 large folder is never held in memory; only the file headers are read up front (with Pillow), to
 check sizes and catch unreadable files before training starts.
+
+Splits: "validation" is held out of the folder's images: `validation_size` of them (default a
+tenth, rounded, at least 1 while one stays in train) picked by a seeded hash of their positions
+in sorted path order (`base.held_out_mask`: spread over the classes, the same in every process),
+and "train" is the rest. validation_size=0 holds nothing out ("train" is every image). A folder of
+one image trains on it and has no validation split. Both are sliceable like "train[:100]".
 """
 
 import os
@@ -19,12 +25,15 @@ PREFIX = "folder:"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
-def load(directory, split="train", image_size=None, channels=None):
+def load(directory, split="train", image_size=None, channels=None, validation_size=None):
     """Returns a `Source` over the images in `directory`; see the module docstring."""
     what = PREFIX + directory
-    _, slicer = base.parse_split(split, ("train",), f"{what} (folders have only 'train')")
+    base_split, slicer = base.parse_split(
+        split, (base.TRAIN, base.VALIDATION),
+        f"{what} (folders have only 'train' and 'validation', held out of it)")
     image_size = base.check_image_size(image_size, what)
     channels = base.check_channels(channels, what)
+    validation_size = base.check_validation_size(validation_size, what)
     root = os.path.expanduser(directory)
     if not os.path.isdir(root):
         raise UserError(f"image folder {directory!r} does not exist or is not a directory")
@@ -37,12 +46,15 @@ def load(directory, split="train", image_size=None, channels=None):
     sizes = [_image_size(path) for path in paths]
     if image_size is None:
         image_size = _common_square_size(paths, sizes, directory)
-    selection = slicer(len(paths))
-    paths, labels = paths[selection], labels[selection]
-    if not paths:
-        raise UserError(f"split {split!r} of {what} selects none of its images")
-    if channels is None:
+    if channels is None:  # The first image of the folder, so train and validation agree.
         channels = _channels_of(paths[0])
+    total = len(paths)
+    count = base.validation_count(total, validation_size, what)
+    chosen = base.training_part(base_split, split, total, count, what, validation_size, seeded=True)
+    chosen = chosen[slicer(len(chosen))]
+    if len(chosen) == 0:
+        raise UserError(f"split {split!r} of {what} selects none of its images")
+    paths, labels = [paths[i] for i in chosen], [labels[i] for i in chosen]
 
     path_tensor = tf.constant(paths)
     label_tensor = tf.constant(labels, tf.int64)
@@ -65,7 +77,8 @@ def load(directory, split="train", image_size=None, channels=None):
         dataset=dataset,
         num_examples=len(paths),
         spec=base.DataSpec(base.IMAGES, image_shape=(image_size, image_size, channels), num_classes=len(class_names)),
-        description=f"{what} {split}: {len(paths)} images ({kind}) from {root}",
+        description=(f"{what} {split}: {len(paths)} images ({kind}; "
+                     f"{base.holdout_note(base_split, total, count, how='seeded')}) from {root}"),
         element_at=element_at,
     )
 

@@ -9,14 +9,16 @@ as for "fashion_mnist"); the target is always the original image, the input is:
   than 30 edge pixels).
 - fashion_mnist_masked: inpainting; one box set to MASK_VALUE = 128 (mid-gray, unlike the black
   background). Its sides are 1/4 to 1/2 of the image and its place uniform, a pure function of
-  MASK_SEED and the example's index in the unsliced split (a SplitMix64 hash, no RNG state).
+  MASK_SEED and the example's index in its IDX file (train and validation: the training file; a
+  SplitMix64 hash, no RNG state).
 - fashion_mnist_lowres: 4x super-resolution; each 4x4 block replaced by its mean (area
   downsampling, rounded), i.e. downsampled by 4 and upsampled back with nearest neighbours.
 Tasks are computed at the final image_size (lowres needs a multiple of 4) on the gray images;
 channels=3 repeats them.
 
 "paired_folder:/path" reads the pix2pix datasets' layout (A and B side by side in one file) or
-A/ and B/ subfolders with matching file names; see `load_folder`.
+A/ and B/ subfolders with matching file names; see `load_folder`. Its "validation" split is its
+val/ subfolder when it has one, else a seeded tenth of its training pairs held out of "train".
 """
 
 import os
@@ -46,35 +48,31 @@ def is_paired_dataset(name):
     return name in NAMES or name.startswith(PREFIX)
 
 
-def load(name, split="train", data_dir=None, image_size=None, channels=None, direction=None):
+def load(name, split="train", data_dir=None, image_size=None, channels=None, direction=None,
+         validation_size=None):
     """Returns the paired `Source` for `name` (see the module docstring)."""
     if name.startswith(PREFIX):
-        return load_folder(name[len(PREFIX):], split, image_size, channels, direction)
+        return load_folder(name[len(PREFIX):], split, image_size, channels, direction, validation_size)
     if direction is not None:
         raise UserError(f"direction applies to {PREFIX}/path data only; {name} has a fixed "
                         "direction")
-    return load_task(name, split, data_dir, image_size, channels)
+    return load_task(name, split, data_dir, image_size, channels, validation_size)
 
 
 # Built-in tasks from Fashion-MNIST.
 
 
-def load_task(name, split="train", data_dir=None, image_size=None, channels=None):
+def load_task(name, split="train", data_dir=None, image_size=None, channels=None, validation_size=None):
     """Returns the in-memory `Source` of built-in task `name` (one of NAMES)."""
     if name not in NAMES:
         raise UserError(f"unknown paired task {name!r}: allowed are {', '.join(NAMES)}")
-    base_split, slicer = base.parse_split(split, tuple(fashion_mnist.FILES), name)
     image_size = base.check_image_size(image_size, name)
     channels = base.check_channels(channels, name)
     if name == LOWRES and image_size is not None and image_size % LOWRES_FACTOR:
         raise UserError(
             f"image_size={image_size} for {name}: must be a multiple of {LOWRES_FACTOR}")
-    images = fashion_mnist.load(base_split, data_dir, image_size)
-    total = images.num_examples
-    indices = np.arange(total)[slicer(total)]
-    if len(indices) == 0:
-        raise UserError(f"split {split!r} of {name} selects none of the {total} images")
-    targets = images.element_at(tf.constant(indices, tf.int64))["image"].numpy()[..., 0]
+    images, _, indices, where = fashion_mnist.select(split, data_dir, validation_size, what=name)
+    targets = fashion_mnist._convert(images[..., np.newaxis], image_size, None)[..., 0]
     if name == EDGES:
         inputs = edge_map(targets)
     elif name == MASKED:
@@ -85,7 +83,7 @@ def load_task(name, split="train", data_dir=None, image_size=None, channels=None
     if channels == 3:
         inputs, targets = np.repeat(inputs, 3, axis=-1), np.repeat(targets, 3, axis=-1)
     description = (f"{name} {split}: {len(indices)} pairs ({_TASKS[name]}, target: image) made "
-                   f"from {images.description}")
+                   f"from {fashion_mnist.NAME} images {where}")
     return from_pair_arrays(inputs, targets, name=name, split=split, description=description)
 
 
@@ -170,12 +168,17 @@ def _span(uniform, low, high):
 # Paired folders.
 
 
-def load_folder(directory, split="train", image_size=None, channels=None, direction=None):
+def load_folder(directory, split="train", image_size=None, channels=None, direction=None,
+                validation_size=None):
     """A `Source` over the image pairs in `directory`, decoded lazily like `zoo.data.folder`.
 
     Splits are the train/ val/ test/ subfolders, or the folder itself as "train" when it has
-    none. A split holds side-by-side files (A left half, B right half; the width must be even)
-    or A/ and B/ subfolders with the same file names. direction "AtoB" (default) reads input
+    none. "validation" (or "val") is val/ when present; otherwise it is held out of the training
+    pairs: the `validation_size` (default a tenth, at least 1 while one stays in train) picked by
+    `base.held_out_mask` over the pairs in sorted order, and "train" is the rest (validation_size=0:
+    nothing held out). A folder with val/ takes no validation_size. A split holds side-by-side
+    files (A left half, B right half; the width must be even) or A/ and B/ subfolders with the
+    same file names. direction "AtoB" (default) reads input
     from A and target from B, "BtoA" the reverse. Without image_size all pairs must share one
     size; with it both images are center-cropped and resized. channels default: the first pair's.
     """
@@ -189,15 +192,29 @@ def load_folder(directory, split="train", image_size=None, channels=None, direct
     root = os.path.expanduser(directory)
     if not os.path.isdir(root):
         raise UserError(f"paired folder {directory!r} does not exist or is not a directory")
+    validation_size = base.check_validation_size(validation_size, what)
     split_dirs = {name: os.path.join(root, name) for name in FOLDER_SPLITS
                   if os.path.isdir(os.path.join(root, name))}
     if split_dirs:
         note = f"it has subfolders {', '.join(name + '/' for name in split_dirs)}"
     else:
         split_dirs, note = {"train": root}, "no train/ val/ test/ subfolders: the folder is 'train'"
-    base_split, slicer = base.parse_split(split, tuple(split_dirs), f"{what} ({note})")
-    split_dir = split_dirs[base_split]
+    allowed = list(split_dirs)
+    if "val" in split_dirs or "train" in split_dirs:
+        allowed.append(base.VALIDATION)
+    if "val" not in split_dirs and "train" in split_dirs:
+        note += "; 'validation' is held out of train"
+    base_split, slicer = base.parse_split(split, tuple(allowed), f"{what} ({note})")
+    own_validation = "val" in split_dirs
+    if own_validation and base_split == base.VALIDATION:
+        base_split = "val"
+    if own_validation and validation_size:
+        raise UserError(f"validation_size={validation_size} for {what}: it has its own validation split "
+                        "(val/), so nothing is held out of train (leave validation_size unset)")
+    holds_out = not own_validation and base_split in (base.TRAIN, base.VALIDATION)
+    split_dir = split_dirs[base.TRAIN if holds_out else base_split]
     pairs, layout = _index_pairs(split_dir)
+    # Sizes and channels come from every pair of the folder, so train and validation agree.
     sizes = [_pair_size(a, b) for a, b in pairs]
     if image_size is None:
         for (a, _), size in zip(pairs, sizes):
@@ -209,12 +226,21 @@ def load_folder(directory, split="train", image_size=None, channels=None, direct
         height, width = sizes[0][1], sizes[0][0]
     else:
         height = width = image_size
-    pairs = pairs[slicer(len(pairs))]
-    if not pairs:
-        raise UserError(f"split {split!r} of {what} selects none of its {len(sizes)} pairs")
     first_a, first_b = pairs[0]
     channels_a = channels or folder._channels_of(first_a)
     channels_b = channels or (folder._channels_of(first_b) if first_b else channels_a)
+    holdout = ""
+    if holds_out:
+        total = len(pairs)
+        count = base.validation_count(total, validation_size, what, "pairs")
+        chosen = base.training_part(base_split, split, total, count, what, validation_size, seeded=True,
+                                    unit="pairs")
+        pairs = [pairs[i] for i in chosen]
+        holdout = f"; {base.holdout_note(base_split, total, count, 'pairs', 'seeded')}"
+    whole = len(pairs)
+    pairs = pairs[slicer(whole)]
+    if not pairs:
+        raise UserError(f"split {split!r} of {what} selects none of its {whole} pairs")
     a_paths = tf.constant([a for a, _ in pairs])
     b_paths = tf.constant([b or "" for _, b in pairs])
 
@@ -248,7 +274,7 @@ def load_folder(directory, split="train", image_size=None, channels=None, direct
         num_examples=len(pairs),
         spec=base.DataSpec(base.PAIRED_IMAGES, image_shape=(height, width, target_channels),
                            input_shape=(height, width, input_channels)),
-        description=f"{what} {split}: {len(pairs)} pairs ({layout}, {direction}) from {split_dir}",
+        description=f"{what} {split}: {len(pairs)} pairs ({layout}, {direction}{holdout}) from {split_dir}",
         element_at=element_at,
     )
 

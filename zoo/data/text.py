@@ -14,6 +14,13 @@ Held-out split, fixed by the data alone:
 - `text:/path` is split by position: the last 10% of the file's bytes are `test`, the first 90%
   `train` (as enwik8 and text8 are), because an arbitrary file has no document boundary to trust.
 
+The `validation` split is held out of `train` (what selection reads; `test` is for reported
+numbers), `validation_size` of its units, default a tenth (rounded, at least 1 while one stays in
+train): for fortunes, that many of the training fortunes picked by a seeded hash of their
+positions (`base.held_out_mask`, spread over the topics), in order; for a text file, the last
+that many bytes of the training part (file: train | validation | test). validation_size=0 holds
+nothing out: `train` is all of the training part and `validation` is refused.
+
 A text `Source` yields every window of sequence_length + 1 consecutive bytes of its split (one
 element per start offset), as {"tokens": int32[sequence_length + 1]}: a model reads the first
 sequence_length bytes and predicts the last sequence_length. Its spec is `DataSpec(TEXT, sequence_length, vocabulary_size=256)`.
@@ -35,7 +42,7 @@ VOCABULARY_SIZE = 256
 DEFAULT_SEQUENCE_LENGTH = 128
 TEST_EVERY = 10  # fortunes: every 10th fortune is test.
 TEST_FRACTION_DENOMINATOR = 10  # text files: the last tenth of the bytes is test.
-SPLITS = ("train", "test")
+SPLITS = (base.TRAIN, base.VALIDATION, base.TEST)
 FORTUNE_END = b"%\n"
 _SEPARATOR = re.compile(rb"^%[ \t\r]*(?:\n|$)", re.MULTILINE)
 _INDEX_SUFFIXES = (".dat", ".u8")
@@ -46,17 +53,18 @@ def is_text_dataset(name):
     return name == FORTUNES or name.startswith(PREFIX)
 
 
-def load(name, split="train", sequence_length=None, data_dir=None):
+def load(name, split="train", sequence_length=None, data_dir=None, validation_size=None):
     """Returns the `Source` of windows of `split`; see the module docstring for the splits.
 
     Args:
       name: "fortunes" or "text:/path/to/file.txt".
-      split: "train" or "test", optionally sliced by bytes like "train[:10%]".
+      split: "train", "validation" or "test", optionally sliced by bytes like "train[:10%]".
       sequence_length: bytes a model reads per window (default 128); windows hold one more.
       data_dir: for fortunes, the folder of fortune files (default /usr/share/games/fortunes).
+      validation_size: fortunes (or bytes of a text file) held out of train as validation.
     """
     sequence_length = _check_sequence_length(sequence_length, name)
-    data, origin = load_bytes(name, split, data_dir)
+    data, origin = load_bytes(name, split, data_dir, validation_size)
     window = sequence_length + 1
     if len(data) < window:
         raise UserError(
@@ -87,16 +95,17 @@ def load(name, split="train", sequence_length=None, data_dir=None):
     )
 
 
-def load_bytes(name, split="train", data_dir=None):
+def load_bytes(name, split="train", data_dir=None, validation_size=None):
     """The bytes of `split` of a text dataset and one line saying where they came from.
 
     What a likelihood evaluation scores: the whole held-out text, not its windows.
     """
     base_split, slicer = base.parse_split(split, SPLITS, name)
+    validation_size = base.check_validation_size(validation_size, name)
     if name == FORTUNES:
-        data, origin = _fortunes_split(base_split, data_dir)
+        data, origin = _fortunes_split(base_split, data_dir, split, validation_size)
     elif name.startswith(PREFIX):
-        data, origin = _file_split(name[len(PREFIX):], base_split)
+        data, origin = _file_split(name[len(PREFIX):], base_split, split, validation_size)
     else:
         raise UserError(f"unknown text dataset {name!r}: allowed are {FORTUNES!r} or '{PREFIX}/path/to/file.txt'")
     data = data[slicer(len(data))]
@@ -127,7 +136,7 @@ def fortune_files(directory):
     return paths
 
 
-def _fortunes_split(split, data_dir):
+def _fortunes_split(base_split, data_dir, split, validation_size):
     directory = data_dir or FORTUNES_DIR
     paths = fortune_files(directory)
     if not paths:
@@ -147,12 +156,21 @@ def _fortunes_split(split, data_dir):
             f"test split (every {TEST_EVERY}th fortune)"
         )
     is_test = (np.arange(len(fortunes)) % TEST_EVERY) == TEST_EVERY - 1
-    chosen = [fortune for fortune, test in zip(fortunes, is_test) if test == (split == "test")]
-    origin = f"{len(chosen)} of {len(fortunes)} fortunes in {len(paths)} files in {directory}"
-    return b"".join(chosen), origin
+    where = f"{len(paths)} files in {directory}"
+    if base_split == base.TEST:
+        chosen = [fortune for fortune, test in zip(fortunes, is_test) if test]
+        return b"".join(chosen), f"{len(chosen)} of {len(fortunes)} fortunes in {where}"
+    training = [fortune for fortune, test in zip(fortunes, is_test) if not test]
+    total = len(training)
+    count = base.validation_count(total, validation_size, FORTUNES, "fortunes")
+    chosen = base.training_part(base_split, split, total, count, FORTUNES, validation_size, seeded=True,
+                                unit="fortunes")
+    note = base.holdout_note(base_split, total, count, "fortunes", "seeded")
+    origin = f"{len(chosen)} of {len(fortunes)} fortunes ({note}; every {TEST_EVERY}th is test) in {where}"
+    return b"".join(training[i] for i in chosen), origin
 
 
-def _file_split(path, split):
+def _file_split(path, base_split, split, validation_size):
     if not path:
         raise UserError(f"dataset {PREFIX!r} needs a file: --dataset={PREFIX}/path/to/file.txt")
     full = os.path.expanduser(path)
@@ -163,9 +181,15 @@ def _file_split(path, split):
     if not data:
         raise UserError(f"text file {path!r} is empty")
     cut = len(data) - len(data) // TEST_FRACTION_DENOMINATOR
-    part = data[:cut] if split == "train" else data[cut:]
-    where = "first 90%" if split == "train" else "last 10%"
-    return part, f"the {where} of {full} ({len(data)} bytes)"
+    if base_split == base.TEST:
+        return data[cut:], f"the last 10% of {full} ({len(data)} bytes)"
+    what = PREFIX + path
+    count = base.validation_count(cut, validation_size, what, "bytes")
+    if base_split == base.VALIDATION and count == 0:
+        base.refuse_empty_validation(split, what, cut, validation_size, "bytes")
+    part = data[cut - count:cut] if base_split == base.VALIDATION else data[:cut - count]
+    note = base.holdout_note(base_split, cut, count, "bytes")
+    return part, f"the first 90% of {full} ({len(data)} bytes; test is the last 10%): {note}"
 
 
 def _check_sequence_length(sequence_length, name):

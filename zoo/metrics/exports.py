@@ -26,8 +26,9 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
     reference description); conditional generators get balanced labels (image i: label i mod the
     declared number of classes). Likelihoods go under "likelihood": for images, of the split's
     first `likelihood_examples` images (None: all). Translation metrics go under "translation",
-    over the split's first `num_samples` pairs. `data_options` (image_size, channels, direction)
-    read the data as the model was trained on it.
+    over the split's first `num_samples` pairs. `data_options` (image_size, channels, direction,
+    validation_size) read the data as the model was trained on it. `split` "test" gives the numbers
+    to report; "validation" (held out of train) is what selection reads.
     """
     import tensorflow as tf
 
@@ -42,6 +43,8 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
     started = time.perf_counter()
     loaded = tf.saved_model.load(version_dir)
     record = {"export": version_dir, "dataset": dataset, "split": split}
+    if options.get("validation_size") is not None:  # What "train" and "validation" hold.
+        record["validation_size"] = options["validation_size"]
     for evaluation in interface.evaluations:
         signature = interface.signature(evaluation.signature)
         function = loaded.signatures[evaluation.signature]
@@ -52,7 +55,8 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
             record["likelihood"] = likelihood.evaluate_likelihood(function, signature, dataset, split,
                                                                   likelihood_examples, batch_size, options)
         elif evaluation.kind == contract.TEXT_LIKELIHOOD:
-            record["likelihood"] = likelihood.evaluate_text_likelihood(function, signature, dataset, split, data_dir)
+            record["likelihood"] = likelihood.evaluate_text_likelihood(function, signature, dataset, split, data_dir,
+                                                                       options.get("validation_size"))
         elif evaluation.kind == contract.TRANSLATION and num_samples:
             record["translation"] = _translation_metrics(function, signature, evaluation, dataset, split, num_samples,
                                                          batch_size, feature_model, reference_examples, options)
@@ -68,7 +72,7 @@ def _extractor(feature_model, dataset, options):
     (once, cached) on a labelled dataset's training split."""
     from zoo import metrics
 
-    keys = ("data_dir", "image_size", "channels")
+    keys = ("data_dir", "image_size", "channels", "validation_size")
     return metrics.resolve_feature_extractor(feature_model, dataset, **{key: options.get(key) for key in keys})
 
 

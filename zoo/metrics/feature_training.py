@@ -188,21 +188,23 @@ def train_feature_network(source, output, *, epochs=10, batch_size=128, learning
 
 
 def resolve_feature_extractor(feature_model, dataset, data_dir=None, image_size=None,
-                              channels=None, train_split="train", cache_dir=None):
+                              channels=None, train_split="train", cache_dir=None, validation_size=None):
     """Returns the FeatureExtractor to evaluate images of `dataset` with.
 
     `feature_model` if given (see load_feature_extractor); else the shipped network for 28x28x1
     images (or when `dataset` is None); else a network trained on the labelled `train_split` of
-    `dataset` (AUTO_RECIPE), cached in `cache_dir` (default: feature_network_cache_dir()) under a
-    key of the data's files or origin, image size, channels and the recipe. Unlabelled datasets
-    of other shapes raise a one-line UserError.
+    `dataset` (AUTO_RECIPE; "train" never holds the validation split that `validation_size`
+    holds out, so validation scores come from a network that has not seen those images), cached
+    in `cache_dir` (default: feature_network_cache_dir()) under a key of the data's files or
+    origin, which of them were trained on, image size, channels and the recipe. Unlabelled
+    datasets of other shapes raise a one-line UserError.
     """
     if feature_model is not None or dataset is None:
         return features_lib.load_feature_extractor(feature_model)
     import zoo.data  # noqa: PLC0415  (zoo.data is imported only when needed)
 
     source = zoo.data.load(dataset, train_split, data_dir, image_size=image_size,
-                           channels=channels)
+                           channels=channels, validation_size=validation_size)
     shape = tuple(source.image_shape)
     if shape == (28, 28, 1):
         return features_lib.load_feature_extractor(None)
@@ -257,7 +259,8 @@ def data_key(source):
 
     Folders: each image file's path relative to the folder, size and modification time; other
     datasets (Fashion-MNIST, TFDS; fixed files): name and description (which says where the
-    files are). Always: split, image shape, classes, size and the recipe and its version.
+    files are). Always: split, image shape, classes, size (for a folder, with its files, it fixes
+    which files the held-out validation split took) and the recipe and its version.
     """
     from zoo.data import folder  # noqa: PLC0415
 

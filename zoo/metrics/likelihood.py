@@ -56,14 +56,14 @@ def evaluate_likelihood(function, signature, dataset, split="test", max_examples
     return record
 
 
-def evaluate_text_likelihood(function, signature, dataset, split="test", data_dir=None):
+def evaluate_text_likelihood(function, signature, dataset, split="test", data_dir=None, validation_size=None):
     """Bits per byte of the whole `split` of a text dataset (one string: every byte after the
     first is predicted), through a text_likelihood signature."""
     import tensorflow as tf
 
     from zoo.data import text
 
-    data, description = text.load_bytes(dataset, split, data_dir=data_dir)
+    data, description = text.load_bytes(dataset, split, data_dir=data_dir, validation_size=validation_size)
     started = time.perf_counter()
     scores = function(**{signature.input_with(contract.TEXT).name: tf.constant([data])},
                       **sampling.parameter_defaults(signature, 1))

@@ -5,7 +5,9 @@
     reference.features                     # float32 [M, D], for KID, precision/recall, density/coverage
 
 The cache lives in `cache_dir`, else $ZOO_CACHE_DIR/reference, else ~/.cache/zoo/reference. Its
-key covers the dataset name, split, size options, number of examples and where they came from,
+key covers the dataset name, split, size options, number of examples and where they came from
+(the source's description, which for "train" and "validation" says which part of the training data
+they are, so another validation_size is another key),
 the examples used, the feature network's file hash and the preprocessing version; any change
 computes new statistics. Files are written to a temporary name and renamed, so concurrent runs
 never read a half-written file.
@@ -58,7 +60,7 @@ def default_cache_dir():
 
 def reference_statistics(dataset, split, extractor, data_dir=None, max_examples=10000,
                          cache_dir=None, image_size=None, channels=None, batch_size=256, feature="image",
-                         direction=None):
+                         direction=None, validation_size=None):
     """Returns the ReferenceStatistics of `dataset`/`split` in `extractor`'s feature space.
 
     Args:
@@ -70,13 +72,15 @@ def reference_statistics(dataset, split, extractor, data_dir=None, max_examples=
       cache_dir: where cached statistics live; default: see default_cache_dir().
       feature: the element feature holding the real images ("image"; paired data: "target").
       direction: paired folders only, as for zoo.data.load.
+      validation_size: as for zoo.data.load (how much of the training data "validation" holds).
     """
     import zoo.data  # noqa: PLC0415  (zoo.data imports tensorflow)
 
     if max_examples is not None and (isinstance(max_examples, bool) or max_examples < 2):
         raise UserError(f"max_examples={max_examples!r}: must be at least 2, or None for all")
     options = {"direction": direction} if direction else {}
-    source = zoo.data.load(dataset, split, data_dir, image_size=image_size, channels=channels, **options)
+    source = zoo.data.load(dataset, split, data_dir, image_size=image_size, channels=channels,
+                           validation_size=validation_size, **options)
     count = source.num_examples if max_examples is None else min(max_examples, source.num_examples)
     if feature not in source.dataset.element_spec:
         raise UserError(f"{dataset} has no {feature!r} images (its elements hold {', '.join(source.dataset.element_spec)})")
@@ -106,7 +110,9 @@ def _cache_key(source, count, extractor, feature="image"):
         "split": source.split,
         "image_shape": list(source.image_shape),
         "dataset_size": source.num_examples,
-        "origin": source.description,  # Says where the files were read from.
+        # Says where the files were read from and, for train and validation, which part of the
+        # training data the split is (how many are held out): another validation_size, another key.
+        "origin": source.description,
         "num_examples": count,
         "selection_seed": SELECTION_SEED,
         "extractor_hash": extractor.hash,

@@ -69,16 +69,15 @@ class ConditionalGAN(GAN):
         return self.generator(inputs, training=training)
 
     def _fake(self, batch_size, seed):
-        z_seed, label_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=z_seed)
-        labels = tf.random.stateless_uniform([batch_size], seed=label_seed, minval=0, maxval=self.num_classes,
-                                             dtype=tf.int64)
+        z_seed, label_seed = tf.unstack(base.split_seed(seed, 2))
+        z = base.replica_normal([batch_size, self.latent_dim], z_seed)
+        labels = base.replica_uniform([batch_size], label_seed, minval=0, maxval=self.num_classes, dtype=tf.int64)
         return z, labels
 
     def train_step(self, batch, seed):
         real_images, real_labels = batch["image"], batch["label"]
         batch_size = tf.shape(real_images)[0]
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 8))
+        seeds = tf.unstack(base.split_seed(seed, 8))
 
         z, fake_labels = self._fake(batch_size, seeds[0])
         with tf.GradientTape() as tape:

@@ -29,7 +29,7 @@ class CharLSTMNetwork(keras.Model):
     def call(self, tokens, training=False, seed=None):
         x = self.embedding(tokens)
         for index, lstm in enumerate(self.lstms):
-            layer_seed = None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
+            layer_seed = None if seed is None else base.fold_seed(seed, index)
             x = base.dropout(lstm(x), self.dropout_rate, layer_seed, training)
         return self.head(x)
 

@@ -3,12 +3,14 @@
 The generator projects the latent to a small feature map and doubles its size with transposed
 convolutions until it reaches the image size; the discriminator mirrors it with strided
 convolutions. Both adapt to any square image whose side halves to a map of at least 4 pixels.
+Batch normalization uses the statistics of the global batch under a tf.distribute strategy
+(`zoo.layers.SyncBatchNormalization`), so replicas train as one device would.
 """
 
 import keras
-import tensorflow as tf
 
 from zoo.errors import UserError
+from zoo.layers import SyncBatchNormalization
 from zoo.models import base
 from zoo.models.gan import make_gan
 from zoo.registry import register
@@ -35,14 +37,14 @@ class DCGANGenerator(keras.Model):
         base_channels = width * 2 ** (doublings - 1) * 2
         self.project = keras.layers.Dense(base * base * base_channels, use_bias=False)
         self.reshape = keras.layers.Reshape((base, base, base_channels))
-        self.project_norm = keras.layers.BatchNormalization()
+        self.project_norm = SyncBatchNormalization()
         # Plain lists of layers (no tuples, no None): TensorFlow checkpoints track only those.
         self.block_convs = [
             keras.layers.Conv2DTranspose(base_channels // 2 ** (level + 1), kernel_size, strides=2, padding="same",
                                          use_bias=False)
             for level in range(doublings - 1)
         ]
-        self.block_norms = [keras.layers.BatchNormalization() for _ in range(doublings - 1)]
+        self.block_norms = [SyncBatchNormalization() for _ in range(doublings - 1)]
         self.out = keras.layers.Conv2DTranspose(channels, kernel_size, strides=2, padding="same", activation="tanh")
 
     def call(self, z, training=False):
@@ -52,7 +54,8 @@ class DCGANGenerator(keras.Model):
         return self.out(x)
 
 
-NORMALIZATIONS = {"batch": keras.layers.BatchNormalization, "layer": keras.layers.LayerNormalization}
+# Batch statistics are those of the global batch under a tf.distribute strategy (`SyncBatchNormalization`).
+NORMALIZATIONS = {"batch": SyncBatchNormalization, "layer": keras.layers.LayerNormalization}
 
 
 class DCGANDiscriminator(keras.Model):
@@ -97,7 +100,7 @@ class DCGANDiscriminator(keras.Model):
             x = conv(x)
             if index > 0:
                 x = self.norms[index - 1](x, training=training)
-            layer_seed = None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
+            layer_seed = None if seed is None else base.fold_seed(seed, index)
             x = base.dropout(keras.ops.leaky_relu(x, 0.2), self.dropout_rate, layer_seed, training)
         return self.flatten(x)
 

@@ -52,7 +52,7 @@ class MLPDiscriminator(keras.Model):
     def call(self, images, training=False, seed=None):
         x = self.flatten(images)
         for index, layer in enumerate(self.hidden):
-            layer_seed = None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
+            layer_seed = None if seed is None else base.fold_seed(seed, index)
             x = base.dropout(self.activation(layer(x)), self.dropout_rate, layer_seed, training)
         return self.out(x)
 
@@ -167,7 +167,7 @@ class GAN(keras.Model):
         discriminator dropout on real (1) and fake (2, 4) images, DiffAugment of real (5) and
         fake (6, 7) images.
         """
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 8))
+        seeds = tf.unstack(base.split_seed(seed, 8))
         results = {}
         if self.adversarial_weight:
             with tf.GradientTape() as tape:
@@ -205,7 +205,7 @@ class GAN(keras.Model):
         """Generated images for `batch` (training mode), every random draw from `seed`: here one
         latent vector per real image."""
         batch_size = tf.shape(self.real_images(batch))[0]
-        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seed)
+        z = base.replica_normal([batch_size, self.latent_dim], seed)
         return self.generator(z, training=True)
 
     def discriminate(self, images, batch, augment_seed, seed):

@@ -28,7 +28,7 @@ def _normal(stddev=0.02):
 
 
 def _fold(seed, index):
-    return None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
+    return None if seed is None else base.fold_seed(seed, index)
 
 
 class CausalSelfAttention(keras.layers.Layer):
@@ -93,8 +93,15 @@ class GPTNetwork(keras.Model):
             vocabulary_size, kernel_initializer=_normal(), name="head")
 
     def call(self, tokens, training=False, seed=None):
-        positions = tf.range(tf.shape(tokens)[1])
-        x = self.token_embedding(tokens) + self.position_embedding(positions)[tf.newaxis]
+        # The first T rows of the position table, sliced rather than looked up: the same values, but
+        # a dense gradient. A lookup's sparse gradient holds one row per position already summed
+        # over the (local) batch, and Keras's Adam squares sparse rows before summing repeated ones,
+        # so replicas, whose rows repeat each other's positions, would update differently from one
+        # device; per-token lookups (the token table) are unaffected, their rows being per example.
+        if not self.position_embedding.built:
+            self.position_embedding.build()
+        length = tf.shape(tokens)[1]
+        x = self.token_embedding(tokens) + self.position_embedding.embeddings[:length][tf.newaxis]
         x = base.dropout(x, self.dropout_rate, _fold(seed, 0), training)
         for index, block in enumerate(self.blocks):
             x = block(x, training=training, seed=_fold(seed, index + 1))

@@ -53,10 +53,10 @@ class InfoGAN(GAN):
         return tf.concat([z, tf.one_hot(categorical, self.categories), continuous], axis=-1)
 
     def _draw(self, batch_size, seed):
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-        z = tf.random.stateless_normal([batch_size, self.noise_dim], seed=seeds[0])
-        categorical = tf.random.stateless_uniform([batch_size], seed=seeds[1], maxval=self.categories, dtype=tf.int64)
-        continuous = tf.random.stateless_uniform([batch_size, self.continuous], seed=seeds[2], minval=-1.0, maxval=1.0)
+        seeds = tf.unstack(base.split_seed(seed, 3))
+        z = base.replica_normal([batch_size, self.noise_dim], seeds[0])
+        categorical = base.replica_uniform([batch_size], seeds[1], maxval=self.categories, dtype=tf.int64)
+        continuous = base.replica_uniform([batch_size, self.continuous], seeds[2], minval=-1.0, maxval=1.0)
         return z, categorical, continuous
 
     def _info_loss(self, categorical, continuous, category_logits, continuous_means):
@@ -68,7 +68,7 @@ class InfoGAN(GAN):
     def train_step(self, batch, seed):
         real_images = batch["image"]
         batch_size = tf.shape(real_images)[0]
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
+        seeds = tf.unstack(base.split_seed(seed, 5))
 
         z, categorical, continuous = self._draw(batch_size, seeds[0])
         with tf.GradientTape() as tape:

@@ -39,11 +39,12 @@ class KerasIODiscriminator(keras.Model):
         self.flatten = keras.layers.Flatten()
         self.out = keras.layers.Dense(1)
 
-    def call(self, images, training=False, seed=None):
+    def call(self, images, training=False, seed=None, groups=1):
+        """`groups`: how many batches `images` concatenates (see `zoo.models.base.dropout`)."""
         x = images
         for conv in self.convs:
             x = keras.ops.leaky_relu(conv(x), 0.2)
-        return self.out(base.dropout(self.flatten(x), 0.2, seed, training))
+        return self.out(base.dropout(self.flatten(x), 0.2, seed, training, groups=groups))
 
 
 class KerasIODCGAN(GAN):
@@ -52,18 +53,20 @@ class KerasIODCGAN(GAN):
     def train_step(self, batch, seed):
         real_images = batch["image"]
         batch_size = tf.shape(real_images)[0]
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 5))
+        seeds = tf.unstack(base.split_seed(seed, 5))
 
-        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[0])
+        z = base.replica_normal([batch_size, self.latent_dim], seeds[0])
+        # One batch of fakes then reals: the label noise and dropout masks are those of the global
+        # fakes then the global reals (groups=2), whatever the number of replicas.
         combined = tf.concat([self.generator(z, training=True), real_images], axis=0)
         labels = tf.concat([tf.ones([batch_size, 1]), tf.zeros([batch_size, 1])], axis=0)
-        labels += 0.05 * tf.random.stateless_uniform(tf.shape(labels), seed=seeds[1])
+        labels += 0.05 * base.replica_uniform([2 * batch_size, 1], seeds[1], groups=2)
         with tf.GradientTape() as tape:
-            logits = self.discriminator(combined, training=True, seed=seeds[2])
+            logits = self.discriminator(combined, training=True, seed=seeds[2], groups=2)
             discriminator_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
         base.apply_update(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)
 
-        z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[3])
+        z = base.replica_normal([batch_size, self.latent_dim], seeds[3])
         with tf.GradientTape() as tape:
             logits = self.discriminator(self.generator(z, training=True), training=True, seed=seeds[4])
             # "Misleading labels": generated images labelled real (0).

@@ -99,7 +99,8 @@ class ByteLanguageModel(keras.Model):
         self.sequence_length = int(sequence_length)
 
     def compile(self, optimizer, clip_norm=1.0):
-        """Attaches the optimizer and the gradient clip (global norm per replica; 0: off)."""
+        """Attaches the optimizer and the gradient clip (global norm of the global batch's
+        gradient, whatever the number of replicas; 0: off)."""
         super().compile()
         if clip_norm < 0:
             raise UserError(f"clip_norm must be >= 0 (0: no clipping), got {clip_norm}")
@@ -119,7 +120,8 @@ class ByteLanguageModel(keras.Model):
     def train_step(self, batch, seed):
         tokens = tf.cast(batch["tokens"], tf.int32)
         inputs, targets = tokens[:, :-1], tokens[:, 1:]
-        scale = 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        scale = 1.0 / replicas
         variables = self.network.trainable_variables
         with tf.GradientTape() as tape:
             logits = self.network(inputs, training=True, seed=seed)
@@ -127,10 +129,13 @@ class ByteLanguageModel(keras.Model):
             # The optimizer sums replicas' gradients, so each contributes its share of the average.
             scaled_loss = loss * scale
         gradients = tape.gradient(scaled_loss, variables)
-        if self.clip_norm:
-            # Clipping the scaled gradient at clip_norm * scale bounds this replica's batch gradient
-            # at clip_norm: on one device exactly the clipped batch gradient.
-            gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm * scale)
+        if self.clip_norm and replicas == 1:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm)
+        elif self.clip_norm:
+            # The norm of the global batch's gradient (the sum of the replicas' shares), as on one
+            # device; sparse gradients stay sparse, as from tf.clip_by_global_norm.
+            factor = base.clip_factor(base.global_batch_norm(gradients), self.clip_norm)
+            gradients = [base.scaled_gradient(gradient, factor) for gradient in gradients]
         self.network_optimizer.apply_gradients(zip(gradients, variables))
         return {"loss": loss, "bits_per_byte": loss / _LN2}
 

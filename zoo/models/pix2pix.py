@@ -22,6 +22,7 @@ import tensorflow as tf
 from zoo.contract import Evaluation, Input, Interface, Signature
 from zoo.data.base import INPUT, PAIRED_IMAGES, TARGET
 from zoo.errors import UserError
+from zoo.layers import SyncBatchNormalization
 from zoo.models import base
 from zoo.models.gan import GAN, make_gan
 from zoo.registry import register
@@ -77,10 +78,10 @@ class UNetGenerator(keras.Model):
         self.down_convs = [keras.layers.Conv2D(channels, 4, strides=2, padding="same") for channels in widths]
         # Plain lists of layers (no None): checkpoints track only those; Identity where no norm.
         self.down_norms = [keras.layers.Identity() if level in (0, self.depth - 1) else
-                           keras.layers.BatchNormalization(momentum=0.9) for level in range(self.depth)]
+                           SyncBatchNormalization(momentum=0.9) for level in range(self.depth)]
         up_widths = widths[-2::-1]  # Innermost first; each block returns to the size of an encoder block.
         self.up_convs = [keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same") for channels in up_widths]
-        self.up_norms = [keras.layers.BatchNormalization(momentum=0.9) for _ in up_widths]
+        self.up_norms = [SyncBatchNormalization(momentum=0.9) for _ in up_widths]
         self.dropout_rate = float(dropout)
         self.dropout_blocks = min(int(dropout_blocks), len(up_widths))
         self.out = keras.layers.Conv2DTranspose(output_channels, 4, strides=2, padding="same", activation="tanh")
@@ -96,7 +97,7 @@ class UNetGenerator(keras.Model):
         for index, (conv, norm, skip) in enumerate(zip(self.up_convs, self.up_norms, skips[-2::-1])):
             x = norm(conv(x), training=training)
             if index < self.dropout_blocks:
-                block_seed = None if seed is None else tf.random.experimental.stateless_fold_in(seed, index)
+                block_seed = None if seed is None else base.fold_seed(seed, index)
                 x = base.dropout(x, self.dropout_rate, block_seed, training)
             x = tf.concat([keras.ops.relu(x), skip], axis=-1)
         (top, _), (left, _) = (padding(size, 2**self.depth) for size in self.image_size)
@@ -113,7 +114,7 @@ class PatchDiscriminator(keras.Model):
         strides = patch_strides(*image_shape[:2])
         self.convs = [keras.layers.Conv2D(width * min(2**level, 8), 4, strides=2 if level < strides else 1,
                                           padding="same") for level in range(strides + 1)]
-        self.norms = [keras.layers.Identity()] + [keras.layers.BatchNormalization() for _ in range(strides)]
+        self.norms = [keras.layers.Identity()] + [SyncBatchNormalization() for _ in range(strides)]
         self.out = keras.layers.Conv2D(1, 4, padding="same")
 
     def call(self, pairs, training=False, seed=None):

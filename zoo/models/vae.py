@@ -6,7 +6,8 @@ component): the decoder outputs a mean and a log-scale per pixel, and the probab
 the logistic mass of its bin. That makes the ELBO a bound on the log-likelihood of the *discrete*
 8-bit data, so its bits/dim compare directly with PixelCNN's and with the 4.59 bits/dim of
 independent per-pixel categoricals. Training maximizes E_q[log p(x|z)] - beta * KL(q(z|x) || N(0, I))
-with the reparameterization z = mean + exp(log_var / 2) * eps, eps from the step's stateless seed.
+with the reparameterization z = mean + exp(log_var / 2) * eps, eps from the step's stateless seed
+(drawn for the global batch, `zoo.models.base.replica_normal`).
 
 No batch normalization anywhere: a likelihood must not depend on what else is in the batch.
 
@@ -154,13 +155,14 @@ class VAE(keras.Model):
     """Encoder + decoder trained on the (beta-weighted) ELBO; `num_classes` > 0 makes it conditional."""
 
     def __init__(self, encoder, decoder, latent_dim, image_shape, num_classes=0, beta=1.0, importance_samples=100,
-                 **kwargs):
+                 clip_norm=0.0, **kwargs):
         super().__init__(**kwargs)
         self.encoder, self.decoder = encoder, decoder
         self.latent_dim, self.image_shape = int(latent_dim), tuple(image_shape)
         self.num_classes, self.beta = int(num_classes), float(beta)
         self.importance_samples = int(importance_samples)
         self.num_dims = math.prod(self.image_shape)
+        self.clip_norm = float(clip_norm)  # Of the global batch's gradient (0: none).
 
     @property
     def conditional(self):
@@ -193,12 +195,13 @@ class VAE(keras.Model):
         labels = batch["label"] if self.conditional else None
         with tf.GradientTape() as tape:
             mean, log_var = self.encoder(self._inputs(images, labels))
-            eps = tf.random.stateless_normal(tf.shape(mean), seed=seed)
+            eps = base.replica_normal([tf.shape(mean)[0], self.latent_dim], seed)
             z = mean + tf.exp(0.5 * log_var) * eps
             reconstruction = tf.reduce_mean(self.reconstruction_log_prob(images, z, labels))
             kl = tf.reduce_mean(gaussian_kl(mean, log_var))
             loss = -(reconstruction - self.beta * kl) / self.num_dims
-        base.apply_update(tape, loss, self, self.vae_optimizer)  # The encoder's and decoder's weights.
+        # The encoder's and decoder's weights.
+        base.apply_update(tape, loss, self, self.vae_optimizer, clip_norm=self.clip_norm)
         negative_elbo = kl - reconstruction  # beta = 1: a bound on the NLL whatever beta trains.
         return {"loss": loss, "reconstruction_nats": -reconstruction, "kl_nats": kl,
                 "bits_per_dim": negative_elbo / (self.num_dims * math.log(2))}
@@ -342,8 +345,8 @@ def _make_vae(config, image_shape, num_classes):
                   num_classes=num_classes, embedding_dim=config.get("embedding_dim", 16))
     model = VAE(ConvEncoder(image_shape, name="encoder", **kwargs), ConvDecoder(image_shape, name="decoder", **kwargs),
                 config.latent_dim, image_shape, num_classes=num_classes, beta=config.beta,
-                importance_samples=config.importance_samples)
-    model.compile(keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.get("clip_norm") or None))
+                importance_samples=config.importance_samples, clip_norm=config.get("clip_norm") or 0.0)
+    model.compile(keras.optimizers.Adam(config.learning_rate))
     return model
 
 

@@ -3,8 +3,11 @@
 A critic trained `n_critic` times per generator update on the Wasserstein loss plus a gradient
 penalty on random interpolates (weight 10), Adam(1e-4, beta_1=0, beta_2=0.9). Each critic update
 sees its own real batch: the model asks the trainer for `batches_per_step = n_critic` batches a
-step (one tensor of n_critic * batch_size images, split here). The critic is DCGAN's without
-batch normalization (layer norm instead), since the penalty is per sample.
+step (one tensor of n_critic * batch_size images), dealt out here: image i goes to critic update
+i mod n_critic. Dealing rather than cutting the tensor into consecutive blocks keeps each critic
+batch the same under a tf.distribute strategy, which gives each replica a consecutive block of the
+tensor (with its share of every critic batch). The critic is DCGAN's without batch normalization
+(layer norm instead), since the penalty is per sample.
 """
 
 import keras
@@ -31,11 +34,12 @@ class WGANGP(GAN):
         return self.n_critic
 
     def train_step(self, batch, seed):
-        real_batches = tf.split(batch["image"], self.n_critic, axis=0)
-        seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 3 * self.n_critic + 2))
+        images = batch["image"]
+        real_batches = tf.unstack(tf.reshape(images, [-1, self.n_critic, *images.shape[1:]]), axis=1)
+        seeds = tf.unstack(base.split_seed(seed, 3 * self.n_critic + 2))
         for index, real_images in enumerate(real_batches):
             batch_size = tf.shape(real_images)[0]
-            z = tf.random.stateless_normal([batch_size, self.latent_dim], seed=seeds[3 * index])
+            z = base.replica_normal([batch_size, self.latent_dim], seeds[3 * index])
             dropout_seed = seeds[3 * index + 1]
             critic = lambda images: self.discriminator(images, training=True, seed=dropout_seed)  # noqa: E731
             with tf.GradientTape() as tape:
@@ -45,7 +49,7 @@ class WGANGP(GAN):
                 total = critic_loss + self.gradient_penalty_weight * penalty
             base.apply_update(tape, total, self.discriminator, self.discriminator_optimizer)
 
-        z = tf.random.stateless_normal([tf.shape(real_batches[0])[0], self.latent_dim], seed=seeds[-2])
+        z = base.replica_normal([tf.shape(real_batches[0])[0], self.latent_dim], seeds[-2])
         with tf.GradientTape() as tape:
             fake_logits = self.discriminator(self.generator(z, training=True), training=True, seed=seeds[-1])
             generator_loss = losses.wasserstein_generator_loss(fake_logits)

@@ -6,6 +6,10 @@ FID and KID against the reference statistics of `eval_split` (real images, or th
 targets; computed once and cached, see zoo.metrics.reference) go to TensorBoard and a progress line. The checkpoint of the
 best `eval_metric` so far is kept in workdir/best/, and the history in workdir/evaluations.json,
 so a resumed run keeps counting toward `early_stopping_patience` where it left off.
+
+`eval_split` defaults to "validation", the part of the training data held out of "train"
+(`validation_size`, see zoo.data): the best checkpoint and early stopping are selections, so they
+never read the test split, which is kept for the numbers a README reports.
 """
 
 import json
@@ -43,7 +47,7 @@ class TrainingEvaluator:
         options = data.options_of(config)
         self.extractor = metrics.resolve_feature_extractor(
             config.get("feature_model"), config.dataset,
-            **{key: options.get(key) for key in ("data_dir", "image_size", "channels")})
+            **{key: options.get(key) for key in ("data_dir", "image_size", "channels", "validation_size")})
         self.reference = metrics.reference_statistics(
             config.dataset, config.eval_split, self.extractor, max_examples=config.eval_reference_examples,
             feature=evaluation.reference, **{key: value for key, value in options.items() if key != "sequence_length"})

@@ -33,7 +33,7 @@ class Progress:
         elapsed = time.perf_counter() - self._last_time
         return (step - self._last_step) / elapsed if elapsed > 0 else 0.0
 
-    def report(self, step, losses):
+    def report(self, step, losses, note=""):
         rate = self.rate(step)
         eta = (self.total_steps - step) / rate if rate > 0 else float("inf")
         if self.budget_seconds:
@@ -41,7 +41,8 @@ class Progress:
         eta_text = format_duration(eta) if eta != float("inf") else "?"
         percent = 100.0 * step / self.total_steps
         print(
-            f"step {step}/{self.total_steps} ({percent:.0f}%)  {rate:.2f} steps/s  ETA {eta_text}  {format_losses(losses)}",
+            f"step {step}/{self.total_steps} ({percent:.0f}%)  {rate:.2f} steps/s  ETA {eta_text}  {format_losses(losses)}"
+            + (f"  {note}" if note else ""),
             file=self.stream,
             flush=True,
         )

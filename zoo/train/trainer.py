@@ -9,19 +9,22 @@ the optimizers, the step (the data position and the random stream's position) an
 
 import contextlib
 import dataclasses
+import glob
 import json
-import math
 import os
+import re
+import shutil
 import signal
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from zoo import config as config_lib
 from zoo import contract, data, export, images, registry
-from zoo.errors import TrainingDiverged, UserError
+from zoo.errors import CheckpointWriteFailed, TrainingDiverged, UserError
 from zoo.metrics import sampling
-from zoo.train.evaluation import BEST_DIR, TrainingEvaluator
+from zoo.train.evaluation import BEST_DIR, HISTORY_FILE, TrainingEvaluator
 from zoo.train.progress import Progress, format_duration, format_losses
 
 RUN_FILE = "run.json"
@@ -30,6 +33,12 @@ CHECKPOINT_DIR = "checkpoints"
 PREVIEW_SEEDS = 64
 PREVIEW_EXAMPLES = 16
 STRATEGIES = ("default", "mirrored", "multi_worker")
+NAN_POLICIES = ("stop", "skip")
+# Keys that change what a checkpoint means: a resumed run must keep them (see _check_resume).
+# model_config is compared key by key; the dataset's reading options (zoo.data.OPTIONS) too.
+RESUME_KEYS = ("model", "dataset", "batch_size", "seed")
+# Compared as well once the run has evaluations: they define what "best" and patience compare.
+EVALUATION_KEYS = ("eval_split", "eval_metric", "eval_samples", "eval_reference_examples", "feature_model")
 
 
 @dataclasses.dataclass
@@ -40,13 +49,16 @@ class TrainResult:
     images_per_second: float
     checkpoint: str
     export_path: str | None = None
-    stop_reason: str = "completed"  # completed, time_budget, early_stopping or interrupted.
+    # completed, time_budget, early_stopping, interrupted, or stopped_by_peer (another worker of a
+    # multi-worker run was interrupted).
+    stop_reason: str = "completed"
     steady_steps_per_second: float = 0.0
+    skipped_updates: int = 0  # Non-finite updates dropped under nan_policy="skip".
 
     @property
     def interrupted(self):
         """Stopped by a signal before its end: rerunning the command resumes it."""
-        return self.stop_reason == "interrupted"
+        return self.stop_reason in ("interrupted", "stopped_by_peer")
 
 
 def make_strategy(name):
@@ -68,6 +80,12 @@ def _validate(config):
     for key in ("train_steps", "batch_size", "log_every", "checkpoint_every"):
         if not isinstance(config[key], int) or config[key] <= 0:
             raise UserError(f"{key} must be a positive integer, got {config[key]!r}")
+    policy = config.get("nan_policy", "stop")
+    if policy not in NAN_POLICIES:
+        raise UserError(f"nan_policy {policy!r} is not known; allowed: {', '.join(NAN_POLICIES)}")
+    limit = config.get("max_skipped_updates", 10)
+    if policy == "skip" and (not isinstance(limit, int) or limit <= 0):
+        raise UserError(f"max_skipped_updates must be a positive integer with nan_policy='skip', got {limit!r}")
 
 
 def _read_run_record(workdir):
@@ -86,8 +104,44 @@ def _check_workdir(workdir, config):
             f"workdir {workdir!r} holds a {record['model']!r} run on {record['dataset']!r}, not "
             f"{config.model!r} on {config.dataset!r}: pass a new --workdir"
         )
-    if record is None and tf.train.latest_checkpoint(os.path.join(workdir, CHECKPOINT_DIR)):
+    if record is None and _checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
         raise UserError(f"workdir {workdir!r} holds a checkpoint without {RUN_FILE}: pass a new --workdir")
+    if _checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
+        _check_resume(workdir, config)
+
+
+def _flat(config, prefix=""):
+    for key, value in config.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _check_resume(workdir, config):
+    """Refuses to resume a run whose checkpoint means something else under `config`: a changed
+    model, model_config entry, dataset or reading option, batch size (the data position) or seed;
+    and, once the run has evaluations, a changed evaluation protocol. Step counts, logging,
+    evaluation cadence and the time budget may change between invocations."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    if not os.path.exists(path):
+        raise UserError(f"workdir {workdir!r} holds a checkpoint without {CONFIG_FILE}: pass a new --workdir")
+    with open(path) as f:
+        recorded = json.load(f)
+    keys = [*RESUME_KEYS, *data.OPTIONS]
+    if os.path.exists(os.path.join(workdir, HISTORY_FILE)):
+        keys += EVALUATION_KEYS
+    current = dict(_flat(json.loads(config_lib.to_json(config))))  # As config.json records it.
+    before = dict(_flat(recorded))
+    keys += sorted({key for key in (*current, *before) if key.startswith("model_config.")})
+    for key in keys:
+        if key not in before and key not in current:
+            continue
+        old, new = before.get(key, "(not recorded)"), current.get(key, "(not set)")
+        if old != new:
+            raise UserError(f"workdir {workdir!r} was trained with {key}={old!r}, this run asks for {key}={new!r}: "
+                            f"a resumed run keeps model, model_config, dataset and its options, batch_size and seed "
+                            f"(pass --workdir=<new> to start another run, or the recorded value to resume)")
 
 
 def _build(config, spec, strategy):
@@ -106,21 +160,102 @@ def _restore(checkpoint, path, workdir):
     try:
         checkpoint.restore(path).assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"checkpoint {path} in {workdir!r} does not match this config ({first_line}): pass a new --workdir")
+        raise UserError(f"checkpoint {path} in {workdir!r} does not match this config ({_first_line(error)}): "
+                        f"pass a new --workdir")
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+_CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
+DAMAGED_DIR = "damaged"
+
+
+def _checkpoint_paths(directory):
+    """The checkpoint prefixes in `directory`, newest (highest step) first, found by their index
+    files (not by the `checkpoint` state file, which may itself be damaged)."""
+    found = []
+    for path in glob.glob(os.path.join(glob.escape(directory), "ckpt-*.index")):
+        match = _CHECKPOINT_INDEX.match(os.path.basename(path))
+        if match:
+            found.append((int(match.group(1)), path[:-len(".index")]))
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def checkpoint_problem(path):
+    """None when every tensor of checkpoint `path` reads back and every float tensor is finite;
+    otherwise a short reason ("unreadable (DataLossError: ...)" or "non-finite in <variable>")."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name, dtype in sorted(reader.get_variable_to_dtype_map().items()):
+            value = reader.get_tensor(name)
+            if dtype.is_floating and not np.all(np.isfinite(value)):
+                return f"non-finite values in {name}"
+    except Exception as error:  # noqa: BLE001  A damaged file raises anything from IndexError to DataLossError.
+        return f"unreadable ({_first_line(error)})"
+    return None
+
+
+def last_finite_checkpoint(directory):
+    """The newest checkpoint in `directory` that reads back with finite values, or None."""
+    return next((path for path in _checkpoint_paths(directory) if checkpoint_problem(path) is None), None)
+
+
+def _set_aside(directory, damaged):
+    """Moves damaged checkpoints' files into `directory`/damaged/ and rewrites the state file
+    over the checkpoints that remain, so the CheckpointManager continues from the good one."""
+    from tensorflow.python.checkpoint import checkpoint_management
+
+    aside = os.path.join(directory, DAMAGED_DIR)
+    os.makedirs(aside, exist_ok=True)
+    for prefix in damaged:
+        for file in glob.glob(glob.escape(prefix) + ".*"):
+            os.replace(file, os.path.join(aside, os.path.basename(file)))
+    remaining = list(reversed(_checkpoint_paths(directory)))  # Oldest first, as the manager keeps them.
+    timestamps = [os.path.getmtime(path + ".index") for path in remaining]
+    checkpoint_management.update_checkpoint_state_internal(
+        directory, remaining[-1], all_model_checkpoint_paths=remaining, save_relative_paths=True,
+        all_model_checkpoint_timestamps=timestamps, last_preserved_timestamp=min(timestamps) - 1)
+    return aside
+
+
+def _restore_newest_usable(checkpoint, directory, workdir, set_aside=True):
+    """Restores the newest checkpoint that reads back with finite values; returns its path (None
+    when `directory` holds none). Newer damaged ones are named in a warning and, with
+    `set_aside`, moved to damaged/; when none is usable, a one-line UserError names them all."""
+    problems = []
+    for path in _checkpoint_paths(directory):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            _restore(checkpoint, path, workdir)
+            if problems:
+                where = f"; moved to {_set_aside(directory, [bad for bad, _ in problems])}" if set_aside else ""
+                named = ", ".join(f"{os.path.basename(bad)} is {why}" for bad, why in problems)
+                print(f"warning: {named}: resuming from {os.path.basename(path)} instead{where}", flush=True)
+            return path
+        problems.append((path, problem))
+    if problems:
+        named = "; ".join(f"{os.path.basename(bad)} is {why}" for bad, why in problems)
+        raise UserError(f"no usable checkpoint in {directory!r} ({named}): pass a new --workdir")
+    return None
 
 
 def restore_model(workdir, checkpoint_path=None):
-    """Rebuilds the model recorded in `workdir` and restores a checkpoint: "latest" (default),
-    "best" (kept by evaluation during training) or a checkpoint path.
+    """Rebuilds the model recorded in `workdir` and restores a checkpoint: "latest" (default: the
+    newest usable one, see `_restore_newest_usable`), "best" (kept by evaluation during training)
+    or a checkpoint path.
 
     Returns (model, config, step). Used by `zoo-export`; needs no data.
     """
     record = _read_run_record(workdir)
-    if checkpoint_path in (None, "latest", "best"):
-        folder = BEST_DIR if checkpoint_path == "best" else CHECKPOINT_DIR
-        path = tf.train.latest_checkpoint(os.path.join(workdir, folder))
-        if checkpoint_path == "best" and path is None:
+    latest = checkpoint_path in (None, "latest")
+    if latest:
+        path = next(iter(_checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR))), None)
+    elif checkpoint_path == "best":
+        path = tf.train.latest_checkpoint(os.path.join(workdir, BEST_DIR))
+        if path is None:
             raise UserError(f"no best checkpoint in {workdir!r}: train with eval_every > 0 to keep one")
     else:
         path = checkpoint_path
@@ -130,27 +265,107 @@ def restore_model(workdir, checkpoint_path=None):
         config = config_lib.from_json(f.read())
     model, checkpoint = _build(config, data.DataSpec.from_json(record.get("data", record)),
                                tf.distribute.get_strategy())
-    _restore(checkpoint, path, workdir)
+    if latest:
+        _restore_newest_usable(checkpoint, os.path.join(workdir, CHECKPOINT_DIR), workdir, set_aside=False)
+    else:
+        _restore(checkpoint, path, workdir)
     return model, config, int(checkpoint.step.numpy())
 
 
 def _make_step_function(model, strategy, jit_compile):
-    """One distributed training step: every replica gets its own stateless seed (seed, step, replica)."""
-
-    def replica_step(batch, seed, step):
-        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        step_seed = tf.random.experimental.stateless_fold_in(tf.stack([seed, step]), replica)
-        return model.train_step(batch, step_seed)
-
+    """One distributed training step. Every replica gets the same stateless seed, a function of
+    (seed, step) alone: models draw each random tensor for the global batch and keep their replica's
+    rows (`zoo.models.base.replica_normal`), so any number of replicas trains as one device would."""
+    replica_step = model.train_step
     if jit_compile:
         replica_step = tf.function(replica_step, jit_compile=True)
 
     @tf.function
     def distributed_step(batch, seed, step):
-        losses = strategy.run(replica_step, args=(batch, seed, step))
+        # Folding in 0 (what the one replica of the default strategy always folded in) keeps the
+        # numbers of runs made before the seed stopped depending on the replica. The fold runs
+        # outside XLA, whose stateless ops read only 32 bits of each seed element.
+        step_seed = tf.random.experimental.stateless_fold_in(tf.stack([seed, step]), 0)
+        losses = strategy.run(replica_step, args=(batch, step_seed))
         return {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None) for name, value in losses.items()}
 
     return distributed_step
+
+
+def training_variables(model):
+    """Every variable a checkpoint holds for `model` (networks, optimizers, averages), in order."""
+    return [variable for item in model.checkpoint_items().values() for variable in item.values]
+
+
+def _is_float(variable):
+    return tf.as_dtype(variable.dtype).is_floating
+
+
+def _guard_step(step_function, strategy, variables, skip):
+    """Wraps a distributed step so that it also returns whether the step left everything finite:
+    the losses (computed before the update) and every checkpointed float variable after it, so a
+    NaN that only reaches the weights (an overflowing gradient) is caught at its step.
+
+    With `skip`, a non-finite update is dropped: the variables (optimizer state included) go back
+    to their values before the step, kept in a copy that follows every finite step.
+    """
+    floats = [variable for variable in variables if _is_float(variable)]
+    backups = []
+    if skip:
+        with strategy.scope():
+            backups = [tf.Variable(tf.convert_to_tensor(variable), trainable=False, name="before_step")
+                       for variable in variables]
+
+    @tf.function
+    def guarded_step(batch, seed, step):
+        losses = step_function(batch, seed, step)
+        checks = [tf.reduce_all(tf.math.is_finite(value)) for value in (*losses.values(), *floats)]
+        finite = tf.reduce_all(tf.stack(checks))
+        if skip:
+            def keep():
+                with tf.control_dependencies([backup.assign(variable) for variable, backup in zip(variables, backups)]):
+                    return tf.constant(True)
+
+            def revert():
+                with tf.control_dependencies([variable.assign(backup) for variable, backup in zip(variables, backups)]):
+                    return tf.constant(False)
+
+            finite = tf.cond(finite, keep, revert)
+        return losses, finite
+
+    return guarded_step
+
+
+@dataclasses.dataclass
+class _Worker:
+    """This process's part in a multi-worker run: only the chief writes to the workdir; the
+    others write checkpoints to a temporary folder (all workers must save, as TensorFlow's
+    multi-worker guide shows) and agree with the chief on every stop."""
+
+    chief: bool
+    task_id: int
+    workers: int
+    agree: callable
+
+    def scratch(self, workdir):
+        return os.path.join(workdir, f".worker-{self.task_id}")
+
+
+def _worker(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    workers = sum(len(tasks) for name, tasks in cluster.items() if name in ("chief", "worker")) or 1
+    if workers == 1:
+        return _Worker(True, 0, 1, lambda flag: flag)
+    chief = resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                              and "chief" not in cluster)
+
+    @tf.function
+    def any_worker(flag):
+        flags = strategy.run(lambda value: tf.cast(value, tf.int32), args=(flag,))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None) > 0
+
+    return _Worker(chief, resolver.task_id, workers, lambda flag: bool(any_worker(tf.constant(flag))))
 
 
 @contextlib.contextmanager
@@ -232,6 +447,10 @@ def _summary(config, result, start, elapsed, evaluator):
     if evaluator is not None and evaluator.best() is not None:
         best = evaluator.best()
         line += f"; best {config.eval_metric}={best[config.eval_metric]:.4f} at step {best['step']}"
+    if result.skipped_updates:
+        line += f"; skipped {result.skipped_updates} non-finite updates"
+    if result.stop_reason == "stopped_by_peer":
+        line += "; another worker was stopped"
     if result.stop_reason == "early_stopping":
         line += f"; stopped early: no improvement in {config.early_stopping_patience} evaluations"
     if result.stop_reason == "time_budget":
@@ -242,65 +461,111 @@ def _summary(config, result, start, elapsed, evaluator):
 
 
 def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_text=None):
-    """Trains `config.model` on `config.dataset` in `workdir`, resuming from its latest checkpoint.
+    """Trains `config.model` on `config.dataset` in `workdir`, resuming from its newest usable
+    checkpoint (a damaged newer one is named and set aside).
 
     Writes the resolved config (config.json), the model/data record (run.json) and, from the
-    command line, the flags used (flags.txt) into `workdir`.
+    command line, the flags used (flags.txt) into `workdir`. Every step is checked for
+    non-finite losses and weights (`nan_policy`: "stop" ends the run, "skip" drops the update),
+    so no checkpoint or export is ever written from non-finite weights. Under a multi-worker
+    strategy only the chief writes to `workdir`, and every stop is agreed by all workers.
     """
     _validate(config)
     strategy = strategy or tf.distribute.get_strategy()
+    worker = _worker(strategy)
     _check_workdir(workdir, config)
     source = data.load_for(config, "train")
     print(f"data: {source.description}", flush=True)
     model, checkpoint = _build(config, source.spec, strategy)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, CHECKPOINT_DIR), config.keep_checkpoints)
-    if manager.latest_checkpoint:
-        _restore(checkpoint, manager.latest_checkpoint, workdir)
-        if int(checkpoint.seed.numpy()) != config.seed:
-            raise UserError(f"workdir {workdir!r} was trained with seed {int(checkpoint.seed.numpy())}, not {config.seed}")
-    _write_records(workdir, config, source, flags_text)
+    if config.jit_compile and getattr(model, "jit_compile_unsupported", None):
+        raise UserError(f"jit_compile=True is not available for {config.model}: {model.jit_compile_unsupported}")
+    directory = os.path.join(workdir, CHECKPOINT_DIR)
+    restored = _restore_newest_usable(checkpoint, directory, workdir, set_aside=worker.chief)
+    if restored and int(checkpoint.seed.numpy()) != config.seed:
+        raise UserError(f"workdir {workdir!r} was trained with seed {int(checkpoint.seed.numpy())}, not {config.seed}")
+    save_directory = directory if worker.chief else os.path.join(worker.scratch(workdir), CHECKPOINT_DIR)
+    manager = tf.train.CheckpointManager(checkpoint, save_directory, config.keep_checkpoints)
+    if worker.chief:
+        _write_records(workdir, config, source, flags_text)
 
     start = step = int(checkpoint.step.numpy())
     if start:
-        print(f"resuming {config.model} from step {start} ({manager.latest_checkpoint})", flush=True)
+        print(f"resuming {config.model} from step {start} ({restored})", flush=True)
     # A model may read several batches a step (WGAN-GP's critic updates): one tensor of them all.
     examples_per_step = config.batch_size * getattr(model, "batches_per_step", 1)
-    batches = iter(strategy.experimental_distribute_dataset(
-        data.make_pipeline(source, examples_per_step, config.seed, start_step=start)))
-    step_function = _make_step_function(model, strategy, config.jit_compile)
-    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+    pipeline = data.make_pipeline(source, examples_per_step, config.seed, start_step=start)
+    if worker.workers > 1:  # Each worker reads its replicas' rows of every global batch (no files to shard).
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        pipeline = pipeline.with_options(options)
+    batches = iter(strategy.experimental_distribute_dataset(pipeline))
+    variables = training_variables(model)
+    skip = config.get("nan_policy", "stop") == "skip"
+    step_function = _guard_step(_make_step_function(model, strategy, config.jit_compile), strategy, variables, skip)
+    writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if worker.chief
+              else tf.summary.create_noop_writer())
     seed = tf.constant(config.seed, tf.int64)
     progress = Progress(start, config.train_steps, budget_seconds=config.get("max_train_seconds", 0))
-    preview = _preview(model, source)
+    preview = _preview(model, source) if worker.chief else None
     evaluator = None
-    if config.get("eval_every"):
+    if config.get("eval_every") and worker.chief:
         evaluator = TrainingEvaluator(config, workdir, model, checkpoint, start)
-    values, saved = {}, {"step": start, "path": manager.latest_checkpoint}
+    values, saved = {}, {"step": start, "path": restored}
+    skipped = {"total": 0, "in_a_row": 0, "first": None}
+
+    def diverged(reason):
+        last = last_finite_checkpoint(directory)
+        return TrainingDiverged(f"{config.model} diverged at step {step}: {reason}; last finite checkpoint: "
+                                f"{last or 'none'}" + (" (rerun the same command to resume from it)" if last else ""))
 
     def save():
+        if not all(np.all(np.isfinite(variable.numpy())) for variable in variables if _is_float(variable)):
+            raise diverged("non-finite weights at a save (refused)")  # Unreachable after the step checks.
         checkpoint.step.assign(step)
-        saved.update(step=step, path=manager.save(checkpoint_number=step))
+        try:
+            path = manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as error:
+            for partial in glob.glob(os.path.join(glob.escape(save_directory), f"ckpt-{step}[._]*")):
+                shutil.rmtree(partial, ignore_errors=True) if os.path.isdir(partial) else os.remove(partial)
+            raise CheckpointWriteFailed(
+                f"could not write checkpoint ckpt-{step} in {save_directory} ({_first_line(error)}); the previous "
+                f"checkpoint {saved['path'] or '(none)'} is intact: free space and rerun the same command to resume"
+            ) from None
+        saved.update(step=step, path=path)
 
     stop_reason, budget = "completed", config.get("max_train_seconds", 0)
     with _stop_on_signal() as stop:
         while step < config.train_steps:
+            wanted = None
             if stop["stop"]:
-                stop_reason = "interrupted"
+                wanted = "interrupted"
+            elif budget and progress.elapsed() >= budget:
+                wanted = "time_budget"
+            elif evaluator is not None and evaluator.patience_exhausted():  # A rerun of a run that stopped early.
+                wanted = "early_stopping"
+            if worker.agree(wanted is not None):
+                stop_reason = wanted or "stopped_by_peer"
                 break
-            if budget and progress.elapsed() >= budget:
-                stop_reason = "time_budget"
-                break
-            if evaluator is not None and evaluator.patience_exhausted():  # A rerun of a run that stopped early.
-                stop_reason = "early_stopping"
-                break
-            losses = step_function(next(batches), seed, tf.constant(step, tf.int64))
+            losses, finite = step_function(next(batches), seed, tf.constant(step, tf.int64))
             step += 1
+            if not bool(finite):
+                reported = format_losses({name: float(value) for name, value in losses.items()})
+                if not skip:
+                    raise diverged(f"{reported} (losses before the update, or the weights after it, are not finite)")
+                skipped["total"] += 1
+                skipped["in_a_row"] += 1
+                skipped["first"] = skipped["first"] or step
+                with writer.as_default(step=step):
+                    tf.summary.scalar("train/skipped_updates", skipped["total"])
+                if skipped["in_a_row"] >= config.max_skipped_updates:
+                    raise diverged(f"{skipped['in_a_row']} non-finite updates in a row skipped (steps "
+                                   f"{skipped['first']}-{step}, max_skipped_updates={config.max_skipped_updates}); "
+                                   f"{reported}")
+            else:
+                skipped["in_a_row"], skipped["first"] = 0, None
             if step % config.log_every == 0 or step == config.train_steps:
                 values = {name: float(value) for name, value in losses.items()}
-                if not all(math.isfinite(value) for value in values.values()):
-                    raise TrainingDiverged(f"{config.model} diverged at step {step}: {format_losses(values)}; "
-                                           f"last good checkpoint: {manager.latest_checkpoint}")
-                rate = progress.report(step, values)
+                rate = progress.report(step, values, note=f"skipped {skipped['total']}" if skip else "")
                 with writer.as_default(step=step):
                     for name, value in values.items():
                         tf.summary.scalar(f"losses/{name}", value)
@@ -310,18 +575,24 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
                 _write_preview(preview, workdir, writer, step)
             if step % config.checkpoint_every == 0:
                 save()
-            if evaluator is not None and step % config.eval_every == 0:
+            evaluating = bool(config.get("eval_every")) and step % config.eval_every == 0
+            patience_out = False
+            if evaluator is not None and evaluating:
                 if saved["step"] != step:
                     save()  # The evaluated weights are always a checkpoint too.
-                if evaluator.evaluate(step, writer):
-                    stop_reason = "early_stopping"
-                    break
+                patience_out = evaluator.evaluate(step, writer)
+            if evaluating and worker.agree(patience_out):  # The chief's decision reaches every worker.
+                stop_reason = "early_stopping"
+                break
         steady = progress.steady_rate(step)
         if saved["step"] != step or saved["path"] is None:
             save()
     writer.flush()
     path = saved["path"]
-    stopped = stop_reason == "interrupted"
+    stopped = stop_reason in ("interrupted", "stopped_by_peer")
+    if not worker.chief:  # Its checkpoints were scratch copies; the chief's are the run's.
+        shutil.rmtree(worker.scratch(workdir), ignore_errors=True)
+        path = os.path.join(directory, os.path.basename(path)) if path else None
     if step == start and not stopped:
         print(f"nothing to train: {workdir} is already at step {step} (train_steps={config.train_steps}); "
               f"zoo-export --workdir={workdir} exports it", flush=True)
@@ -330,11 +601,12 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     elapsed = progress.elapsed()
     average = (step - start) / elapsed if step > start and elapsed > 0 else 0.0
     export_path = None
-    if export_dir and not stopped:
+    if export_dir and not stopped and worker.chief:
         info = export_record(config, model, step)
         if evaluator is not None and config.export_checkpoint == "best" and evaluator.best() is not None:
             info.update(step=evaluator.restore_best(checkpoint), checkpoint="best", evaluation=evaluator.best())
         export_path = export.export_model(model, export_dir, config.export_name, info)
-    result = TrainResult(step, values, average, average * examples_per_step, path, export_path, stop_reason, steady)
+    result = TrainResult(step, values, average, average * examples_per_step, path, export_path, stop_reason, steady,
+                         skipped["total"])
     print(_summary(config, result, start, elapsed, evaluator), flush=True)
     return result

@@ -13,7 +13,10 @@ A trial's config is the model's default config (experiments/configs/<model>_<dat
 command's overrides, then the trial's hyperparameters from the config file's
 `search_space(hp, smoke)`. It trains with the one trainer, exports, and is scored through the
 export with zoo-eval's code path (`zoo.metrics.evaluate_export`), so a trial's number is what
-zoo-eval would report for the same sample count.
+zoo-eval would report for the same sample count and split. Trials are scored on the validation
+split (`split`, default "validation": the part of the training data held out of "train", see
+zoo.data and `validation_size`), never on test unless asked: choosing the best trial is a
+selection, and the test split is kept for the numbers to report.
 
 Resuming is keras-tuner's own: the oracle reloads its state, and a trial that was running when
 the process died is sent back for a retry; its workdir is wiped first, so it is redone from
@@ -57,7 +60,9 @@ TRIAL_RESULT = "trial_result.json"
 MODEL_CARD = "model_card.json"
 # What makes two searches the same one: a rerun may raise max_trials, not change these.
 IDENTITY = ("model", "dataset", "tuner", "objective", "steps", "seed", "overrides", "fixed", "smoke",
-            "hyperband_max_epochs", "hyperband_factor")
+            "hyperband_max_epochs", "hyperband_factor", "split", "validation_size")
+# What a search.json written before a key existed meant by it (searches scored on test before "split").
+IDENTITY_DEFAULTS = {"split": "test"}
 
 
 @dataclasses.dataclass
@@ -68,8 +73,10 @@ class Search:
     objective: str = "fid"
     max_trials: int = 10
     steps: int = 1000  # Per trial; Hyperband's largest trial.
-    eval_samples: int = 2000  # Generated images (FID/KID) or scored test images (likelihoods) per trial.
+    eval_samples: int = 2000  # Generated images (FID/KID) or scored `split` images (likelihoods) per trial.
     eval_reference_examples: int = 10000
+    split: str = "validation"  # The split trials are scored on (held out of train; "test" only to report).
+    validation_size: int | None = None  # Training examples held out as validation (None: the dataset's default).
     seed: int = 0
     overrides: tuple = ()  # key=value config overrides applied before the trial's hyperparameters.
     fixed: tuple = ()  # name=value: hyperparameters held at one value.
@@ -145,6 +152,8 @@ def base_config(search):
         config.dataset = search.dataset
         config.export_name = config_lib.export_name(config.model, search.dataset)
     config.data_dir = search.data_dir
+    if search.validation_size is not None:
+        config.validation_size = search.validation_size
     config.seed = search.seed
     config.train_steps = search.steps
     config.eval_every = 0  # The trial is scored once, at its end, through its export.
@@ -179,10 +188,11 @@ def check_directory(directory, search):
     if os.path.exists(path):
         with open(path) as f:
             recorded = json.load(f)
-        different = [key for key in IDENTITY if recorded.get(key) != record[key]]
+        different = [key for key in IDENTITY if recorded.get(key, IDENTITY_DEFAULTS.get(key)) != record[key]]
         if different:
             key = different[0]
-            raise UserError(f"directory {directory!r} holds a different search ({key}={recorded.get(key)!r}, not "
+            raise UserError(f"directory {directory!r} holds a different search "
+                            f"({key}={recorded.get(key, IDENTITY_DEFAULTS.get(key))!r}, not "
                             f"{record[key]!r}; a {recorded.get('model')} {recorded.get('tuner')} search of "
                             f"{recorded.get('objective')}): pass a new --directory")
         return
@@ -214,6 +224,9 @@ def make_tuner(search, directory):
             raise UserError(f"--set={override} sets a searched key; hold its hyperparameter with --fix instead "
                             f"(searched keys: {', '.join(searched)})")
     check_objective(config, search.objective)
+    from zoo import data
+
+    data.load_for(config, search.split)  # A bad --split or --validation_size is refused before any trial.
     if search.tuner not in TUNERS:
         raise UserError(f"unknown --tuner {search.tuner!r}; available: {', '.join(TUNERS)}")
     if search.max_trials <= 0 or search.steps <= 0 or search.eval_samples < 2:
@@ -296,7 +309,8 @@ class ZooTuner(_tuner_base()):
             parent_dir = self.trial_workdir(parent)
             shutil.copytree(os.path.join(parent_dir, train.trainer.CHECKPOINT_DIR),
                             os.path.join(workdir, train.trainer.CHECKPOINT_DIR))
-            shutil.copy(os.path.join(parent_dir, train.trainer.RUN_FILE), workdir)
+            for record in (train.trainer.RUN_FILE, train.trainer.CONFIG_FILE):  # What the resume is checked against.
+                shutil.copy(os.path.join(parent_dir, record), workdir)
         overrides = self.space(hp, search.smoke)
         config = trial_config(self.config, overrides)
         config.train_steps = self.trial_steps(hp.values)
@@ -316,18 +330,18 @@ class ZooTuner(_tuner_base()):
         kind, _, read = OBJECTIVES[search.objective]
         options = {key: value for key, value in data.options_of(config).items() if key != "data_dir"}
         record = evaluate_export(
-            result.export_path, config.dataset, num_samples=search.eval_samples if kind in DRAWING else 0,
+            result.export_path, config.dataset, search.split, num_samples=search.eval_samples if kind in DRAWING else 0,
             data_dir=config.get("data_dir"), reference_examples=search.eval_reference_examples,
             likelihood_examples=search.eval_samples, data_options=options)
         value = float(read(record))
         seconds = round(time.perf_counter() - started, 1)
         _write_json(os.path.join(workdir, TRIAL_RESULT), {"objective": search.objective, "value": value,
-                                                          "steps": result.step, "seconds": seconds,
-                                                          "evaluation": record})
+                                                          "split": search.split, "steps": result.step,
+                                                          "seconds": seconds, "evaluation": record})
         if not math.isfinite(value):
             raise keras_tuner.errors.FailedTrialError(f"{search.objective} is {value} after {result.step} steps")
-        print(f"trial {trial.trial_id}: {search.objective}={value:.4f} after {result.step} steps in {seconds:.0f}s",
-              flush=True)
+        print(f"trial {trial.trial_id}: {search.objective}={value:.4f} on {config.dataset} {search.split} after "
+              f"{result.step} steps in {seconds:.0f}s", flush=True)
         return {search.objective: value}
 
 
@@ -405,7 +419,8 @@ def run_search(search, directory, export_dir=None):
     if not completed:
         raise UserError(f"no trial of the search in {directory!r} completed; see {os.path.join(directory, 'trials.md')}")
     best = min(completed, key=lambda row: row["objective"])
-    print(f"best trial {best['trial_id']}: {search.objective}={best['objective']:.4f} after {best['steps']} steps; "
+    print(f"best trial {best['trial_id']}: {search.objective}={best['objective']:.4f} ({search.split} split) after "
+          f"{best['steps']} steps; "
           f"{_format_values(best['hyperparameters'])}", flush=True)
     path = export_best(tuner, search, directory, best, rows, export_dir) if export_dir else None
     return {"rows": rows, "best": best, "export": path}
@@ -414,6 +429,7 @@ def run_search(search, directory, export_dir=None):
 def write_table(tuner, directory):
     rows = trial_rows(tuner)
     _write_json(os.path.join(directory, "trials.json"), {"objective": tuner.search_settings.objective,
+                                                         "split": tuner.search_settings.split,
                                                          "search": tuner.search_settings.record(), "trials": rows})
     table = format_table(rows, tuner.search_settings.objective)
     with open(os.path.join(directory, "trials.md"), "w") as f:
@@ -439,7 +455,7 @@ def export_best(tuner, search, directory, best, rows, export_dir):
         evaluation = json.load(f)["evaluation"]
     card = {"model": config.model, "dataset": config.dataset, "trial_id": best["trial_id"], "step": step,
             "objective": {"name": search.objective, "value": best["objective"], "direction": "min",
-                          "eval_samples": search.eval_samples},
+                          "eval_samples": search.eval_samples, "split": search.split},
             "hyperparameters": best["hyperparameters"], "evaluation": evaluation, "config": config.to_dict(),
             "search": {**search.record(), "directory": directory, "max_trials": search.max_trials}, "trials": rows}
     info = {**train.trainer.export_record(config, model, step),
