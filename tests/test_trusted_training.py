@@ -221,3 +221,13 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one_and_says_so(tiny_fashi
     again = helpers.run_binary("train", *args, "--train_steps=4")
     assert again.returncode == 0, again.stderr
     assert "resuming mlp_gan from step 2" in again.stdout and _checkpoints(workdir) == ["ckpt-2", "ckpt-4"]
+
+
+def test_jit_compile_over_several_cpu_replicas_is_refused_in_one_line(tiny_fashion_mnist, tmp_path):
+    """XLA cannot run a step mirrored over logical CPU devices (it reads a variable of CPU:1 from
+    CPU:0): refused before anything is written, instead of a traceback from the first step."""
+    strategy = train.make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    with pytest.raises(UserError, match="jit_compile=True with 2 replicas on CPU devices fails in XLA"):
+        train.train_and_evaluate(_config(tiny_fashion_mnist, jit_compile=True), str(tmp_path / "run"), strategy=strategy)
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")

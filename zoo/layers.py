@@ -106,10 +106,11 @@ class SyncBatchNormalization(keras.layers.BatchNormalization):
     Why not `BatchNormalization(synchronized=True)`: with one replica Keras still computes the
     variance as E[x^2] - E[x]^2 (one pass, cancelling in float32 when the mean is large against the
     spread) instead of the two-pass E[(x - E[x])^2] that plain batch norm uses, so one-replica runs
-    would not keep their numbers; it also counts the batch by summing a tensor of ones as large as
-    the input. Here the variance is the two-pass one over the global batch: one all-reduce of the
-    sums and the count (giving the mean), then one of the squared deviations from it. Gradients
-    flow through both all-reduces (the gradient of an all-reduced sum is the all-reduced gradient).
+    would not keep their numbers (a DCGAN step costs the same either way on one replica, within the
+    noise of 2 CPU cores). Here the variance is the two-pass one over the global batch: one
+    all-reduce of the sums and the count (giving the mean), then one of the squared deviations from
+    it. Gradients flow through both all-reduces (the gradient of an all-reduced sum is the
+    all-reduced gradient).
     This overrides Keras's private `_moments` (Keras 3.15); tests/test_layers.py pins both cases.
     """
 

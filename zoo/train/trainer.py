@@ -3,7 +3,8 @@ exactly, TensorBoard summaries, progress lines and an export at the end.
 
 Resuming is exact because everything random is a function of the global step: batch k of the data
 stream is fixed by (seed, k) (see `zoo.data.make_pipeline`) and the step's noise comes from the
-stateless seed (seed, k) folded with the replica id. The checkpoint therefore holds the networks,
+stateless seed (seed, k), drawn for the global batch with each replica keeping its rows (see
+`zoo.models.base.replica_normal`), so the number of replicas does not change the run. The checkpoint therefore holds the networks,
 the optimizers, the step (the data position and the random stream's position) and the seed.
 """
 
@@ -479,6 +480,10 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     model, checkpoint = _build(config, source.spec, strategy)
     if config.jit_compile and getattr(model, "jit_compile_unsupported", None):
         raise UserError(f"jit_compile=True is not available for {config.model}: {model.jit_compile_unsupported}")
+    if config.jit_compile and strategy.num_replicas_in_sync > 1 and not tf.config.list_logical_devices("GPU"):
+        raise UserError(f"jit_compile=True with {strategy.num_replicas_in_sync} replicas on CPU devices fails in XLA "
+                        f"(a replica cannot read another CPU device's variables): use jit_compile with one replica "
+                        f"or on GPUs")
     directory = os.path.join(workdir, CHECKPOINT_DIR)
     restored = _restore_newest_usable(checkpoint, directory, workdir, set_aside=worker.chief)
     if restored and int(checkpoint.seed.numpy()) != config.seed:
