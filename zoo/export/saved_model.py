@@ -148,7 +148,7 @@ def export_model(model, export_dir, name, info=None, version=None, extra_files=N
     if os.path.exists(final):
         raise UserError(f"{final} already exists; versions are immutable: pick another --version or omit it")
 
-    for variable in model.variables:  # Never an export of weights that diverged.
+    for variable in getattr(model, "variables", ()):  # Never an export of weights that diverged.
         if tf.as_dtype(variable.dtype).is_floating and not np.all(np.isfinite(variable.numpy())):
             raise TrainingDiverged(f"refusing to export {name}: {variable.path} holds non-finite values")
     signatures = model.serving_signatures()
