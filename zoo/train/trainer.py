@@ -4,8 +4,10 @@ exactly, TensorBoard summaries, progress lines and an export at the end.
 Resuming is exact because everything random is a function of the global step: batch k of the data
 stream is fixed by (seed, k) (see `zoo.data.make_pipeline`) and the step's noise comes from the
 stateless seed (seed, k), drawn for the global batch with each replica keeping its rows (see
-`zoo.models.base.replica_normal`), so the number of replicas does not change the run. The checkpoint therefore holds the networks,
-the optimizers, the step (the data position and the random stream's position) and the seed.
+`zoo.models.base.replica_normal`), so the number of replicas does not change the run. The
+checkpoint therefore holds the networks, the optimizers, the step (the data position and the
+random stream's position) and the seed. The guarded step and the multi-worker roles are in
+`zoo.train.steps`; finding, checking and restoring checkpoint files in `zoo.train.checkpoints`.
 """
 
 import contextlib
@@ -13,18 +15,17 @@ import dataclasses
 import glob
 import json
 import os
-import re
 import shutil
 import signal
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from zoo import config as config_lib
 from zoo import contract, data, export, images, registry
 from zoo.errors import CheckpointWriteFailed, TrainingDiverged, UserError
 from zoo.metrics import sampling
+from zoo.train import checkpoints, steps
 from zoo.train.evaluation import BEST_DIR, HISTORY_FILE, TrainingEvaluator
 from zoo.train.progress import Progress, format_duration, format_losses
 
@@ -105,9 +106,9 @@ def _check_workdir(workdir, config):
             f"workdir {workdir!r} holds a {record['model']!r} run on {record['dataset']!r}, not "
             f"{config.model!r} on {config.dataset!r}: pass a new --workdir"
         )
-    if record is None and _checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
+    if record is None and checkpoints.checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
         raise UserError(f"workdir {workdir!r} holds a checkpoint without {RUN_FILE}: pass a new --workdir")
-    if _checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
+    if checkpoints.checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
         _check_resume(workdir, config)
 
 
@@ -157,92 +158,6 @@ def _build(config, spec, strategy):
     return model, checkpoint
 
 
-def _restore(checkpoint, path, workdir):
-    try:
-        checkpoint.restore(path).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
-        raise UserError(f"checkpoint {path} in {workdir!r} does not match this config ({_first_line(error)}): "
-                        f"pass a new --workdir")
-
-
-def _first_line(error):
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-_CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
-DAMAGED_DIR = "damaged"
-
-
-def _checkpoint_paths(directory):
-    """The checkpoint prefixes in `directory`, newest (highest step) first, found by their index
-    files (not by the `checkpoint` state file, which may itself be damaged)."""
-    found = []
-    for path in glob.glob(os.path.join(glob.escape(directory), "ckpt-*.index")):
-        match = _CHECKPOINT_INDEX.match(os.path.basename(path))
-        if match:
-            found.append((int(match.group(1)), path[:-len(".index")]))
-    return [path for _, path in sorted(found, reverse=True)]
-
-
-def checkpoint_problem(path):
-    """None when every tensor of checkpoint `path` reads back and every float tensor is finite;
-    otherwise a short reason ("unreadable (DataLossError: ...)" or "non-finite in <variable>")."""
-    try:
-        reader = tf.train.load_checkpoint(path)
-        for name, dtype in sorted(reader.get_variable_to_dtype_map().items()):
-            value = reader.get_tensor(name)
-            if dtype.is_floating and not np.all(np.isfinite(value)):
-                return f"non-finite values in {name}"
-    except Exception as error:  # noqa: BLE001  A damaged file raises anything from IndexError to DataLossError.
-        return f"unreadable ({_first_line(error)})"
-    return None
-
-
-def last_finite_checkpoint(directory):
-    """The newest checkpoint in `directory` that reads back with finite values, or None."""
-    return next((path for path in _checkpoint_paths(directory) if checkpoint_problem(path) is None), None)
-
-
-def _set_aside(directory, damaged):
-    """Moves damaged checkpoints' files into `directory`/damaged/ and rewrites the state file
-    over the checkpoints that remain, so the CheckpointManager continues from the good one."""
-    from tensorflow.python.checkpoint import checkpoint_management
-
-    aside = os.path.join(directory, DAMAGED_DIR)
-    os.makedirs(aside, exist_ok=True)
-    for prefix in damaged:
-        for file in glob.glob(glob.escape(prefix) + ".*"):
-            os.replace(file, os.path.join(aside, os.path.basename(file)))
-    remaining = list(reversed(_checkpoint_paths(directory)))  # Oldest first, as the manager keeps them.
-    timestamps = [os.path.getmtime(path + ".index") for path in remaining]
-    checkpoint_management.update_checkpoint_state_internal(
-        directory, remaining[-1], all_model_checkpoint_paths=remaining, save_relative_paths=True,
-        all_model_checkpoint_timestamps=timestamps, last_preserved_timestamp=min(timestamps) - 1)
-    return aside
-
-
-def _restore_newest_usable(checkpoint, directory, workdir, set_aside=True):
-    """Restores the newest checkpoint that reads back with finite values; returns its path (None
-    when `directory` holds none). Newer damaged ones are named in a warning and, with
-    `set_aside`, moved to damaged/; when none is usable, a one-line UserError names them all."""
-    problems = []
-    for path in _checkpoint_paths(directory):
-        problem = checkpoint_problem(path)
-        if problem is None:
-            _restore(checkpoint, path, workdir)
-            if problems:
-                where = f"; moved to {_set_aside(directory, [bad for bad, _ in problems])}" if set_aside else ""
-                named = ", ".join(f"{os.path.basename(bad)} is {why}" for bad, why in problems)
-                print(f"warning: {named}: resuming from {os.path.basename(path)} instead{where}", flush=True)
-            return path
-        problems.append((path, problem))
-    if problems:
-        named = "; ".join(f"{os.path.basename(bad)} is {why}" for bad, why in problems)
-        raise UserError(f"no usable checkpoint in {directory!r} ({named}): pass a new --workdir")
-    return None
-
-
 def restore_model(workdir, checkpoint_path=None):
     """Rebuilds the model recorded in `workdir` and restores a checkpoint: "latest" (default: the
     newest usable one, see `_restore_newest_usable`), "best" (kept by evaluation during training)
@@ -253,7 +168,7 @@ def restore_model(workdir, checkpoint_path=None):
     record = _read_run_record(workdir)
     latest = checkpoint_path in (None, "latest")
     if latest:
-        path = next(iter(_checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR))), None)
+        path = next(iter(checkpoints.checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR))), None)
     elif checkpoint_path == "best":
         path = tf.train.latest_checkpoint(os.path.join(workdir, BEST_DIR))
         if path is None:
@@ -267,106 +182,10 @@ def restore_model(workdir, checkpoint_path=None):
     model, checkpoint = _build(config, data.DataSpec.from_json(record.get("data", record)),
                                tf.distribute.get_strategy())
     if latest:
-        _restore_newest_usable(checkpoint, os.path.join(workdir, CHECKPOINT_DIR), workdir, set_aside=False)
+        checkpoints.restore_newest_usable(checkpoint, os.path.join(workdir, CHECKPOINT_DIR), workdir, set_aside=False)
     else:
-        _restore(checkpoint, path, workdir)
+        checkpoints.restore(checkpoint, path, workdir)
     return model, config, int(checkpoint.step.numpy())
-
-
-def _make_step_function(model, strategy, jit_compile):
-    """One distributed training step. Every replica gets the same stateless seed, a function of
-    (seed, step) alone: models draw each random tensor for the global batch and keep their replica's
-    rows (`zoo.models.base.replica_normal`), so any number of replicas trains as one device would."""
-    replica_step = model.train_step
-    if jit_compile:
-        replica_step = tf.function(replica_step, jit_compile=True)
-
-    @tf.function
-    def distributed_step(batch, seed, step):
-        # Folding in 0 (what the one replica of the default strategy always folded in) keeps the
-        # numbers of runs made before the seed stopped depending on the replica. The fold runs
-        # outside XLA, whose stateless ops read only 32 bits of each seed element.
-        step_seed = tf.random.experimental.stateless_fold_in(tf.stack([seed, step]), 0)
-        losses = strategy.run(replica_step, args=(batch, step_seed))
-        return {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None) for name, value in losses.items()}
-
-    return distributed_step
-
-
-def training_variables(model):
-    """Every variable a checkpoint holds for `model` (networks, optimizers, averages), in order."""
-    return [variable for item in model.checkpoint_items().values() for variable in item.values]
-
-
-def _is_float(variable):
-    return tf.as_dtype(variable.dtype).is_floating
-
-
-def _guard_step(step_function, strategy, variables, skip):
-    """Wraps a distributed step so that it also returns whether the step left everything finite:
-    the losses (computed before the update) and every checkpointed float variable after it, so a
-    NaN that only reaches the weights (an overflowing gradient) is caught at its step.
-
-    With `skip`, a non-finite update is dropped: the variables (optimizer state included) go back
-    to their values before the step, kept in a copy that follows every finite step.
-    """
-    floats = [variable for variable in variables if _is_float(variable)]
-    backups = []
-    if skip:
-        with strategy.scope():
-            backups = [tf.Variable(tf.convert_to_tensor(variable), trainable=False, name="before_step")
-                       for variable in variables]
-
-    @tf.function
-    def guarded_step(batch, seed, step):
-        losses = step_function(batch, seed, step)
-        checks = [tf.reduce_all(tf.math.is_finite(value)) for value in (*losses.values(), *floats)]
-        finite = tf.reduce_all(tf.stack(checks))
-        if skip:
-            def keep():
-                with tf.control_dependencies([backup.assign(variable) for variable, backup in zip(variables, backups)]):
-                    return tf.constant(True)
-
-            def revert():
-                with tf.control_dependencies([variable.assign(backup) for variable, backup in zip(variables, backups)]):
-                    return tf.constant(False)
-
-            finite = tf.cond(finite, keep, revert)
-        return losses, finite
-
-    return guarded_step
-
-
-@dataclasses.dataclass
-class _Worker:
-    """This process's part in a multi-worker run: only the chief writes to the workdir; the
-    others write checkpoints to a temporary folder (all workers must save, as TensorFlow's
-    multi-worker guide shows) and agree with the chief on every stop."""
-
-    chief: bool
-    task_id: int
-    workers: int
-    agree: callable
-
-    def scratch(self, workdir):
-        return os.path.join(workdir, f".worker-{self.task_id}")
-
-
-def _worker(strategy):
-    resolver = getattr(strategy, "cluster_resolver", None)
-    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
-    workers = sum(len(tasks) for name, tasks in cluster.items() if name in ("chief", "worker")) or 1
-    if workers == 1:
-        return _Worker(True, 0, 1, lambda flag: flag)
-    chief = resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
-                                              and "chief" not in cluster)
-
-    @tf.function
-    def any_worker(flag):
-        flags = strategy.run(lambda value: tf.cast(value, tf.int32), args=(flag,))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None) > 0
-
-    return _Worker(chief, resolver.task_id, workers, lambda flag: bool(any_worker(tf.constant(flag))))
 
 
 @contextlib.contextmanager
@@ -473,7 +292,7 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     """
     _validate(config)
     strategy = strategy or tf.distribute.get_strategy()
-    worker = _worker(strategy)
+    worker = steps.worker_of(strategy)
     _check_workdir(workdir, config)
     source = data.load_for(config, "train")
     print(f"data: {source.description}", flush=True)
@@ -485,7 +304,7 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
                         f"(a replica cannot read another CPU device's variables): use jit_compile with one replica "
                         f"or on GPUs")
     directory = os.path.join(workdir, CHECKPOINT_DIR)
-    restored = _restore_newest_usable(checkpoint, directory, workdir, set_aside=worker.chief)
+    restored = checkpoints.restore_newest_usable(checkpoint, directory, workdir, set_aside=worker.chief)
     if restored and int(checkpoint.seed.numpy()) != config.seed:
         raise UserError(f"workdir {workdir!r} was trained with seed {int(checkpoint.seed.numpy())}, not {config.seed}")
     save_directory = directory if worker.chief else os.path.join(worker.scratch(workdir), CHECKPOINT_DIR)
@@ -504,9 +323,10 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         pipeline = pipeline.with_options(options)
     batches = iter(strategy.experimental_distribute_dataset(pipeline))
-    variables = training_variables(model)
+    variables = steps.training_variables(model)
     skip = config.get("nan_policy", "stop") == "skip"
-    step_function = _guard_step(_make_step_function(model, strategy, config.jit_compile), strategy, variables, skip)
+    step_function = steps.make_step_function(model, strategy, config.jit_compile)
+    step_function = steps.guard_step(step_function, strategy, variables, skip)
     writer = (tf.summary.create_file_writer(os.path.join(workdir, "tensorboard")) if worker.chief
               else tf.summary.create_noop_writer())
     seed = tf.constant(config.seed, tf.int64)
@@ -519,13 +339,11 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     skipped = {"total": 0, "in_a_row": 0, "first": None}
 
     def diverged(reason):
-        last = last_finite_checkpoint(directory)
+        last = checkpoints.last_finite_checkpoint(directory)
         return TrainingDiverged(f"{config.model} diverged at step {step}: {reason}; last finite checkpoint: "
                                 f"{last or 'none'}" + (" (rerun the same command to resume from it)" if last else ""))
 
     def save():
-        if not all(np.all(np.isfinite(variable.numpy())) for variable in variables if _is_float(variable)):
-            raise diverged("non-finite weights at a save (refused)")  # Unreachable after the step checks.
         checkpoint.step.assign(step)
         try:
             path = manager.save(checkpoint_number=step)
@@ -533,7 +351,8 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
             for partial in glob.glob(os.path.join(glob.escape(save_directory), f"ckpt-{step}[._]*")):
                 shutil.rmtree(partial, ignore_errors=True) if os.path.isdir(partial) else os.remove(partial)
             raise CheckpointWriteFailed(
-                f"could not write checkpoint ckpt-{step} in {save_directory} ({_first_line(error)}); the previous "
+                f"could not write checkpoint ckpt-{step} in {save_directory} ({checkpoints.first_line(error)}); "
+                f"the previous "
                 f"checkpoint {saved['path'] or '(none)'} is intact: free space and rerun the same command to resume"
             ) from None
         saved.update(step=step, path=path)
