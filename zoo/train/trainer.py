@@ -106,10 +106,11 @@ def _check_workdir(workdir, config):
             f"workdir {workdir!r} holds a {record['model']!r} run on {record['dataset']!r}, not "
             f"{config.model!r} on {config.dataset!r}: pass a new --workdir"
         )
-    if record is None and checkpoints.checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
+    if not checkpoints.checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
+        return
+    if record is None:
         raise UserError(f"workdir {workdir!r} holds a checkpoint without {RUN_FILE}: pass a new --workdir")
-    if checkpoints.checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
-        _check_resume(workdir, config)
+    _check_resume(workdir, config)
 
 
 def _flat(config, prefix=""):
