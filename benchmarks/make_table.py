@@ -17,6 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASHION_MNIST_WHOLE = ("all 60,000 Fashion-MNIST training images, where train is now the first 50,000 and "
                        "validation the last 10,000")
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+SHIPPED_START, SHIPPED_END = "<!-- shipped:start -->", "<!-- shipped:end -->"
+MODELS_HEADER = "| name | paper | config | what it is |"
 
 
 def split_of(row):
@@ -165,6 +167,64 @@ def serving_table(result):
     return lines
 
 
+def shipped_cards():
+    """[(card, link to its Markdown card)] of the newest carded version of each model under exports/."""
+    found = []
+    for card_path in sorted(glob.glob(os.path.join(ROOT, "exports", "*", "*", "assets.extra", "model_card.json"))):
+        card = json.load(open(card_path))
+        found.append((card, os.path.relpath(card_path, ROOT).replace(".json", ".md")))
+    newest = {}
+    for card, link in found:
+        if card["name"] not in newest or card["version"] > newest[card["name"]][0]["version"]:
+            newest[card["name"]] = (card, link)
+    return [newest[name] for name in sorted(newest)]
+
+
+def shipped_table(shipped):
+    lines = ["| export | model | measured on the test split (zoo-eval) | trained | size | card |",
+             "|---|---|---|---|---|---|"]
+    for card, link in shipped:
+        training = card["training"]
+        lines.append(f"| `exports/{card['name']}` | `{card['model']}` | {card['headline']} | "
+                     f"{training['steps']:,} steps, {training['wall_seconds'] / 60:.1f} min | "
+                     f"{card['size_bytes'] / 1e6:.1f} MB | [{card['name']}]({link}) |")
+    total = sum(card["size_bytes"] for card, _ in shipped)
+    lines += ["", f"{len(shipped)} exports, {total / 1e6:.1f} MB in all (sizes without the cards). Each card "
+              "holds the full protocol (split, sample count, feature network) and both commands."]
+    return lines
+
+
+def models_table_column(readme, shipped):
+    """README's model table with its last column ("shipped export") filled from the cards."""
+    by_model = {}
+    for card, link in shipped:
+        by_model.setdefault(card["model"], []).append(f"[{card['name']}]({link}): {card['headline']}")
+    lines = readme.split("\n")
+    start = lines.index(next(line for line in lines if line.startswith(MODELS_HEADER)))
+    lines[start] = MODELS_HEADER + " shipped export: measured on test |"
+    lines[start + 1] = "|---|---|---|---|---|"
+    index = start + 2
+    while index < len(lines) and lines[index].startswith("| `"):
+        cells = lines[index].split(" | ")
+        model = cells[0].strip("| `")
+        cells = cells[:4] if len(cells) > 4 else cells
+        cells[-1] = cells[-1].rstrip(" |")
+        lines[index] = " | ".join(cells + ["<br>".join(by_model.get(model, ["not shipped (see below)"]))]) + " |"
+        index += 1
+    return "\n".join(lines)
+
+
+def write_shipped(readme_path):
+    shipped = shipped_cards()
+    readme = open(readme_path).read()
+    before, rest = readme.split(SHIPPED_START)
+    _, after = rest.split(SHIPPED_END)
+    readme = before + SHIPPED_START + "\n" + "\n".join(shipped_table(shipped)) + "\n" + SHIPPED_END + after
+    with open(readme_path, "w") as f:
+        f.write(models_table_column(readme, shipped))
+    return shipped
+
+
 def main():
     results = os.path.join(ROOT, "benchmarks", "results")
     every = [json.load(open(path)) for path in sorted(glob.glob(os.path.join(results, "quality_*.json")))]
@@ -203,7 +263,8 @@ def main():
     _, after = rest.split(END)
     with open(readme_path, "w") as f:
         f.write(before + START + "\n" + "\n".join(lines) + "\n" + END + after)
-    print(f"README.md: {len(quality)} quality rows, {len(aids)} aid rows, {len(likelihood)} likelihood rows, "
+    shipped = write_shipped(readme_path)
+    print(f"README.md: {len(shipped)} shipped exports, {len(quality)} quality rows, {len(aids)} aid rows, {len(likelihood)} likelihood rows, "
           f"{len(text)} text rows, throughput {'yes' if os.path.exists(throughput_path) else 'no'}")
 
 

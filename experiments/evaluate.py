@@ -54,6 +54,10 @@ def format_metrics(values):
     return "  ".join(parts)
 
 
+def split_name(split):
+    return split.split("[")[0]
+
+
 def format_likelihood(record):
     if "bits_per_byte" in record:
         return f"{record['bits_per_byte']:.4f} bits/byte ({record['num_tokens']} bytes predicted)"
@@ -105,6 +109,10 @@ def main(argv):
     if "metrics" in record:
         parts.append(f"({record['num_samples']} samples, features {record['feature_model']['hash']}): "
                      f"{format_metrics(record['metrics'])}")
+    if "label_accuracy" in record:
+        accuracy = record["label_accuracy"]
+        parts.append(f"label accuracy {accuracy['accuracy']:.3f} (real {split_name(FLAGS.split)} images: "
+                     f"{accuracy['real_accuracy']:.3f})")
     if "likelihood" in record:
         parts.append(format_likelihood(record["likelihood"]))
     if "translation" in record:

@@ -29,6 +29,8 @@ flags.DEFINE_enum("direction", None, ["AtoB", "BtoA"], "paired_folder: which hal
 flags.DEFINE_integer("validation_size", None, "Training examples (text files: bytes) held out of train as the "
                      "validation split that evaluation during training reads (default: the dataset's, e.g. "
                      "Fashion-MNIST's last 10,000 images; 0: none).")
+flags.DEFINE_integer("max_train_seconds", None, "Wall-clock budget of this invocation in seconds: stop (with a "
+                     "checkpoint and the export) when it is spent; a rerun trains another budget (0: none).")
 flags.DEFINE_integer("eval_every", None, "Measure FID/KID every N steps, keep the best checkpoint (0: off).")
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after K evaluations without improvement (0: never).")
 flags.DEFINE_string("export_dir", "exports", "Export root (TF Serving base paths); empty to skip the export.")
@@ -56,7 +58,7 @@ def build_config():
         config.dataset = FLAGS.dataset
         config.export_name = export_name(config.model, FLAGS.dataset)
     for key in ("train_steps", "batch_size", "seed", "data_dir", "image_size", "channels", "direction",
-                "validation_size", "eval_every", "early_stopping_patience"):
+                "validation_size", "max_train_seconds", "eval_every", "early_stopping_patience"):
         if FLAGS[key].value is not None:
             config[key] = FLAGS[key].value
     config_lib.apply_overrides(config, FLAGS.set)

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
@@ -158,3 +159,63 @@ def test_zoo_eval_scores_a_translation_against_the_targets(tiny_fashion_mnist, t
     np.testing.assert_allclose(record["l1"], np.mean(np.abs(difference)) / 255.0, rtol=1e-6)
     assert record["num_examples"] == 40 and 0 < record["ssim"] < 1 and record["fid"] > 0
     assert record["reference"]["num_examples"] == 64
+
+
+class _ClassPictures(tf.Module):
+    """A conditional 'generator' that returns a stored real image of class (label + shift) mod 10."""
+
+    def __init__(self, pictures, shift):
+        super().__init__()
+        self.pictures = tf.constant(pictures)
+        self.shift = shift
+
+    def interface(self):
+        from zoo import contract
+
+        return contract.Interface([contract.Signature("serving_default", [
+            contract.Input("seed", "seed", "int64"),
+            contract.Input("label", "class_label", "int64", num_values=10, feature="label"),
+        ], {"images": "images"})], [contract.Evaluation("samples", "serving_default", reference="image")],
+            preview="samples")
+
+    def serving_signatures(self):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seed"),
+                                      tf.TensorSpec([None], tf.int64, name="label")])
+        def serving_default(seed, label):
+            del seed
+            return {"images": tf.gather(self.pictures, (label + self.shift) % 10)}
+
+        return {"serving_default": serving_default}
+
+    def export_info(self):
+        return {"dataset": "fashion_mnist"}
+
+
+def test_label_accuracy_of_a_conditional_generator(tiny_fashion_mnist, tmp_path):
+    """zoo-eval reports how often the shipped classifier names the requested class: 1 for a model that
+    draws the right class, 0 for one that always draws the next class; beside the classifier's
+    accuracy on the real split, counted here from the labels."""
+    from zoo import data, metrics
+    from zoo.metrics.exports import evaluate_export
+
+    classifier = metrics.load_feature_extractor()
+    train = data.load("fashion_mnist", "train", data_dir=tiny_fashion_mnist)
+    batch = next(iter(train.dataset.batch(1000)))
+    images, labels = batch["image"].numpy(), batch["label"].numpy()
+    predicted = classifier.classify(images).argmax(-1)
+    pictures = np.stack([images[np.flatnonzero((labels == value) & (predicted == value))[0]] for value in range(10)])
+
+    test = next(iter(data.load("fashion_mnist", "test", data_dir=tiny_fashion_mnist).dataset.batch(1000)))
+    real_accuracy = np.mean(classifier.classify(test["image"].numpy()).argmax(-1) == test["label"].numpy())
+    for shift, expected in ((0, 1.0), (1, 0.0)):
+        path = export.export_model(_ClassPictures(pictures, shift), str(tmp_path), f"pictures{shift}",
+                                   serving_files=False)
+        record = evaluate_export(path, "fashion_mnist", "test", num_samples=40, data_dir=tiny_fashion_mnist,
+                                 reference_examples=64)
+        accuracy = record["label_accuracy"]
+        assert accuracy["accuracy"] == expected and accuracy["per_class"] == [expected] * 10
+        assert accuracy["real_accuracy"] == pytest.approx(real_accuracy) and accuracy["num_real"] == 64
+    unconditional = export.export_model(model_checks.build("dcgan"), str(tmp_path), "dcgan", serving_files=False)
+    record = evaluate_export(unconditional, "fashion_mnist", "test", num_samples=16, data_dir=tiny_fashion_mnist,
+                             reference_examples=64)
+    assert "label_accuracy" not in record

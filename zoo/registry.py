@@ -12,15 +12,22 @@ import importlib
 from zoo.errors import UserError
 
 _FACTORIES = {}
+_NOT_SHIPPED = {}
 
 
-def register(name):
-    """Decorator registering `factory` under `name`; a name can be registered once."""
+def register(name, not_shipped=""):
+    """Decorator registering `factory` under `name`; a name can be registered once.
+
+    Every registered model ships a trained export in exports/ (see README, "Shipped models"),
+    unless `not_shipped` says why not (e.g. a baseline that exists only to be compared against).
+    """
 
     def decorator(factory):
         if name in _FACTORIES and _FACTORIES[name] is not factory:
             raise ValueError(f"model name {name!r} is already registered by {_FACTORIES[name]!r}")
         _FACTORIES[name] = factory
+        if not_shipped:
+            _NOT_SHIPPED[name] = not_shipped
         return factory
 
     return decorator
@@ -34,6 +41,12 @@ def names():
     """Sorted names of every registered model."""
     _load_models()
     return sorted(_FACTORIES)
+
+
+def not_shipped():
+    """{name: why} of the registered models that ship no trained export."""
+    _load_models()
+    return dict(_NOT_SHIPPED)
 
 
 def get(name):

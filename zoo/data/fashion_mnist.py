@@ -25,6 +25,8 @@ from zoo.data import base
 from zoo.errors import UserError
 
 NAME = "fashion_mnist"
+LICENSE = ("MIT (Expat), Copyright 2017 Zalando SE (github.com/zalandoresearch/fashion-mnist; Debian's "
+           "dataset-fashion-mnist)")
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 ENV_VAR = "ZOO_FASHION_MNIST_DIR"
 SUBSET_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion_mnist_subset.npz")

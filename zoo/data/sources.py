@@ -64,6 +64,18 @@ def load(name: str, split: str = "train", data_dir: str | None = None,
     return _load_tfds(name, split, data_dir, image_size, channels, validation_size)
 
 
+def license_of(name):
+    """One line naming the license of dataset `name`'s data (a model card states it)."""
+    if name == fashion_mnist.NAME or name in paired.NAMES:
+        derived = "" if name == fashion_mnist.NAME else "pairs derived from Fashion-MNIST; "
+        return derived + fashion_mnist.LICENSE
+    if name == text.FORTUNES:
+        return text.FORTUNES_LICENSE
+    if text.is_text_dataset(name) or name.startswith((folder.PREFIX, paired.PREFIX)):
+        return "the license of the user's own files"
+    return f"see the TFDS catalog entry of {name!r}"
+
+
 def _first_line(error):
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0] if lines else ''}"

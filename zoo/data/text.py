@@ -36,6 +36,8 @@ from zoo.data import base
 from zoo.errors import UserError
 
 FORTUNES = "fortunes"
+FORTUNES_LICENSE = ("BSD (the fortune files of BSD fortune(6) and fortune-mod, as Debian's fortunes package "
+                    "ships them; /usr/share/doc/fortunes/copyright)")
 PREFIX = "text:"
 FORTUNES_DIR = "/usr/share/games/fortunes"
 VOCABULARY_SIZE = 256

@@ -92,13 +92,40 @@ def _sample_metrics(function, signature, evaluation, dataset, split, num_samples
     extractor = _extractor(feature_model, dataset, options)
     reference = _reference(extractor, dataset, split, reference_examples, evaluation.reference, options)
     images = sampling.generate_images(function, signature, num_samples, first_seed, batch_size)
-    return {
+    record = {
         "num_samples": num_samples,
         "first_seed": first_seed,
         "feature_model": {"name": extractor.name, "hash": extractor.hash},
         "reference": {"num_examples": reference.num_examples, "key": reference.key,
                       "description": reference.description},
         "metrics": metrics.evaluate_images(images, reference, extractor),
+    }
+    label = signature.input_with(contract.CLASS_LABEL)
+    if label is not None and extractor.num_classes == label.num_values:
+        record["label_accuracy"] = _label_accuracy(images, label, extractor, evaluation, dataset, split,
+                                                   reference_examples, batch_size, options)
+    return record
+
+
+def _label_accuracy(images, label, extractor, evaluation, dataset, split, reference_examples, batch_size, options):
+    """How often the feature network's classifier names the class a conditional generator was asked
+    for (sample i has label i mod num_values, as generate_images draws them), beside the same
+    classifier's accuracy on the split's real labelled images (the ceiling it can reach)."""
+    from zoo import data
+    from zoo.metrics import sampling
+
+    requested = np.arange(len(images)) % label.num_values
+    predicted = extractor.classify(images, batch_size).argmax(axis=-1)
+    source = data.load(dataset, split, **{key: value for key, value in options.items() if value is not None})
+    count = min(reference_examples, source.num_examples)
+    real_images, real_labels = sampling.examples_of(source, count, [evaluation.reference, label.feature])
+    real_predicted = extractor.classify(real_images, batch_size).argmax(axis=-1)
+    return {
+        "accuracy": float(np.mean(predicted == requested)),
+        "per_class": [float(np.mean(predicted[requested == value] == value)) for value in range(label.num_values)],
+        "real_accuracy": float(np.mean(real_predicted == real_labels.reshape(-1))),
+        "num_real": int(count),
+        "classifier": {"name": extractor.name, "hash": extractor.hash},
     }
 
 

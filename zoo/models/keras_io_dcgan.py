@@ -81,7 +81,8 @@ UNSUPPORTED_AIDS = {"diffaugment": "it reproduces keras-io's published recipe, w
                     "ema_decay": "it reproduces keras-io's published recipe, which samples the raw generator"}
 
 
-@register("keras_io_dcgan")
+@register("keras_io_dcgan", not_shipped="a benchmark baseline: the keras-io recipe re-implemented to compare "
+          "the zoo's DCGAN against, not a model to use (dcgan ships instead)")
 def keras_io_dcgan(config, spec):
     """keras-io's DCGAN recipe (see the module docstring), for benchmark comparisons."""
     image_shape, num_classes = base.image_data(spec, "keras_io_dcgan")

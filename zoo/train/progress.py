@@ -34,18 +34,22 @@ class Progress:
         return (step - self._last_step) / elapsed if elapsed > 0 else 0.0
 
     def report(self, step, losses, note=""):
+        """Prints `step 1600/6000 (27%)  10.15 steps/s  ETA 7m14s  <losses>`; when a wall-clock
+        budget ends the run before its last step, `step 700  1m10s/5m00s (23%)  10.04 steps/s
+        budget left 3m50s  <losses>` instead (elapsed/budget, not a step count it will not reach)."""
         rate = self.rate(step)
-        eta = (self.total_steps - step) / rate if rate > 0 else float("inf")
-        if self.budget_seconds:
-            eta = min(eta, max(0.0, self.budget_seconds - self.elapsed()))
-        eta_text = format_duration(eta) if eta != float("inf") else "?"
-        percent = 100.0 * step / self.total_steps
-        print(
-            f"step {step}/{self.total_steps} ({percent:.0f}%)  {rate:.2f} steps/s  ETA {eta_text}  {format_losses(losses)}"
-            + (f"  {note}" if note else ""),
-            file=self.stream,
-            flush=True,
-        )
+        remaining_steps = (self.total_steps - step) / rate if rate > 0 else float("inf")
+        elapsed = self.elapsed()
+        budget_left = max(0.0, self.budget_seconds - elapsed) if self.budget_seconds else float("inf")
+        if budget_left < remaining_steps:
+            percent = 100.0 * min(1.0, elapsed / self.budget_seconds)
+            head = (f"step {step}  {format_duration(elapsed)}/{format_duration(self.budget_seconds)} ({percent:.0f}%)  "
+                    f"{rate:.2f} steps/s  budget left {format_duration(budget_left)}")
+        else:
+            eta_text = format_duration(remaining_steps) if remaining_steps != float("inf") else "?"
+            percent = 100.0 * step / self.total_steps
+            head = f"step {step}/{self.total_steps} ({percent:.0f}%)  {rate:.2f} steps/s  ETA {eta_text}"
+        print(head + f"  {format_losses(losses)}" + (f"  {note}" if note else ""), file=self.stream, flush=True)
         self._last_time, self._last_step = time.perf_counter(), step
         if self._first_report is None:
             self._first_report = (self._last_time, step)

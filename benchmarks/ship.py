@@ -1,0 +1,222 @@
+"""Ships a trained export into exports/: train a config, measure the export with zoo-eval, write its
+model card, and copy the version into `exports/<name>/<version>/` (listed in exports/models.config).
+
+    python benchmarks/ship.py --config=dcgan_fashion_mnist --max_train_seconds=420
+    python benchmarks/ship.py --config=vae_fashion_mnist --max_train_seconds=300 --set=model_config.hidden_units=256
+    python benchmarks/ship.py --config=pixelcnn_fashion_mnist --max_train_seconds=300 --eval_flag=--num_samples=0
+
+Training runs `zoo-train` in `<root>/<config>` (resumed if interrupted; skipped if that workdir
+already holds its export), logging to `<root>/<config>.log`. The card records the command that
+ran and, because a wall-clock budget stops at a machine-dependent step, the step-bounded command
+that reproduces the same weights anywhere (`--train_steps=<the step it stopped at>`; no model's
+update depends on train_steps). zoo-eval measures the trained version on the test split, and
+that same version (byte for byte, plus the card in assets.extra) is what ships.
+A shipped version is never overwritten: reshipping adds the next version (--replace removes the
+older shipped versions of that model).
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import common  # noqa: E402
+
+flags.DEFINE_string("config", None, "Config name (experiments/configs/<name>.py).")
+flags.DEFINE_integer("max_train_seconds", 0, "Wall-clock training budget (0: the config's train_steps).")
+flags.DEFINE_integer("train_steps", None, "Train exactly this many steps instead of a budget.")
+flags.DEFINE_multi_string("set", [], "Config overrides for the shipped model (recorded in the card).")
+flags.DEFINE_multi_string("eval_flag", [], "Extra zoo-eval flags (recorded in the card), e.g. --num_samples=0.")
+flags.DEFINE_string("root", "runs/ship", "Where the training runs live.")
+flags.DEFINE_string("exports", "exports", "The export root the version ships into.")
+flags.DEFINE_bool("replace", False, "Remove older shipped versions of this model after shipping.")
+FLAGS = flags.FLAGS
+
+SUMMARY = re.compile(r"^trained \S+ on \S+: steps (\d+)->(\d+) in (?:(\d+)h)?(\d+)m(\d+)s")
+
+
+def _run(command, log_path=None):
+    """Runs `command` (a list), echoing its output (and appending it to `log_path`)."""
+    print("$ " + shlex.join(command), flush=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    with open(log_path, "a") if log_path else open(os.devnull, "w") as log:
+        for line in process.stdout:
+            lines.append(line)
+            log.write(line)
+            if not line.startswith(("I0000", "W0000", "WARNING: All log")):
+                print(line, end="", flush=True)
+    if process.wait() != 0:
+        raise SystemExit(f"failed ({process.returncode}): {shlex.join(command)}")
+    return lines
+
+
+def training_seconds(log_lines):
+    """(steps, wall seconds) of the run from the summary lines of its log (resumed runs add up)."""
+    steps, seconds = 0, 0.0
+    for line in log_lines:
+        match = SUMMARY.match(line.strip())
+        if match:
+            steps = int(match.group(2))
+            seconds += int(match.group(3) or 0) * 3600 + int(match.group(4)) * 60 + int(match.group(5))
+    if not steps:
+        raise SystemExit("no training summary line in the log: did the run finish?")
+    return steps, seconds
+
+
+def _bin(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def _limitations(config, interface, steps, seconds, evaluation_split):
+    from zoo import contract
+
+    limits = [f"Trained for {steps:,} steps ({seconds / 60:.1f} minutes on 2 CPU cores): a demonstration-scale "
+              "run, far from converged. Retrain longer with the reproduce command and a larger --train_steps."]
+    kinds = {evaluation.kind for evaluation in interface.evaluations}
+    if kinds & {contract.SAMPLES, contract.TRANSLATION}:
+        limits.append("FID/KID here use zoo's Fashion-MNIST feature network, not InceptionV3: comparable across "
+                      "zoo's cards and benchmarks, not with published FIDs.")
+    if contract.TEXT_LIKELIHOOD in kinds:
+        limits.append("Byte-level and small: it imitates the style of its training text, may repeat passages of "
+                      "it verbatim, and states nothing reliable; not for factual or user-facing text.")
+    else:
+        limits.append(f"Only {config.dataset}-like images ({'x'.join(map(str, config_shape(config)))}); any other "
+                      "input is out of distribution.")
+    limits.append(f"Metrics are on the {evaluation_split} split, which played no part in training or in choosing "
+                  "this version.")
+    return limits
+
+
+def config_shape(config):
+    from zoo import data
+
+    spec = data.load_for(config, "train").spec
+    return tuple(spec.image_shape) if getattr(spec, "image_shape", None) else ()
+
+
+def _intended_use(interface):
+    from zoo import contract
+
+    kinds = {evaluation.kind for evaluation in interface.evaluations}
+    if contract.TEXT_LIKELIHOOD in kinds:
+        return ("Trying byte-level text generation and scoring (bits/byte) without training; a starting point for "
+                "fine-tuning on other text; serving and client tests.")
+    if contract.TRANSLATION in kinds:
+        return ("Trying image-to-image translation on 28x28 grayscale images without training; a baseline to compare "
+                "training recipes with; serving and client tests.")
+    return ("Drawing samples and measuring them without training; a starting point for fine-tuning; a reference "
+            "for serving and client tests. Not a state-of-the-art model.")
+
+
+def main(argv):
+    del argv
+    if not FLAGS.config:
+        raise SystemExit("--config is required")
+    from zoo import config as config_lib
+    from zoo import contract, data, export
+    from zoo.export import cards, saved_model, serving_config
+
+    config = config_lib.apply_overrides(config_lib.load(FLAGS.config), FLAGS.set)
+    name = config.export_name
+    workdir = os.path.join(FLAGS.root, FLAGS.config)
+    log_path = os.path.join(FLAGS.root, f"{FLAGS.config}.log")
+    sets = [f"--set={item}" for item in FLAGS.set]
+    if FLAGS.train_steps:
+        length = [f"--train_steps={FLAGS.train_steps}"]
+    elif FLAGS.max_train_seconds:
+        length = [f"--max_train_seconds={FLAGS.max_train_seconds}"]
+    else:
+        length = []
+    command = ["zoo-train", f"--config={FLAGS.config}", *length, *sets, f"--workdir={workdir}",
+               f"--export_dir={workdir}/exports"]
+    model_dir = os.path.join(workdir, "exports", name)
+    if export.latest_version(model_dir) is None:
+        os.makedirs(FLAGS.root, exist_ok=True)
+        _run([_bin(command[0]), *command[1:]], log_path)
+    with open(log_path) as f:
+        steps, seconds = training_seconds(f.readlines())
+    trained = os.path.join(model_dir, str(export.latest_version(model_dir)))
+    info = export.read_info(trained)
+    if info.get("step") != steps:
+        raise SystemExit(f"{trained} holds step {info.get('step')}, the log ends at step {steps}")
+
+    eval_out = os.path.join(workdir, "eval.json")
+    _run([_bin("zoo-eval"), f"--export={trained}", *FLAGS.eval_flag, f"--out={eval_out}"])
+    with open(eval_out) as f:
+        record = json.load(f)
+
+    shipped_dir = os.path.join(FLAGS.exports, name)
+    version = (export.latest_version(shipped_dir) or 0) + 1
+    interface = contract.from_export(trained)
+    reproduce = ["zoo-train", f"--config={FLAGS.config}", f"--train_steps={steps}", *sets,
+                 f"--workdir=runs/reproduce/{FLAGS.config}", f"--export_dir=runs/reproduce/{FLAGS.config}/exports"]
+    evaluation_command = ["zoo-eval", f"--export={shipped_dir}", *FLAGS.eval_flag]
+    samples = record.get("num_samples")
+    protocol = [f"{record['split']} split of {record['dataset']}"]
+    if samples:
+        protocol.append(f"{samples:,} samples vs {record['reference']['num_examples']:,} real images, "
+                        f"features {record['feature_model']['name']} {record['feature_model']['hash']}")
+    if "translation" in record:
+        protocol.append(f"{record['translation']['num_examples']:,} pairs")
+    if "likelihood" in record:
+        likelihood = record["likelihood"]
+        protocol.append(f"{likelihood.get('num_tokens') or likelihood.get('num_examples'):,} "
+                        f"{'bytes' if 'bits_per_byte' in likelihood else 'images'} scored")
+    factory = __import__("zoo.registry", fromlist=["get"]).get(config.model)
+    module = sys.modules[factory.__module__]
+    card = {
+        "schema": cards.SCHEMA,
+        "name": name,
+        "version": version,
+        "model": config.model,
+        "config": FLAGS.config,
+        "what": f"{(factory.__doc__ or '').strip()} {(module.__doc__ or '').strip().splitlines()[0]}".strip(),
+        "data": {"dataset": config.dataset, "train": data.load_for(config, "train").description,
+                 "license": data.license_of(config.dataset)},
+        "training": {"steps": steps, "wall_seconds": seconds, "batch_size": config.batch_size, "seed": config.seed,
+                     "overrides": list(FLAGS.set), "command": shlex.join(command), "reproduce": shlex.join(reproduce),
+                     "stop": (f"stopped by its {FLAGS.max_train_seconds} s time budget"
+                              if FLAGS.max_train_seconds and not FLAGS.train_steps else "all its steps"),
+                     "machine": common.machine(), "date": time.strftime("%Y-%m-%d")},
+        "evaluation": {"command": shlex.join(evaluation_command), "split": record["split"],
+                       "protocol": "; ".join(protocol), "seconds": record.get("seconds")},
+        "metrics": cards.metrics_of(record),
+        "signatures": cards.signature_table(trained),
+        "intended_use": _intended_use(interface),
+        "limitations": _limitations(config, interface, steps, seconds, record["split"]),
+    }
+    card["headline"] = cards.headline(card["metrics"])
+
+    os.makedirs(shipped_dir, exist_ok=True)
+    temporary = os.path.join(shipped_dir, f".tmp-ship-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    shutil.copytree(trained, temporary)
+    with open(os.path.join(temporary, export.INFO_FILE)) as f:
+        shipped_info = json.load(f)
+    shipped_info["version"] = version
+    with open(os.path.join(temporary, export.INFO_FILE), "w") as f:
+        json.dump(shipped_info, f, indent=2, sort_keys=True)
+    card["size_bytes"] = cards.directory_bytes(temporary)  # Before the card itself is written.
+    cards.write(temporary, card)
+    final = os.path.join(shipped_dir, str(version))
+    os.rename(temporary, final)
+    if FLAGS.replace:
+        for old in saved_model.list_versions(shipped_dir)[:-1]:
+            shutil.rmtree(os.path.join(shipped_dir, str(old)))
+    serving_config.update_models_config(FLAGS.exports)
+    serving_config.write_batching_parameters(FLAGS.exports)  # docker-compose.yml's server reads it.
+    print(f"shipped {final}: {card['headline']} ({card['size_bytes'] / 1e6:.1f} MB, {steps:,} steps in "
+          f"{seconds / 60:.1f} min)", flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)

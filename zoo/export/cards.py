@@ -1,0 +1,164 @@
+"""Model cards of exports: `assets.extra/model_card.json` and its human-readable `model_card.md`.
+
+A card says what a version is (model, config, what it does), what it was trained on (dataset,
+split, license), how (steps, wall time, the command that ran and the step-bounded command that
+reproduces it), what zoo-eval measured on the version itself (with the evaluation command and
+split), its signatures as the SavedModel holds them, its size, and its intended use and limits.
+The files sit in assets.extra, which TF Serving copies but never reads, so adding a card does not
+change what a server loads.
+
+Nothing here names a model or a signature input: the headline metric is picked by what the
+evaluation record holds (zoo.metrics.exports), the signature table is read from saved_model.pb.
+"""
+
+import json
+import os
+import shlex
+
+import tensorflow as tf
+
+from zoo.export import compat
+
+CARD_JSON = "model_card.json"
+CARD_MARKDOWN = "model_card.md"
+SCHEMA = 1
+
+# Numbers of an evaluation record a card keeps, by where they are in the record.
+_SAMPLE_METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")
+_TRANSLATION_METRICS = ("psnr", "ssim", "l1", "fid", "kid_mean", "kid_std")
+
+
+def card_path(version_dir, markdown=False):
+    return os.path.join(version_dir, "assets.extra", CARD_MARKDOWN if markdown else CARD_JSON)
+
+
+def read(version_dir):
+    """The card of a version, or None when it has none."""
+    path = card_path(version_dir)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def write(version_dir, card):
+    """Writes model_card.json and model_card.md into the version's assets.extra."""
+    os.makedirs(os.path.join(version_dir, "assets.extra"), exist_ok=True)
+    with open(card_path(version_dir), "w") as f:
+        json.dump(card, f, indent=2, sort_keys=True)
+        f.write("\n")
+    with open(card_path(version_dir, markdown=True), "w") as f:
+        f.write(render_markdown(card))
+
+
+def signature_table(version_dir):
+    """{signature: {"inputs": {name: [dtype, shape]}, "outputs": {...}}} of the serving meta graph,
+    read from saved_model.pb (shape: -1 for an unknown dimension)."""
+
+    def tensors(infos):
+        return {name: [tf.as_dtype(info.dtype).name,
+                       [int(dim.size) for dim in info.tensor_shape.dim]]
+                for name, info in sorted(infos.items())}
+
+    for meta_graph in compat.saved_model_proto(version_dir).meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            return {key: {"inputs": tensors(signature.inputs), "outputs": tensors(signature.outputs)}
+                    for key, signature in sorted(meta_graph.signature_def.items()) if not key.startswith("__")}
+    raise ValueError(f"{version_dir} has no meta graph tagged 'serve'")
+
+
+def directory_bytes(path):
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
+
+
+def metrics_of(record):
+    """The numbers a card keeps from a zoo-eval record, flat: {name: value}. Translation metrics
+    are prefixed `translation_` only where a sample metric of the same name exists."""
+    values = {}
+    for name in _SAMPLE_METRICS:
+        if name in record.get("metrics", {}):
+            values[name] = record["metrics"][name]
+    if "label_accuracy" in record:
+        values["label_accuracy"] = record["label_accuracy"]["accuracy"]
+        values["label_accuracy_real"] = record["label_accuracy"]["real_accuracy"]
+    likelihood = record.get("likelihood", {})
+    if "bits_per_byte" in likelihood:
+        values["bits_per_byte"] = likelihood["bits_per_byte"]
+    if "nll" in likelihood:
+        values["nll_bits_per_dim"] = likelihood["nll"]["bits_per_dim"]
+        values["nll_nats"] = likelihood["nll"]["nll_nats"]
+    if "negative_elbo" in likelihood:
+        values["negative_elbo_bits_per_dim"] = likelihood["negative_elbo"]["bits_per_dim"]
+    for name in _TRANSLATION_METRICS:
+        if name in record.get("translation", {}):
+            values[name if name not in values else f"translation_{name}"] = record["translation"][name]
+    return values
+
+
+def headline(metrics):
+    """The short text of a card's main numbers, e.g. `FID 41.3, label accuracy 0.87`."""
+    parts = []
+    if "psnr" in metrics:
+        parts.append(f"PSNR {metrics['psnr']:.2f} dB")
+        if "ssim" in metrics:
+            parts.append(f"SSIM {metrics['ssim']:.3f}")
+    if "nll_bits_per_dim" in metrics:
+        parts.append(f"{metrics['nll_bits_per_dim']:.3f} bits/dim")
+    if "bits_per_byte" in metrics:
+        parts.append(f"{metrics['bits_per_byte']:.3f} bits/byte")
+    if "fid" in metrics:
+        parts.append(f"FID {metrics['fid']:.1f}")
+    if "label_accuracy" in metrics:
+        parts.append(f"label accuracy {metrics['label_accuracy']:.2f}")
+    return ", ".join(parts)
+
+
+def reproduce_evaluation(card):
+    """The card's zoo-eval command pointed at the export its reproduce command writes."""
+    words = shlex.split(card["training"]["reproduce"])
+    export_dir = next(word.split("=", 1)[1] for word in words if word.startswith("--export_dir="))
+    return shlex.join(f"--export={export_dir}/{card['name']}" if word.startswith("--export=") else word
+                      for word in shlex.split(card["evaluation"]["command"]))
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def render_markdown(card):
+    """The card as a short Markdown page."""
+    training, evaluation, data = card["training"], card["evaluation"], card["data"]
+    lines = [
+        f"# {card['name']} (version {card['version']})",
+        "",
+        card["what"],
+        "",
+        f"- **Model:** `{card['model']}`, config `experiments/configs/{card['config']}.py`"
+        + (f" with {', '.join(f'`{item}`' for item in training['overrides'])}" if training.get("overrides") else ""),
+        f"- **Data:** {data['train']}. License: {data['license']}",
+        f"- **Training:** {training['steps']:,} steps of batch {training['batch_size']} in "
+        f"{_duration(training['wall_seconds'])} on {training['machine']} ({training['stop']}), "
+        f"seed {training['seed']}, {training['date']}",
+        f"- **Size:** {card['size_bytes'] / 1e6:.1f} MB (the serving networks only: no discriminator, no optimizer state)",
+        "",
+        "## Measured",
+        "",
+        f"`{evaluation['command']}` on this version ({evaluation['protocol']}):",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {value:.4g} |" for name, value in sorted(card["metrics"].items())]
+    lines += ["", "## Reproduce", "", "```sh", training["reproduce"], reproduce_evaluation(card), "```", "",
+              f"Shipped by: `{training['command']}` (the run stopped at step {training['steps']:,}; the "
+              "command above trains exactly that many steps on any machine). "
+              f"`python benchmarks/reproduce.py {card['name']}` runs both and compares.", "",
+              "## Signatures", "", "| signature | inputs | outputs |", "|---|---|---|"]
+    for key, table in card["signatures"].items():
+        def describe(tensors):
+            return ", ".join(f"`{name}` {dtype}{shape}" for name, (dtype, shape) in tensors.items())
+        lines.append(f"| `{key}` | {describe(table['inputs'])} | {describe(table['outputs'])} |")
+    lines += ["", "## Intended use", "", card["intended_use"], "", "## Limits", ""]
+    lines += [f"- {limit}" for limit in card["limitations"]]
+    return "\n".join(lines) + "\n"
