@@ -199,6 +199,10 @@ def models_table_column(readme, shipped):
     by_model = {}
     for card, link in shipped:
         by_model.setdefault(card["model"], []).append(f"[{card['name']}]({link}): {card['headline']}")
+    from zoo import registry
+
+    for name, why in registry.not_shipped().items():
+        by_model[name] = [f"none: {why.split(':')[0]} (see [Shipped models](#shipped-models))"]
     lines = readme.split("\n")
     start = lines.index(next(line for line in lines if line.startswith(MODELS_HEADER)))
     lines[start] = MODELS_HEADER + " shipped export: measured on test |"
@@ -209,7 +213,7 @@ def models_table_column(readme, shipped):
         model = cells[0].strip("| `")
         cells = cells[:4] if len(cells) > 4 else cells
         cells[-1] = cells[-1].rstrip(" |")
-        lines[index] = " | ".join(cells + ["<br>".join(by_model.get(model, ["not shipped (see below)"]))]) + " |"
+        lines[index] = " | ".join(cells + ["<br>".join(by_model.get(model, ["not shipped yet"]))]) + " |"
         index += 1
     return "\n".join(lines)
 

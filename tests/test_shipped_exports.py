@@ -63,9 +63,15 @@ def test_every_registered_model_ships_an_export_or_says_why_not():
 
 
 def test_shipped_total_is_small_and_stated_in_readme():
-    total = sum(cards.directory_bytes(version_dir) for _, version_dir, _ in SHIPPED)
+    total = sum(_bytes_without_card(version_dir) for _, version_dir, _ in SHIPPED)
     assert 0 < total < LIMIT_BYTES
+    assert sum(cards.directory_bytes(version_dir) for _, version_dir, _ in SHIPPED) < LIMIT_BYTES  # With the cards.
     assert f"{total / 1e6:.1f} MB" in _readme(), f"README must state the shipped total, {total / 1e6:.1f} MB"
+
+
+def _bytes_without_card(version_dir):
+    return sum(os.path.getsize(os.path.join(folder, file)) for folder, _, files in os.walk(version_dir)
+               for file in files if not file.startswith("model_card."))
 
 
 def _tensor_table(specs):
@@ -89,9 +95,7 @@ def test_shipped_export_matches_its_card(name):
     assert seen == card["signatures"]
     assert sorted(signature.name for signature in contract.from_export(version_dir).signatures) == sorted(seen)
     # The size the card states is the version without the card files.
-    size = sum(os.path.getsize(os.path.join(folder, file)) for folder, _, files in os.walk(version_dir)
-               for file in files if not file.startswith("model_card."))
-    assert card["size_bytes"] == size
+    assert card["size_bytes"] == _bytes_without_card(version_dir)
     # No discriminator or optimizer state: every variable is read by a serving signature.
     assert loaded.captured_variables and not any(word in variable.name.lower() for variable in loaded.captured_variables
                    for word in ("discriminator", "critic", "optimizer", "adam", "momentum"))
@@ -162,3 +166,16 @@ def test_rescoring_a_shipped_export_repeats_its_card(name, tmp_path):
     assert sorted(measured) == sorted(card["metrics"])
     for metric, value in card["metrics"].items():
         assert measured[metric] == pytest.approx(value, rel=RESCORE_TOLERANCE, abs=1e-6), metric
+
+
+def test_readme_python_snippet_runs_on_the_shipped_exports_without_zoo():
+    """README's "Shipped models" snippet, as a user pastes it, in a process where zoo cannot be imported."""
+    readme = _readme()
+    section = readme[readme.index("## Shipped models"):readme.index("## Models")]
+    code = section[section.index("```python\n") + len("```python\n"):]
+    code = code[:code.index("```")]
+    result = helpers.run_python('import sys\nsys.modules["zoo"] = None\n' + code + "\nprint(images.shape, images.dtype)")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "(3, 28, 28, 1) <dtype: 'uint8'>"
+    assert lines[-2].startswith("The ") and len(lines[-2]) > len("The ")

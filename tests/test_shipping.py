@@ -113,3 +113,32 @@ def test_reproduce_compares_within_a_relative_tolerance(tmp_path):
     with pytest.raises(SystemExit, match="no shipped version with a model card under .*shipped models: dcgan_x"):
         reproduce.shipped_card(str(exports), "other")
     json.dumps(rows)  # The comparison is written as JSON.
+
+
+@pytest.mark.slow
+def test_ship_then_reproduce_end_to_end(tiny_fashion_mnist, tmp_path):
+    """benchmarks/ship.py trains, measures, writes the card and ships version 1; reproduce.py retrains
+    from the card's command and finds the same numbers (same steps, seed and data on one machine)."""
+    import subprocess
+    import sys
+
+    exports = tmp_path / "exports"
+    small = ["--set=model_config.generator_width=8", "--set=model_config.discriminator_width=8",
+             f"--set=data_dir={tiny_fashion_mnist}"]
+    evaluation = ["--eval_flag=--num_samples=64", "--eval_flag=--reference_examples=64",
+                  f"--eval_flag=--data_dir={tiny_fashion_mnist}"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    shipped = subprocess.run([sys.executable, "benchmarks/ship.py", "--config=dcgan_fashion_mnist", "--train_steps=3",
+                              *small, *evaluation, f"--root={tmp_path / 'ship'}", f"--exports={exports}"],
+                             cwd=helpers.REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert shipped.returncode == 0, shipped.stdout + shipped.stderr
+    card = cards.read(str(exports / "dcgan_fashion_mnist" / "1"))
+    assert card["training"]["steps"] == 3 and card["evaluation"]["split"] == "test"
+    assert card["training"]["overrides"] == [item.split("=", 1)[1] for item in small]
+    assert "dcgan_fashion_mnist" in open(exports / "models.config").read()
+    reproduced = subprocess.run([sys.executable, os.path.join(helpers.REPO, "benchmarks", "reproduce.py"), "dcgan_fashion_mnist",
+                                 f"--exports={exports}", "--tolerance=0.001"],
+                                cwd=tmp_path, env=dict(env, PYTHONPATH=helpers.REPO), capture_output=True, text=True,
+                                timeout=600)
+    assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
+    assert "dcgan_fashion_mnist: reproduced within 0% (6/6 metrics)" in reproduced.stdout

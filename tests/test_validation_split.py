@@ -11,7 +11,6 @@ import pytest
 import tensorflow as tf
 
 import zoo.data
-from tests.helpers import write_idx
 from zoo.data import base, fashion_mnist, paired, text
 from zoo.errors import UserError
 
