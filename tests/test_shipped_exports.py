@@ -54,7 +54,8 @@ def _readme():
 def test_every_registered_model_ships_an_export_or_says_why_not():
     models = {card["model"] for _, _, card in SHIPPED}
     not_shipped = registry.not_shipped()
-    missing = sorted(set(registry.names()) - set(not_shipped) - models)
+    zoo_models = {name for name in registry.names() if registry.get(name).__module__.startswith("zoo.models.")}
+    missing = sorted(zoo_models - set(not_shipped) - models)  # Not the ones other tests register.
     assert not missing, f"registered models without a shipped export: {missing}"
     readme = _readme()
     for name, why in not_shipped.items():
