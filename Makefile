@@ -33,7 +33,7 @@ data:
 text-data:
 	@if [ ! -d /usr/share/games/fortunes ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && apt-get install -y -qq fortunes; \
+	    (apt-get update -qq && apt-get install -y -qq fortunes) || echo "apt-get failed: the tests that read the installed fortunes skip"; \
 	  else echo "install Debian's fortunes package (apt-get install fortunes) or use --dataset=text:/path/to/file.txt"; fi; \
 	fi
 
