@@ -8,7 +8,10 @@ data (for Fashion-MNIST, all 60,000 images)."""
 
 import os
 import platform
+import shlex
 import shutil
+import subprocess
+import sys
 
 
 def machine():
@@ -47,3 +50,22 @@ def train_from_scratch(config_name, overrides, workdir_root, name=None, steps=0,
     shutil.rmtree(workdir, ignore_errors=True)
     result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "exports"))
     return config, name, workdir, result
+
+
+def run_zoo_command(command, log_path=None):
+    """Runs a zoo command line (a list starting with a console script such as "zoo-train") with this
+    Python's scripts, echoing its output without TensorFlow's start-up noise (and appending all of it
+    to `log_path`); a failure ends the caller with one line naming the command. Returns the lines."""
+    binary = os.path.join(os.path.dirname(sys.executable), command[0])
+    print("$ " + shlex.join(command), flush=True)
+    process = subprocess.Popen([binary, *command[1:]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    with open(log_path, "a") if log_path else open(os.devnull, "w") as log:
+        for line in process.stdout:
+            lines.append(line)
+            log.write(line)
+            if not line.startswith(("I0000", "W0000", "WARNING: All log")):
+                print(line, end="", flush=True)
+    if process.wait() != 0:
+        raise SystemExit(f"failed ({process.returncode}): {shlex.join(command)}")
+    return lines

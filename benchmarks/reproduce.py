@@ -19,20 +19,17 @@ The comparison is written to runs/reproduce/<config>/reproduce.json.
 import json
 import os
 import shlex
-import subprocess
 import sys
 
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks import common  # noqa: E402
+
 flags.DEFINE_float("tolerance", 0.15, "Largest relative difference accepted per metric.")
 flags.DEFINE_string("exports", "exports", "Where the shipped exports are.")
 FLAGS = flags.FLAGS
-
-
-def _bin(name):
-    return os.path.join(os.path.dirname(sys.executable), name)
 
 
 def _flag(command, name):
@@ -83,14 +80,9 @@ def main(argv):
     export_dir = _flag(training, "export_dir")
     model_dir = os.path.join(export_dir, card["name"])
     if export.latest_version(model_dir) is None:
-        print("$ " + shlex.join(training), flush=True)
-        subprocess.run([_bin(training[0]), *training[1:]], check=True)
-    version_dir = os.path.join(model_dir, str(export.latest_version(model_dir)))
-    evaluation = shlex.split(card["evaluation"]["command"])
+        common.run_zoo_command(training)
     out = os.path.join(workdir, "eval.json")
-    evaluation = [word if not word.startswith("--export=") else f"--export={version_dir}" for word in evaluation]
-    print("$ " + shlex.join(evaluation), flush=True)
-    subprocess.run([_bin(evaluation[0]), *evaluation[1:], f"--out={out}"], check=True)
+    common.run_zoo_command(shlex.split(cards.reproduce_evaluation(card)) + [f"--out={out}"])
     with open(out) as f:
         metrics = cards.metrics_of(json.load(f))
     rows = compare(card["metrics"], metrics, FLAGS.tolerance)

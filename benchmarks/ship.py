@@ -20,7 +20,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 
@@ -43,22 +42,6 @@ FLAGS = flags.FLAGS
 SUMMARY = re.compile(r"^trained \S+ on \S+: steps (\d+)->(\d+) in (?:(\d+)h)?(\d+)m(\d+)s")
 
 
-def _run(command, log_path=None):
-    """Runs `command` (a list), echoing its output (and appending it to `log_path`)."""
-    print("$ " + shlex.join(command), flush=True)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    with open(log_path, "a") if log_path else open(os.devnull, "w") as log:
-        for line in process.stdout:
-            lines.append(line)
-            log.write(line)
-            if not line.startswith(("I0000", "W0000", "WARNING: All log")):
-                print(line, end="", flush=True)
-    if process.wait() != 0:
-        raise SystemExit(f"failed ({process.returncode}): {shlex.join(command)}")
-    return lines
-
-
 def training_seconds(log_lines):
     """(steps, wall seconds) of the run from the summary lines of its log (resumed runs add up)."""
     steps, seconds = 0, 0.0
@@ -72,11 +55,7 @@ def training_seconds(log_lines):
     return steps, seconds
 
 
-def _bin(name):
-    return os.path.join(os.path.dirname(sys.executable), name)
-
-
-def _limitations(config, interface, steps, seconds, evaluation_split):
+def _limitations(config, spec, interface, steps, seconds, evaluation_split):
     from zoo import contract
 
     limits = [f"Trained for {steps:,} steps ({seconds / 60:.1f} minutes on 2 CPU cores): a demonstration-scale "
@@ -89,18 +68,11 @@ def _limitations(config, interface, steps, seconds, evaluation_split):
         limits.append("Byte-level and small: it imitates the style of its training text, may repeat passages of "
                       "it verbatim, and states nothing reliable; not for factual or user-facing text.")
     else:
-        limits.append(f"Only {config.dataset}-like images ({'x'.join(map(str, config_shape(config)))}); any other "
+        limits.append(f"Only {config.dataset}-like images ({'x'.join(map(str, spec.image_shape))}); any other "
                       "input is out of distribution.")
     limits.append(f"Metrics are on the {evaluation_split} split, which played no part in training or in choosing "
                   "this version.")
     return limits
-
-
-def config_shape(config):
-    from zoo import data
-
-    spec = data.load_for(config, "train").spec
-    return tuple(spec.image_shape) if getattr(spec, "image_shape", None) else ()
 
 
 def _intended_use(interface):
@@ -122,7 +94,7 @@ def main(argv):
     if not FLAGS.config:
         raise SystemExit("--config is required")
     from zoo import config as config_lib
-    from zoo import contract, data, export
+    from zoo import contract, data, export, registry
     from zoo.export import cards, saved_model, serving_config
 
     config = config_lib.apply_overrides(config_lib.load(FLAGS.config), FLAGS.set)
@@ -141,7 +113,7 @@ def main(argv):
     model_dir = os.path.join(workdir, "exports", name)
     if export.latest_version(model_dir) is None:
         os.makedirs(FLAGS.root, exist_ok=True)
-        _run([_bin(command[0]), *command[1:]], log_path)
+        common.run_zoo_command(command, log_path)
     with open(log_path) as f:
         steps, seconds = training_seconds(f.readlines())
     trained = os.path.join(model_dir, str(export.latest_version(model_dir)))
@@ -150,7 +122,7 @@ def main(argv):
         raise SystemExit(f"{trained} holds step {info.get('step')}, the log ends at step {steps}")
 
     eval_out = os.path.join(workdir, "eval.json")
-    _run([_bin("zoo-eval"), f"--export={trained}", *FLAGS.eval_flag, f"--out={eval_out}"])
+    common.run_zoo_command(["zoo-eval", f"--export={trained}", *FLAGS.eval_flag, f"--out={eval_out}"])
     with open(eval_out) as f:
         record = json.load(f)
 
@@ -171,7 +143,8 @@ def main(argv):
         likelihood = record["likelihood"]
         protocol.append(f"{likelihood.get('num_tokens') or likelihood.get('num_examples'):,} "
                         f"{'bytes' if 'bits_per_byte' in likelihood else 'images'} scored")
-    factory = __import__("zoo.registry", fromlist=["get"]).get(config.model)
+    train = data.load_for(config, "train")
+    factory = registry.get(config.model)
     module = sys.modules[factory.__module__]
     card = {
         "schema": cards.SCHEMA,
@@ -180,7 +153,7 @@ def main(argv):
         "model": config.model,
         "config": FLAGS.config,
         "what": f"{(factory.__doc__ or '').strip()} {(module.__doc__ or '').strip().splitlines()[0]}".strip(),
-        "data": {"dataset": config.dataset, "train": data.load_for(config, "train").description,
+        "data": {"dataset": config.dataset, "train": train.description,
                  "license": data.license_of(config.dataset)},
         "training": {"steps": steps, "wall_seconds": seconds, "batch_size": config.batch_size, "seed": config.seed,
                      "overrides": list(FLAGS.set), "command": shlex.join(command), "reproduce": shlex.join(reproduce),
@@ -192,7 +165,7 @@ def main(argv):
         "metrics": cards.metrics_of(record),
         "signatures": cards.signature_table(trained),
         "intended_use": _intended_use(interface),
-        "limitations": _limitations(config, interface, steps, seconds, record["split"]),
+        "limitations": _limitations(config, train.spec, interface, steps, seconds, record["split"]),
     }
     card["headline"] = cards.headline(card["metrics"])
 
