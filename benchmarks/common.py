@@ -8,6 +8,7 @@ data (for Fashion-MNIST, all 60,000 images)."""
 
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -69,3 +70,19 @@ def run_zoo_command(command, log_path=None):
     if process.wait() != 0:
         raise SystemExit(f"failed ({process.returncode}): {shlex.join(command)}")
     return lines
+
+
+SUMMARY = re.compile(r"^trained \S+ on \S+: steps (\d+)->(\d+) in (?:(\d+)h)?(\d+)m(\d+)s")
+
+
+def training_seconds(log_lines):
+    """(steps, wall seconds) of a run from the zoo-train summary lines of its log (resumed runs add up)."""
+    steps, seconds = 0, 0.0
+    for line in log_lines:
+        match = SUMMARY.match(line.strip())
+        if match:
+            steps = int(match.group(2))
+            seconds += int(match.group(3) or 0) * 3600 + int(match.group(4)) * 60 + int(match.group(5))
+    if not steps:
+        raise SystemExit("no training summary line in the log: did the run finish?")
+    return steps, seconds

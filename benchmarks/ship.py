@@ -17,7 +17,6 @@ older shipped versions of that model).
 
 import json
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -38,22 +37,6 @@ flags.DEFINE_string("root", "runs/ship", "Where the training runs live.")
 flags.DEFINE_string("exports", "exports", "The export root the version ships into.")
 flags.DEFINE_bool("replace", False, "Remove older shipped versions of this model after shipping.")
 FLAGS = flags.FLAGS
-
-SUMMARY = re.compile(r"^trained \S+ on \S+: steps (\d+)->(\d+) in (?:(\d+)h)?(\d+)m(\d+)s")
-
-
-def training_seconds(log_lines):
-    """(steps, wall seconds) of the run from the summary lines of its log (resumed runs add up)."""
-    steps, seconds = 0, 0.0
-    for line in log_lines:
-        match = SUMMARY.match(line.strip())
-        if match:
-            steps = int(match.group(2))
-            seconds += int(match.group(3) or 0) * 3600 + int(match.group(4)) * 60 + int(match.group(5))
-    if not steps:
-        raise SystemExit("no training summary line in the log: did the run finish?")
-    return steps, seconds
-
 
 def _limitations(config, spec, interface, steps, seconds, evaluation_split):
     from zoo import contract
@@ -115,7 +98,7 @@ def main(argv):
         os.makedirs(FLAGS.root, exist_ok=True)
         common.run_zoo_command(command, log_path)
     with open(log_path) as f:
-        steps, seconds = training_seconds(f.readlines())
+        steps, seconds = common.training_seconds(f.readlines())
     trained = os.path.join(model_dir, str(export.latest_version(model_dir)))
     info = export.read_info(trained)
     if info.get("step") != steps:

@@ -40,6 +40,8 @@ flags.DEFINE_string("feature_model", None, "Feature network: default the shipped
                     "a .keras model file or InceptionV3 .h5 weights.")
 flags.DEFINE_integer("likelihood_examples", None, "Likelihood models: score only the split's first N images "
                      "(default: all).")
+flags.DEFINE_multi_string("parameter", [], "name=value: set a parameter input the evaluated signature declares "
+                          "(e.g. a diffusion sampler's steps=25) instead of its default; repeatable.")
 flags.DEFINE_string("out", None, "JSON path (default: <export>/eval/<version>-<dataset>-<split>.json).")
 FLAGS = flags.FLAGS
 
@@ -89,6 +91,7 @@ def main(argv):
     version_dir = export.resolve_version_dir(FLAGS.export, FLAGS.version)
     info = export.read_info(version_dir)
     dataset = FLAGS.dataset or info.get("dataset") or "fashion_mnist"
+    from zoo.metrics import sampling
     from zoo.metrics.exports import evaluate_export
 
     # The data is read as the model was trained on it (image size, channels, pair direction), unless
@@ -98,10 +101,12 @@ def main(argv):
         options["validation_size"] = FLAGS.validation_size
     record = evaluate_export(version_dir, dataset, FLAGS.split, FLAGS.num_samples, FLAGS.first_seed,
                              FLAGS.batch_size, FLAGS.feature_model, FLAGS.data_dir, FLAGS.reference_examples,
-                             FLAGS.likelihood_examples, data_options=options)
+                             FLAGS.likelihood_examples, data_options=options,
+                             parameters=sampling.parse_parameters(FLAGS.parameter))
     model_dir, version = os.path.split(os.path.normpath(version_dir))
     safe_dataset = dataset.replace("/", "_").replace(":", "_")
-    out = FLAGS.out or os.path.join(model_dir, "eval", f"{version}-{safe_dataset}-{FLAGS.split}.json")
+    given = "".join(f"-{item.replace('=', '')}" for item in FLAGS.parameter)
+    out = FLAGS.out or os.path.join(model_dir, "eval", f"{version}-{safe_dataset}-{FLAGS.split}{given}.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(record, f, indent=2)

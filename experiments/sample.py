@@ -44,6 +44,8 @@ flags.DEFINE_string("input", None, "Image-to-image models: translate these files
                     "the dataset's pairs.")
 flags.DEFINE_string("split", "test", "Image-to-image models: the split whose first --num pairs are drawn.")
 flags.DEFINE_string("data_dir", None, "Image-to-image models: where the dataset's files are (as for zoo-train).")
+flags.DEFINE_multi_string("parameter", [], "name=value: set a parameter input the drawn signature declares (e.g. "
+                          "a diffusion sampler's steps=10 or guidance=3) instead of its default; repeatable.")
 flags.DEFINE_string("server", None, "HOST:PORT of a running TF Serving: draw the grid through it instead of --export.")
 flags.DEFINE_string("model", None, "--server: the model name in the server's models.config.")
 flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "--server: gRPC (TF Serving port 8500) or REST (8501).")
@@ -172,7 +174,8 @@ def _main_server():
                                                    signature=name)
 
         grid, what = sampling.preview_grid(interface, call, client.where(), export.read_info(version_dir), FLAGS.seed,
-                                  FLAGS.num, FLAGS.columns, FLAGS.label, FLAGS.num_classes, FLAGS.input, FLAGS.split, FLAGS.data_dir)
+                                  FLAGS.num, FLAGS.columns, FLAGS.label, FLAGS.num_classes, FLAGS.input, FLAGS.split, FLAGS.data_dir,
+                                  sampling.parse_parameters(FLAGS.parameter))
         where = client.where()
     images.save_png(grid, FLAGS.out)
     print(f"wrote {FLAGS.out}: {what}, from {where}", flush=True)
@@ -212,7 +215,8 @@ def main(argv):
         loaded = tf.saved_model.load(version_dir)
         grid, what = sampling.preview_grid(interface, lambda name: loaded.signatures[name], version_dir,
                                   export.read_info(version_dir), FLAGS.seed, FLAGS.num, FLAGS.columns, FLAGS.label,
-                                  FLAGS.num_classes, FLAGS.input, FLAGS.split, FLAGS.data_dir)
+                                  FLAGS.num_classes, FLAGS.input, FLAGS.split, FLAGS.data_dir,
+                                  sampling.parse_parameters(FLAGS.parameter))
     images.save_png(grid, FLAGS.out)
     print(f"wrote {FLAGS.out}: {what}, from {version_dir}", flush=True)
 

@@ -19,7 +19,7 @@ from zoo.errors import UserError
 
 def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first_seed=None, batch_size=256,
                     feature_model=None, data_dir=None, reference_examples=10000, likelihood_examples=None,
-                    data_options=None):
+                    data_options=None, parameters=None):
     """Returns the evaluation record of a SavedModel version (see the module docstring).
 
     Sample metrics go under "metrics" (with the sample count, seeds, feature network hash and
@@ -28,7 +28,9 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
     first `likelihood_examples` images (None: all). Translation metrics go under "translation",
     over the split's first `num_samples` pairs. `data_options` (image_size, channels, direction,
     validation_size) read the data as the model was trained on it. `split` "test" gives the numbers
-    to report; "validation" (held out of train) is what selection reads.
+    to report; "validation" (held out of train) is what selection reads. `parameters` ({name:
+    number}) sets the evaluated signatures' parameter inputs (e.g. a sampler's step count) instead of
+    their declared defaults; the record says which were set.
     """
     import tensorflow as tf
 
@@ -43,6 +45,8 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
     started = time.perf_counter()
     loaded = tf.saved_model.load(version_dir)
     record = {"export": version_dir, "dataset": dataset, "split": split}
+    if parameters:
+        record["parameters"] = dict(parameters)
     if options.get("validation_size") is not None:  # What "train" and "validation" hold.
         record["validation_size"] = options["validation_size"]
     for evaluation in interface.evaluations:
@@ -50,7 +54,7 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
         function = loaded.signatures[evaluation.signature]
         if evaluation.kind == contract.SAMPLES and num_samples:
             record.update(_sample_metrics(function, signature, evaluation, dataset, split, num_samples, first_seed,
-                                          batch_size, feature_model, reference_examples, options))
+                                          batch_size, feature_model, reference_examples, options, parameters))
         elif evaluation.kind == contract.IMAGE_LIKELIHOOD:
             record["likelihood"] = likelihood.evaluate_likelihood(function, signature, dataset, split,
                                                                   likelihood_examples, batch_size, options)
@@ -84,14 +88,17 @@ def _reference(extractor, dataset, split, reference_examples, feature, options):
 
 
 def _sample_metrics(function, signature, evaluation, dataset, split, num_samples, first_seed, batch_size,
-                    feature_model, reference_examples, options):
+                    feature_model, reference_examples, options, parameters=None):
     from zoo import metrics
     from zoo.metrics import sampling
 
     first_seed = sampling.EVAL_FIRST_SEED if first_seed is None else first_seed
     extractor = _extractor(feature_model, dataset, options)
     reference = _reference(extractor, dataset, split, reference_examples, evaluation.reference, options)
-    images = sampling.generate_images(function, signature, num_samples, first_seed, batch_size)
+    sampling.parameter_defaults(signature, 0, parameters)  # A bad parameter fails before the reference is read.
+    started = time.perf_counter()
+    images = sampling.generate_images(function, signature, num_samples, first_seed, batch_size, parameters=parameters)
+    seconds = time.perf_counter() - started
     record = {
         "num_samples": num_samples,
         "first_seed": first_seed,
@@ -99,6 +106,7 @@ def _sample_metrics(function, signature, evaluation, dataset, split, num_samples
         "reference": {"num_examples": reference.num_examples, "key": reference.key,
                       "description": reference.description},
         "metrics": metrics.evaluate_images(images, reference, extractor),
+        "sampling_seconds": round(seconds, 2),  # Wall time of drawing the samples through the signature.
     }
     label = signature.input_with(contract.CLASS_LABEL)
     if label is not None and extractor.num_classes == label.num_values:

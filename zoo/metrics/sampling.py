@@ -33,18 +33,44 @@ def call(function, request):
     return {name: value.numpy() if hasattr(value, "numpy") else np.asarray(value) for name, value in outputs.items()}
 
 
-def parameter_defaults(signature, rows):
-    """{name: batch} of the signature's parameter inputs at their declared defaults."""
-    return {spec.name: np.full(rows, spec.default, spec.numpy_dtype())
-            for spec in signature.inputs_with(contract.PARAMETER)}
+def parse_parameters(items):
+    """{name: number} from command-line items "name=value" (--parameter), or a one-line UserError."""
+    parameters = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            parameters[name] = float(value)
+        except ValueError:
+            raise UserError(f"--parameter must be name=number (e.g. steps=25), got {item!r}") from None
+    return parameters
 
 
-def sample_request(signature, seeds, labels=None):
+def parameter_defaults(signature, rows, parameters=None):
+    """{name: batch} of the signature's parameter inputs: their declared defaults, or the values in
+    `parameters` ({name: number}), which must name declared parameters and lie in their ranges."""
+    declared = {spec.name: spec for spec in signature.inputs_with(contract.PARAMETER)}
+    values = {name: spec.default for name, spec in declared.items()}
+    for name, value in (parameters or {}).items():
+        spec = declared.get(name)
+        if spec is None:
+            allowed = ", ".join(f"{key} (default {item.default}, {item.low}..{item.high})"
+                                for key, item in declared.items()) or "none"
+            raise UserError(f"{signature.name} has no parameter {name!r}; its parameters: {allowed}")
+        if not spec.low <= value <= spec.high or (spec.dtype == "int64" and value != int(value)):
+            kind = "an integer" if spec.dtype == "int64" else "a number"
+            raise UserError(f"parameter {name} must be {kind} between {spec.low} and {spec.high}, got {value:g}")
+        values[name] = value
+    return {name: np.full(rows, values[name], spec.numpy_dtype()) for name, spec in declared.items()}
+
+
+def sample_request(signature, seeds, labels=None, parameters=None):
     """The request of a samples signature: `seeds` for its seed input, parameters at their
-    defaults and, when it takes a class label, `labels` (default: balanced, seed i -> i mod
-    num_values)."""
+    defaults (or as given in `parameters`) and, when it takes a class label, `labels` (default:
+    balanced, seed i -> i mod num_values)."""
     seeds = np.asarray(seeds, np.int64)
-    request = {signature.input_with(contract.SEED).name: seeds, **parameter_defaults(signature, len(seeds))}
+    request = {signature.input_with(contract.SEED).name: seeds, **parameter_defaults(signature, len(seeds), parameters)}
     label = signature.input_with(contract.CLASS_LABEL)
     if label is not None:
         request[label.name] = (np.arange(len(seeds)) % label.num_values if labels is None
@@ -60,9 +86,12 @@ def _checked_images(images, where):
     return images
 
 
-def generate_images(function, signature, num_samples, first_seed=EVAL_FIRST_SEED, batch_size=256, labels=None):
+def generate_images(function, signature, num_samples, first_seed=EVAL_FIRST_SEED, batch_size=256, labels=None,
+                    parameters=None):
     """uint8 images [num_samples, H, W, C] of seeds first_seed, first_seed+1, ... through a
-    samples signature (`labels`: one per sample, default balanced)."""
+    samples signature (`labels`: one per sample, default balanced; `parameters`: see
+    `parameter_defaults`)."""
+    parameter_defaults(signature, 0, parameters)  # Refuses a bad --parameter before any work.
     output = signature.output_with(contract.IMAGES)
     label = signature.input_with(contract.CLASS_LABEL)
     if label is not None and labels is None:  # Balanced over the whole set, not per batch.
@@ -71,19 +100,19 @@ def generate_images(function, signature, num_samples, first_seed=EVAL_FIRST_SEED
     for start in range(0, num_samples, batch_size):
         stop = min(start + batch_size, num_samples)
         seeds = np.arange(first_seed + start, first_seed + stop, dtype=np.int64)
-        request = sample_request(signature, seeds, None if labels is None else labels[start:stop])
+        request = sample_request(signature, seeds, None if labels is None else labels[start:stop], parameters)
         batches.append(call(function, request)[output])
     return _checked_images(np.concatenate(batches), signature.name)
 
 
-def translate(function, signature, inputs, batch_size=256):
+def translate(function, signature, inputs, batch_size=256, parameters=None):
     """uint8 outputs of a translation signature for uint8 input images [N, H, W, C]."""
     image = signature.input_with(contract.IMAGE)
     output = signature.output_with(contract.IMAGES)
     batches = []
     for start in range(0, len(inputs), batch_size):
         rows = inputs[start:start + batch_size]
-        batches.append(call(function, {image.name: rows, **parameter_defaults(signature, len(rows))})[output])
+        batches.append(call(function, {image.name: rows, **parameter_defaults(signature, len(rows), parameters)})[output])
     return _checked_images(np.concatenate(batches), signature.name)
 
 
@@ -116,7 +145,7 @@ def translation_grid(inputs, outputs, targets=None):
     return images_lib.make_grid(stacked, columns=columns), columns
 
 
-def sample_grid(function, signature, first_seed, num, columns=None, label=None):
+def sample_grid(function, signature, first_seed, num, columns=None, label=None, parameters=None):
     """(uint8 grid, description) of `num` samples from seeds first_seed...; a conditional model
     draws `label` for every image, or one row per class."""
     from zoo import images as images_lib
@@ -136,8 +165,10 @@ def sample_grid(function, signature, first_seed, num, columns=None, label=None):
                 raise UserError(f"--label must be between 0 and {classes - 1}, got {label}")
             labels, what = np.full(num, label), f"label {label}"
     seeds = np.arange(first_seed, first_seed + num, dtype=np.int64)
-    pixels = generate_images(function, signature, num, first_seed, batch_size=max(num, 1), labels=labels)
-    return images_lib.make_grid(pixels, columns=columns), f"{num} images, {what}, seeds {seeds[0]}..{seeds[-1]}"
+    pixels = generate_images(function, signature, num, first_seed, batch_size=max(num, 1), labels=labels,
+                             parameters=parameters)
+    given = "".join(f", {name}={value:g}" for name, value in (parameters or {}).items())
+    return images_lib.make_grid(pixels, columns=columns), f"{num} images, {what}, seeds {seeds[0]}..{seeds[-1]}{given}"
 
 
 def examples_of(source, count, features):
@@ -176,7 +207,7 @@ def _with_classes(signature, num_classes):
 
 
 def preview_grid(interface, call, where, info, first_seed, num, columns=None, label=None, num_classes=None,
-                 input_pattern=None, split="test", data_dir=None):
+                 input_pattern=None, split="test", data_dir=None, parameters=None):
     """(uint8 grid, description) of the grid the model declares as its preview.
 
     `call(signature_name)` returns a function of named inputs (a SavedModel signature or a server)."""
@@ -193,7 +224,7 @@ def preview_grid(interface, call, where, info, first_seed, num, columns=None, la
         if input_pattern:
             raise UserError(f"--input translates images; {where} samples from seeds")
         with refused_as_user_error(where):
-            return sample_grid(function, signature, first_seed, num, columns, label)
+            return sample_grid(function, signature, first_seed, num, columns, label, parameters)
     if label is not None:
         raise UserError(f"--label needs a conditional model; {where} translates images")
     image = signature.input_with(contract.IMAGE)
@@ -212,7 +243,7 @@ def preview_grid(interface, call, where, info, first_seed, num, columns=None, la
                                                [image.feature, evaluation.reference])
         what = f"the first {len(inputs)} pairs of {dataset} {split} (input | output | target)"
     with refused_as_user_error(where):
-        outputs = translate(function, signature, inputs)
+        outputs = translate(function, signature, inputs, parameters=parameters)
     grid, _ = translation_grid(inputs, outputs, targets)
     return grid, what
 

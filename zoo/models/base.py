@@ -90,6 +90,25 @@ def apply_update(tape, loss, network, optimizer, clip_norm=0.0):
     optimizer.apply_gradients(zip(gradients, variables))
 
 
+def update_ema(average_network, network, decay, iterations):
+    """Moves every variable of `average_network` toward the same variable of `network`:
+    a <- d a + (1 - d) v, with d = min(decay, (1 + n) / (10 + n)) after n = `iterations` optimizer
+    steps, the ramp of tf.train.ExponentialMovingAverage(num_updates=...), so that early averages
+    are not dominated by the random initialization. Works in a replica context under any strategy:
+    each replica's copy of the average moves toward its own (identical, synchronized) weights."""
+    step = tf.cast(iterations, tf.float32)
+    decay = tf.minimum(decay, (1.0 + step) / (10.0 + step))
+    pairs = [(average.value, value.value)
+             for average, value in zip(average_network.variables, network.variables, strict=True)]
+
+    def update(strategy, decay):
+        for average, value in pairs:
+            strategy.extended.update(average, lambda a, v, d: a.assign(d * a + (1.0 - d) * tf.cast(v, a.dtype)),
+                                     args=(value, decay), group=False)
+
+    tf.distribute.get_replica_context().merge_call(update, args=(decay,))
+
+
 def global_batch_norm(gradients):
     """The L2 norm of the global batch's gradient, from `gradients`, this replica's shares of it
     (which the optimizer sums over replicas): with several replicas in sync, the norm of their sum

@@ -114,22 +114,7 @@ class GAN(keras.Model):
             self._update_ema()
 
     def _update_ema(self):
-        # The decay ramps up as in tf.train.ExponentialMovingAverage(num_updates=...), so early
-        # averages are not dominated by the random initialization.
-        step = tf.cast(self.generator_optimizer.iterations, tf.float32)
-        decay = tf.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
-        pairs = [(average.value, value.value)
-                 for average, value in zip(self.ema_generator.variables, self.generator.variables, strict=True)]
-
-        def update(strategy, decay):
-            # Cross-replica context: each replica's copy of the average moves toward its own
-            # (identical, synchronized) copy of the weights.
-            for average, value in pairs:
-                strategy.extended.update(
-                    average, lambda a, v, d: a.assign(d * a + (1.0 - d) * tf.cast(v, a.dtype)),
-                    args=(value, decay), group=False)
-
-        tf.distribute.get_replica_context().merge_call(update, args=(decay,))
+        base.update_ema(self.ema_generator, self.generator, self.ema_decay, self.generator_optimizer.iterations)
 
     def augment(self, images, seed):
         """DiffAugment of discriminator inputs (real and generated alike); identity when off."""

@@ -1,0 +1,173 @@
+"""Diffusion on a CPU: sample quality against training time and against sampling steps, beside GANs
+trained for the same wall-clock budget on the same machine in the same run.
+
+    python benchmarks/diffusion.py --config=ddpm_fashion_mnist --budgets=10,30,60 \
+        --sampling_steps=10,25,50,100 --baselines=dcgan_fashion_mnist,cgan_fashion_mnist --num_samples=1000
+
+1. Trains `--config` in `<root>/<config>` for cumulative wall-clock budgets (`zoo-train
+   --max_train_seconds`, resumed for each next budget: the 30-minute model is the 10-minute run
+   trained 20 minutes more), logging to `<root>/<config>.log`; after each budget zoo-eval's code
+   measures the export (FID/KID/precision/recall/density/coverage of `--num_samples` samples at the
+   export's default sampling steps vs the test split, the shipped feature network).
+2. On the last model, the same metrics at each of `--sampling_steps` DDIM steps, and the seconds one
+   `sample` call takes for 64 images at that step count (after a warm-up call).
+3. Each `--baselines` config trained from scratch for the first budget and measured the same way.
+
+Everything runs one after another on this machine (a budget is wall clock, so a row compares
+models only within one run of this script). Stages already recorded in the result file are
+skipped, so an interrupted run resumes. Writes benchmarks/results/diffusion_<config>.json;
+benchmarks/make_table.py renders it into README.
+"""
+
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from benchmarks import common  # noqa: E402  (after the path insert)
+
+flags.DEFINE_string("config", "ddpm_fashion_mnist", "Diffusion config name in experiments/configs.")
+flags.DEFINE_list("budgets", ["10", "30", "60"], "Cumulative wall-clock training budgets in minutes.")
+flags.DEFINE_list("sampling_steps", ["10", "25", "50", "100"], "DDIM step counts measured on the last model.")
+flags.DEFINE_list("baselines", ["dcgan_fashion_mnist", "cgan_fashion_mnist"],
+                  "Configs trained for the first budget and measured alike.")
+flags.DEFINE_integer("num_samples", 1000, "Generated images per measurement.")
+flags.DEFINE_string("root", os.path.join(ROOT, "runs", "benchmarks", "diffusion"), "Where the runs go.")
+flags.DEFINE_string("out", None, "Result JSON (default: benchmarks/results/diffusion_<config>.json).")
+FLAGS = flags.FLAGS
+
+
+def _save(result, out):
+    with open(out + ".tmp", "w") as f:
+        json.dump(result, f, indent=2)
+    os.replace(out + ".tmp", out)
+
+
+def _evaluate(version_dir, dataset, parameters=None):
+    from zoo.metrics.exports import evaluate_export
+
+    record = evaluate_export(version_dir, dataset, "test", FLAGS.num_samples, parameters=parameters)
+    return {"metrics": record["metrics"], "sampling_seconds": record["sampling_seconds"],
+            "feature_model": record["feature_model"], **({"label_accuracy": record["label_accuracy"]["accuracy"]}
+                                                         if "label_accuracy" in record else {})}
+
+
+def seconds_per_64(version_dir, parameters):
+    """Wall seconds of one 64-image call of the samples signature with `parameters` (after a warm-up)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo import contract
+    from zoo.metrics import sampling
+
+    interface = contract.from_export(version_dir)
+    signature = interface.evaluation_signature(contract.SAMPLES)
+    function = tf.saved_model.load(version_dir).signatures[signature.name]
+    seeds = np.arange(64, dtype=np.int64)
+    sampling.call(function, sampling.sample_request(signature, seeds[:2], parameters=parameters))
+    started = time.perf_counter()
+    sampling.call(function, sampling.sample_request(signature, seeds, parameters=parameters))
+    return round(time.perf_counter() - started, 2)
+
+
+def _latest_export(workdir, name):
+    from zoo import export
+
+    model_dir = os.path.join(workdir, "exports", name)
+    return os.path.join(model_dir, str(export.latest_version(model_dir)))
+
+
+def main(argv):
+    del argv
+    from zoo import config as config_lib
+    from zoo import contract, export
+
+    config = config_lib.load(FLAGS.config)
+    out = FLAGS.out or os.path.join(ROOT, "benchmarks", "results", f"diffusion_{FLAGS.config}.json")
+    command = (f"python benchmarks/diffusion.py --config={FLAGS.config} --budgets={','.join(FLAGS.budgets)} "
+               f"--sampling_steps={','.join(FLAGS.sampling_steps)} --baselines={','.join(FLAGS.baselines)} "
+               f"--num_samples={FLAGS.num_samples}")
+    result = {"config": FLAGS.config, "command": command, "split": "test", "num_samples": FLAGS.num_samples,
+              "training": [], "sampling": [], "baselines": []}
+    if os.path.exists(out):
+        with open(out) as f:
+            previous = json.load(f)
+        if previous.get("command") == command:  # Same protocol: resume it.
+            result = previous
+    result.update(machine=common.machine(), date=time.strftime("%Y-%m-%d"),
+                  train_data=common.training_data(config))
+    os.makedirs(FLAGS.root, exist_ok=True)
+    workdir = os.path.join(FLAGS.root, FLAGS.config)
+    log_path = os.path.join(FLAGS.root, f"{FLAGS.config}.log")
+
+    done = {row["budget_minutes"] for row in result["training"]}
+    for budget in (float(value) for value in FLAGS.budgets):
+        if budget in done:
+            continue
+        trained = 0.0
+        if os.path.exists(log_path):
+            with open(log_path) as f:
+                lines = f.readlines()
+            if any(common.SUMMARY.match(line.strip()) for line in lines):
+                _, trained = common.training_seconds(lines)
+        remaining = int(budget * 60 - trained)
+        if remaining > 0:
+            common.run_zoo_command(["zoo-train", f"--config={FLAGS.config}", "--train_steps=1000000000",
+                                    f"--max_train_seconds={remaining}", f"--workdir={workdir}",
+                                    f"--export_dir={workdir}/exports"], log_path)
+        with open(log_path) as f:
+            steps, seconds = common.training_seconds(f.readlines())
+        version_dir = _latest_export(workdir, config.export_name)
+        info = export.read_info(version_dir)
+        if info.get("step") != steps:
+            raise SystemExit(f"{version_dir} holds step {info.get('step')}, the log ends at step {steps}")
+        row = {"budget_minutes": budget, "steps": steps, "wall_seconds": seconds, "batch_size": config.batch_size,
+               "sampling_steps": config.model_config.sample_steps, **_evaluate(version_dir, config.dataset)}
+        result["training"].append(row)
+        _save(result, out)
+        print(f"{FLAGS.config} {budget:g} min: {steps} steps, FID {row['metrics']['fid']:.2f}, "
+              f"KID {row['metrics']['kid_mean']:.3f}", flush=True)
+
+    version_dir = _latest_export(workdir, config.export_name)
+    signature = contract.from_export(version_dir).evaluation_signature(contract.SAMPLES)
+    steps_input = next(spec.name for spec in signature.inputs_with(contract.PARAMETER) if spec.dtype == "int64")
+    done = {row["steps"] for row in result["sampling"]}
+    for steps in (int(value) for value in FLAGS.sampling_steps):
+        if steps in done:
+            continue
+        parameters = {steps_input: steps}
+        row = {"steps": steps, "model_budget_minutes": float(FLAGS.budgets[-1]),
+               "seconds_per_64_images": seconds_per_64(version_dir, parameters),
+               **_evaluate(version_dir, config.dataset, parameters)}
+        result["sampling"].append(row)
+        _save(result, out)
+        print(f"{steps} sampling steps: FID {row['metrics']['fid']:.2f}, {row['seconds_per_64_images']} s per 64 "
+              "images", flush=True)
+
+    done = {row["config"] for row in result["baselines"]}
+    for baseline in FLAGS.baselines:
+        if not baseline or baseline in done:
+            continue
+        minutes = float(FLAGS.budgets[0])
+        baseline_config, _, _, trained = common.train_from_scratch(
+            baseline, [], FLAGS.root, name=f"baseline_{baseline}", minutes=minutes, eval_every=0, image_every=0,
+            checkpoint_every=2000)
+        row = {"config": baseline, "model": baseline_config.model, "budget_minutes": minutes, "steps": trained.step,
+               "batch_size": baseline_config.batch_size,
+               "seconds_per_64_images": seconds_per_64(trained.export_path, {}),
+               **_evaluate(trained.export_path, baseline_config.dataset)}
+        result["baselines"].append(row)
+        _save(result, out)
+        print(f"{baseline} {minutes:g} min: {trained.step} steps, FID {row['metrics']['fid']:.2f}", flush=True)
+    print(f"wrote {out}", flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
