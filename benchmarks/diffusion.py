@@ -11,7 +11,8 @@ trained for the same wall-clock budget on the same machine in the same run.
    export's default sampling steps vs the test split, the shipped feature network).
 2. On the last model, the same metrics at each of `--sampling_steps` DDIM steps, and the seconds one
    `sample` call takes for 64 images at that step count (after a warm-up call).
-3. Each `--baselines` config trained from scratch for the first budget and measured the same way.
+3. Each `--baselines` config trained the same way (cumulative budgets, resumed, in
+   `<root>/baseline_<config>`) for each of `--baseline_budgets` and measured alike.
 
 Everything runs one after another on this machine (a budget is wall clock, so a row compares
 models only within one run of this script). Stages already recorded in the result file are
@@ -37,7 +38,8 @@ flags.DEFINE_string("config", "ddpm_fashion_mnist", "Diffusion config name in ex
 flags.DEFINE_list("budgets", ["10", "30", "60"], "Cumulative wall-clock training budgets in minutes.")
 flags.DEFINE_list("sampling_steps", ["10", "25", "50", "100"], "DDIM step counts measured on the last model.")
 flags.DEFINE_list("baselines", ["dcgan_fashion_mnist", "cgan_fashion_mnist"],
-                  "Configs trained for the first budget and measured alike.")
+                  "GAN configs trained for --baseline_budgets and measured alike.")
+flags.DEFINE_list("baseline_budgets", None, "Cumulative budgets in minutes for the baselines (default: --budgets).")
 flags.DEFINE_integer("num_samples", 1000, "Generated images per measurement.")
 flags.DEFINE_string("root", os.path.join(ROOT, "runs", "benchmarks", "diffusion"), "Where the runs go.")
 flags.DEFINE_string("out", None, "Result JSON (default: benchmarks/results/diffusion_<config>.json).")
@@ -77,6 +79,33 @@ def seconds_per_64(version_dir, parameters):
     return round(time.perf_counter() - started, 2)
 
 
+def _train_for(config_name, workdir, log_path, budget_minutes, *flags):
+    """Trains `config_name` in `workdir` with zoo-train until the runs logged in `log_path` add up to
+    `budget_minutes` of wall clock (resuming; nothing when they already do). Returns (steps, seconds)
+    and the export of the last step."""
+    from zoo import config as config_lib
+    from zoo import export
+
+    trained = 0.0
+    if os.path.exists(log_path):
+        with open(log_path) as f:
+            lines = f.readlines()
+        if any(common.SUMMARY.match(line.strip()) for line in lines):
+            _, trained = common.training_seconds(lines)
+    remaining = int(budget_minutes * 60 - trained)
+    if remaining > 0:
+        common.run_zoo_command(["zoo-train", f"--config={config_name}", "--train_steps=1000000000",
+                                f"--max_train_seconds={remaining}", *flags, f"--workdir={workdir}",
+                                f"--export_dir={workdir}/exports"], log_path)
+    with open(log_path) as f:
+        steps, seconds = common.training_seconds(f.readlines())
+    version_dir = _latest_export(workdir, config_lib.load(config_name).export_name)
+    info = export.read_info(version_dir)
+    if info.get("step") != steps:
+        raise SystemExit(f"{version_dir} holds step {info.get('step')}, the log ends at step {steps}")
+    return steps, seconds, version_dir
+
+
 def _latest_export(workdir, name):
     from zoo import export
 
@@ -87,21 +116,23 @@ def _latest_export(workdir, name):
 def main(argv):
     del argv
     from zoo import config as config_lib
-    from zoo import contract, export
+    from zoo import contract
 
     config = config_lib.load(FLAGS.config)
     out = FLAGS.out or os.path.join(ROOT, "benchmarks", "results", f"diffusion_{FLAGS.config}.json")
     command = (f"python benchmarks/diffusion.py --config={FLAGS.config} --budgets={','.join(FLAGS.budgets)} "
                f"--sampling_steps={','.join(FLAGS.sampling_steps)} --baselines={','.join(FLAGS.baselines)} "
-               f"--num_samples={FLAGS.num_samples}")
-    result = {"config": FLAGS.config, "command": command, "split": "test", "num_samples": FLAGS.num_samples,
+               + (f" --baseline_budgets={','.join(FLAGS.baseline_budgets)}" if FLAGS.baseline_budgets else "")
+               + f" --num_samples={FLAGS.num_samples}")
+    result = {"config": FLAGS.config, "split": "test", "num_samples": FLAGS.num_samples,
               "training": [], "sampling": [], "baselines": []}
     if os.path.exists(out):
         with open(out) as f:
             previous = json.load(f)
-        if previous.get("command") == command:  # Same protocol: resume it.
+        # Same protocol (rows are keyed by their budget or step count): resume it, adding rows.
+        if all(previous.get(key) == result[key] for key in ("config", "split", "num_samples")):
             result = previous
-    result.update(machine=common.machine(), date=time.strftime("%Y-%m-%d"),
+    result.update(command=command, machine=common.machine(), date=time.strftime("%Y-%m-%d"),
                   train_data=common.training_data(config))
     os.makedirs(FLAGS.root, exist_ok=True)
     workdir = os.path.join(FLAGS.root, FLAGS.config)
@@ -111,23 +142,7 @@ def main(argv):
     for budget in (float(value) for value in FLAGS.budgets):
         if budget in done:
             continue
-        trained = 0.0
-        if os.path.exists(log_path):
-            with open(log_path) as f:
-                lines = f.readlines()
-            if any(common.SUMMARY.match(line.strip()) for line in lines):
-                _, trained = common.training_seconds(lines)
-        remaining = int(budget * 60 - trained)
-        if remaining > 0:
-            common.run_zoo_command(["zoo-train", f"--config={FLAGS.config}", "--train_steps=1000000000",
-                                    f"--max_train_seconds={remaining}", f"--workdir={workdir}",
-                                    f"--export_dir={workdir}/exports"], log_path)
-        with open(log_path) as f:
-            steps, seconds = common.training_seconds(f.readlines())
-        version_dir = _latest_export(workdir, config.export_name)
-        info = export.read_info(version_dir)
-        if info.get("step") != steps:
-            raise SystemExit(f"{version_dir} holds step {info.get('step')}, the log ends at step {steps}")
+        steps, seconds, version_dir = _train_for(FLAGS.config, workdir, log_path, budget)
         row = {"budget_minutes": budget, "steps": steps, "wall_seconds": seconds, "batch_size": config.batch_size,
                "sampling_steps": config.model_config.sample_steps, **_evaluate(version_dir, config.dataset)}
         result["training"].append(row)
@@ -151,21 +166,23 @@ def main(argv):
         print(f"{steps} sampling steps: FID {row['metrics']['fid']:.2f}, {row['seconds_per_64_images']} s per 64 "
               "images", flush=True)
 
-    done = {row["config"] for row in result["baselines"]}
-    for baseline in FLAGS.baselines:
-        if not baseline or baseline in done:
-            continue
-        minutes = float(FLAGS.budgets[0])
-        baseline_config, _, _, trained = common.train_from_scratch(
-            baseline, [], FLAGS.root, name=f"baseline_{baseline}", minutes=minutes, eval_every=0, image_every=0,
-            checkpoint_every=2000)
-        row = {"config": baseline, "model": baseline_config.model, "budget_minutes": minutes, "steps": trained.step,
-               "batch_size": baseline_config.batch_size,
-               "seconds_per_64_images": seconds_per_64(trained.export_path, {}),
-               **_evaluate(trained.export_path, baseline_config.dataset)}
-        result["baselines"].append(row)
-        _save(result, out)
-        print(f"{baseline} {minutes:g} min: {trained.step} steps, FID {row['metrics']['fid']:.2f}", flush=True)
+    done = {(row["config"], row["budget_minutes"]) for row in result["baselines"]}
+    for minutes in (float(value) for value in FLAGS.baseline_budgets or FLAGS.budgets):
+        for baseline in FLAGS.baselines:
+            if not baseline or (baseline, minutes) in done:
+                continue
+            baseline_config = config_lib.load(baseline)
+            name = f"baseline_{baseline}"
+            steps, seconds, version_dir = _train_for(
+                baseline, os.path.join(FLAGS.root, name), os.path.join(FLAGS.root, f"{name}.log"), minutes,
+                "--eval_every=0", "--set=image_every=0", "--set=checkpoint_every=2000")
+            row = {"config": baseline, "model": baseline_config.model, "budget_minutes": minutes, "steps": steps,
+                   "wall_seconds": seconds, "batch_size": baseline_config.batch_size,
+                   "seconds_per_64_images": seconds_per_64(version_dir, {}),
+                   **_evaluate(version_dir, baseline_config.dataset)}
+            result["baselines"].append(row)
+            _save(result, out)
+            print(f"{baseline} {minutes:g} min: {steps} steps, FID {row['metrics']['fid']:.2f}", flush=True)
     print(f"wrote {out}", flush=True)
 
 
