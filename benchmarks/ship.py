@@ -58,6 +58,11 @@ def _limitations(config, spec, interface, steps, seconds, evaluation_split):
     return limits
 
 
+def _first_paragraph(text):
+    """A docstring's first paragraph as one line (its first line may stop mid-sentence)."""
+    return " ".join((text or "").strip().split("\n\n")[0].split())
+
+
 def _intended_use(interface):
     from zoo import contract
 
@@ -135,7 +140,7 @@ def main(argv):
         "version": version,
         "model": config.model,
         "config": FLAGS.config,
-        "what": f"{(factory.__doc__ or '').strip()} {(module.__doc__ or '').strip().splitlines()[0]}".strip(),
+        "what": f"{(factory.__doc__ or '').strip()} {_first_paragraph(module.__doc__)}".strip(),
         "data": {"dataset": config.dataset, "train": train.description,
                  "license": data.license_of(config.dataset)},
         "training": {"steps": steps, "wall_seconds": seconds, "batch_size": config.batch_size, "seed": config.seed,
