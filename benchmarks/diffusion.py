@@ -121,7 +121,7 @@ def main(argv):
     config = config_lib.load(FLAGS.config)
     out = FLAGS.out or os.path.join(ROOT, "benchmarks", "results", f"diffusion_{FLAGS.config}.json")
     command = (f"python benchmarks/diffusion.py --config={FLAGS.config} --budgets={','.join(FLAGS.budgets)} "
-               f"--sampling_steps={','.join(FLAGS.sampling_steps)} --baselines={','.join(FLAGS.baselines)} "
+               f"--sampling_steps={','.join(FLAGS.sampling_steps)} --baselines={','.join(FLAGS.baselines)}"
                + (f" --baseline_budgets={','.join(FLAGS.baseline_budgets)}" if FLAGS.baseline_budgets else "")
                + f" --num_samples={FLAGS.num_samples}")
     result = {"config": FLAGS.config, "split": "test", "num_samples": FLAGS.num_samples,
