@@ -33,6 +33,8 @@ flags.DEFINE_integer("validation_size", None, "Training examples held out as the
                      "the export was trained with, else the dataset's default; 0: none).")
 flags.DEFINE_integer("num_samples", 10000, "Generated images (seeds first_seed .. first_seed+N-1); 0 skips "
                      "the sample metrics (likelihood models: only the likelihood).")
+flags.DEFINE_string("classes", None, "Compare with these class ids only, e.g. 7 (default: the classes the export "
+                    "was trained on, all when it was trained on all; 'all' for every class).")
 flags.DEFINE_integer("reference_examples", 10000, "Real images used (a fixed subset of the split).")
 flags.DEFINE_integer("first_seed", None, "First seed of the generated images (default: 10**9).")
 flags.DEFINE_integer("batch_size", 256, "Images per signature call (at most 1024).")
@@ -99,6 +101,10 @@ def main(argv):
     options = dict(info.get("data_options", {})) if dataset == info.get("dataset") else {}
     if FLAGS.validation_size is not None:
         options["validation_size"] = FLAGS.validation_size
+    if FLAGS.classes is not None:
+        options.pop("classes", None)
+        if FLAGS.classes != "all":
+            options["classes"] = FLAGS.classes
     record = evaluate_export(version_dir, dataset, FLAGS.split, FLAGS.num_samples, FLAGS.first_seed,
                              FLAGS.batch_size, FLAGS.feature_model, FLAGS.data_dir, FLAGS.reference_examples,
                              FLAGS.likelihood_examples, data_options=options,

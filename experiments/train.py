@@ -29,6 +29,15 @@ flags.DEFINE_enum("direction", None, ["AtoB", "BtoA"], "paired_folder: which hal
 flags.DEFINE_integer("validation_size", None, "Training examples (text files: bytes) held out of train as the "
                      "validation split that evaluation during training reads (default: the dataset's, e.g. "
                      "Fashion-MNIST's last 10,000 images; 0: none).")
+flags.DEFINE_string("classes", None, "Train on these class ids only, e.g. 7 or 0,2,4 (labelled images; every "
+                    "split, so evaluation references match).")
+flags.DEFINE_string("train_split", None, "The split trained on (default train), sliced TFDS-style: 'train[:1%]', "
+                    "'train[:1000]'.")
+flags.DEFINE_integer("max_examples", None, "Train on the first N training examples (after --classes).")
+flags.DEFINE_string("init_from", None, "Start from a run's workdir, a checkpoint (<workdir>/checkpoints/ckpt-N) or an "
+                    "export version dir (exports/<name>/<version>): its weights, fresh optimizers, step 0.")
+flags.DEFINE_string("freeze", None, "Comma-separated regular expressions of variable paths to keep fixed, e.g. "
+                    "'discriminator/conv2d/' (FreezeD).")
 flags.DEFINE_integer("max_train_seconds", None, "Wall-clock budget of this invocation in seconds: stop (with a "
                      "checkpoint and the export) when it is spent; a rerun trains another budget (0: none).")
 flags.DEFINE_integer("eval_every", None, "Measure FID/KID every N steps, keep the best checkpoint (0: off).")
@@ -58,7 +67,8 @@ def build_config():
         config.dataset = FLAGS.dataset
         config.export_name = export_name(config.model, FLAGS.dataset)
     for key in ("train_steps", "batch_size", "seed", "data_dir", "image_size", "channels", "direction",
-                "validation_size", "max_train_seconds", "eval_every", "early_stopping_patience"):
+                "validation_size", "max_train_seconds", "eval_every", "early_stopping_patience", "classes",
+                "max_examples", "init_from", "freeze", "train_split"):
         if FLAGS[key].value is not None:
             config[key] = FLAGS[key].value
     config_lib.apply_overrides(config, FLAGS.set)

@@ -14,6 +14,18 @@ def trainer_config(model, dataset="fashion_mnist"):
     # Training examples (text files: bytes) held out of train as the "validation" split; None: the
     # dataset's default (Fashion-MNIST: the last 10,000 of 60,000; others a tenth), 0: none.
     config.validation_size = ml_collections.FieldReference(None, field_type=int)
+    # Small data: only these class ids ("7", "0,2"; every split, so FID references match) and at
+    # most this many training examples (the first ones of the selected classes).
+    config.train_split = "train"  # What the run trains on; TFDS-style slices like "train[:1%]" select a part.
+    config.classes = ml_collections.FieldReference(None, field_type=str)
+    config.max_examples = ml_collections.FieldReference(None, field_type=int)
+    # Transfer learning (zoo.train.transfer): start from a run's workdir, a checkpoint or an export
+    # version dir (step 0, fresh optimizers); init_partial: comma-separated regular expressions of
+    # variable paths allowed to keep their fresh initialization where the source does not fit;
+    # freeze: comma-separated regular expressions of variable paths no optimizer step changes.
+    config.init_from = ml_collections.FieldReference(None, field_type=str)
+    config.init_partial = ""
+    config.freeze = ""
     config.batch_size = 64
     config.train_steps = 1000
     config.seed = 0

@@ -16,7 +16,8 @@ from zoo.data.pipeline import make_pipeline, steps_per_epoch
 from zoo.data.sources import license_of, load
 
 # The config keys that say how a dataset is read (passed to `load` when set).
-OPTIONS = ("data_dir", "image_size", "channels", "sequence_length", "direction", "validation_size")
+OPTIONS = ("data_dir", "image_size", "channels", "sequence_length", "direction", "validation_size", "classes",
+           "max_examples")
 
 
 def options_of(config):

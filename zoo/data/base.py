@@ -341,3 +341,80 @@ def holdout_note(base_split, total, count, unit="images", how="last"):
     if base_split == VALIDATION:
         return f"{count} of the {total} training {unit} picked by a seeded hash, held out of train"
     return f"{total - count} of the {total} training {unit}; {count} picked by a seeded hash held out as validation"
+
+
+def parse_classes(classes, what="classes"):
+    """A tuple of class ids from "7", "0,2,4", an int or a sequence; None or "" for all classes."""
+    if classes is None or classes == "" or classes == ():
+        return None
+    items = classes.split(",") if isinstance(classes, str) else (classes if isinstance(classes, (list, tuple)) else [classes])
+    try:
+        values = tuple(sorted({int(str(item).strip()) for item in items}))
+    except ValueError:
+        raise UserError(f"{what} must be class ids like 7 or 0,2,4, got {classes!r}") from None
+    if not values or values[0] < 0:
+        raise UserError(f"{what} must be class ids >= 0 like 7 or 0,2,4, got {classes!r}")
+    return values
+
+
+def select(source, classes=None, max_examples=None):
+    """The examples of `source` whose label is in `classes` (None: all), the first `max_examples`
+    of them (None: all), in the source's order. The source keeps its spec (a model conditioned on
+    labels keeps every class's embedding) and says what was selected in its description."""
+    classes = parse_classes(classes)
+    if max_examples is not None and (not isinstance(max_examples, numbers.Integral) or max_examples <= 0):
+        raise UserError(f"max_examples must be a positive integer, got {max_examples!r}")
+    if classes is None and max_examples is None:
+        return source
+    if classes is not None:
+        if source.spec.kind != IMAGES or not source.spec.num_classes:
+            raise UserError(f"classes select labelled images; {source.name} has no class labels "
+                            f"({KINDS[source.spec.kind]})")
+        unknown = [value for value in classes if value >= source.spec.num_classes]
+        if unknown:
+            raise UserError(f"classes {', '.join(map(str, unknown))} not in {source.name}: its classes are "
+                            f"0..{source.spec.num_classes - 1}")
+        if source.element_at_takes_batches:  # In memory: one gather.
+            labels = source.element_at(tf.range(source.num_examples, dtype=tf.int64))[LABEL].numpy()
+        else:
+            labels = np.fromiter(source.dataset.map(lambda element: element[LABEL]).as_numpy_iterator(), np.int64,
+                                 count=source.num_examples)
+        indices = np.flatnonzero(np.isin(labels, classes))
+    else:
+        indices = np.arange(source.num_examples)
+    if max_examples is not None:
+        indices = indices[:max_examples]
+    if len(indices) == 0:
+        raise UserError(f"{source.name} {source.split} has no examples of classes {', '.join(map(str, classes))}")
+    index_table = tf.constant(indices, tf.int64)
+    if source.element_at is not None:
+        parent = source.element_at
+
+        def element_at(index):
+            return parent(tf.gather(index_table, index))
+
+        dataset = tf.data.Dataset.from_tensor_slices(index_table).map(
+            parent if not source.element_at_takes_batches else element_at_one(parent),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        element_at = None
+        keep = np.zeros(source.num_examples, bool)
+        keep[indices] = True
+        keep_table = tf.constant(keep)
+        dataset = source.dataset.enumerate().filter(lambda index, element: tf.gather(keep_table, index)).map(
+            lambda index, element: element)
+    selected = []
+    if classes is not None:
+        selected.append(f"class{'es' if len(classes) > 1 else ''} {','.join(map(str, classes))}")
+    if max_examples is not None:
+        selected.append(f"at most {max_examples}")
+    return dataclasses.replace(
+        source, dataset=dataset, num_examples=len(indices), element_at=element_at,
+        description=f"{source.description}; selected {' and '.join(selected)}: {len(indices)} examples")
+
+
+def element_at_one(parent):
+    """A scalar-index `element_at` from one that maps index vectors to batches."""
+    def one(index):
+        return {key: value[0] for key, value in parent(index[None]).items()}
+    return one

@@ -19,7 +19,7 @@ OFFLINE_NAMES = (fashion_mnist.NAME, folder.PREFIX + "/path/to/images", *TEXT_NA
 def load(name: str, split: str = "train", data_dir: str | None = None,
          image_size: int | None = None, channels: int | None = None,
          sequence_length: int | None = None, direction: str | None = None,
-         validation_size: int | None = None) -> base.Source:
+         validation_size: int | None = None, classes=None, max_examples: int | None = None) -> base.Source:
     """Returns the `Source` for dataset `name` and `split`.
 
     Args:
@@ -42,7 +42,18 @@ def load(name: str, split: str = "train", data_dir: str | None = None,
       direction: paired folders only: "AtoB" (default; input A, target B) or "BtoA".
       validation_size: training examples (text files: bytes) held out as "validation"; None: the
         dataset's default above; 0: none ("train" is all training data, "validation" is refused).
+      classes: labelled images only: keep the examples of these class ids ("7", "0,2" or a
+        sequence), in every split (so FID references come from the same classes).
+      max_examples: keep the first this many examples of the training split (after `classes`);
+        other splits keep all theirs, so evaluation references stay whole.
     """
+    source = _load(name, split, data_dir, image_size, channels, sequence_length, direction, validation_size)
+    if max_examples is not None and split.split("[")[0].strip() != base.TRAIN:
+        max_examples = None
+    return base.select(source, classes, max_examples)
+
+
+def _load(name, split, data_dir, image_size, channels, sequence_length, direction, validation_size):
     if not isinstance(name, str) or not name:
         raise UserError(f"dataset name must be a non-empty string, got {name!r}")
     if direction is not None and not name.startswith(paired.PREFIX):

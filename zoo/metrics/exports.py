@@ -49,6 +49,8 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
         record["parameters"] = dict(parameters)
     if options.get("validation_size") is not None:  # What "train" and "validation" hold.
         record["validation_size"] = options["validation_size"]
+    if options.get("classes") is not None:  # The real images are these classes' only.
+        record["classes"] = options["classes"]
     for evaluation in interface.evaluations:
         signature = interface.signature(evaluation.signature)
         function = loaded.signatures[evaluation.signature]
@@ -83,8 +85,9 @@ def _extractor(feature_model, dataset, options):
 def _reference(extractor, dataset, split, reference_examples, feature, options):
     from zoo import metrics
 
+    # max_examples limits a training split; the reference always reads its whole split (up to reference_examples).
     return metrics.reference_statistics(dataset, split, extractor, max_examples=reference_examples, feature=feature,
-                                        **options)
+                                        **{key: value for key, value in options.items() if key != "max_examples"})
 
 
 def _sample_metrics(function, signature, evaluation, dataset, split, num_samples, first_seed, batch_size,

@@ -60,7 +60,7 @@ def default_cache_dir():
 
 def reference_statistics(dataset, split, extractor, data_dir=None, max_examples=10000,
                          cache_dir=None, image_size=None, channels=None, batch_size=256, feature="image",
-                         direction=None, validation_size=None):
+                         direction=None, validation_size=None, classes=None):
     """Returns the ReferenceStatistics of `dataset`/`split` in `extractor`'s feature space.
 
     Args:
@@ -73,6 +73,8 @@ def reference_statistics(dataset, split, extractor, data_dir=None, max_examples=
       feature: the element feature holding the real images ("image"; paired data: "target").
       direction: paired folders only, as for zoo.data.load.
       validation_size: as for zoo.data.load (how much of the training data "validation" holds).
+      classes: as for zoo.data.load: only these classes' images (a model trained on them is
+        compared with them; the source's description, part of the cache key, names them).
     """
     import zoo.data  # noqa: PLC0415  (zoo.data imports tensorflow)
 
@@ -80,7 +82,7 @@ def reference_statistics(dataset, split, extractor, data_dir=None, max_examples=
         raise UserError(f"max_examples={max_examples!r}: must be at least 2, or None for all")
     options = {"direction": direction} if direction else {}
     source = zoo.data.load(dataset, split, data_dir, image_size=image_size, channels=channels,
-                           validation_size=validation_size, **options)
+                           validation_size=validation_size, classes=classes, **options)
     count = source.num_examples if max_examples is None else min(max_examples, source.num_examples)
     if feature not in source.dataset.element_spec:
         raise UserError(f"{dataset} has no {feature!r} images (its elements hold {', '.join(source.dataset.element_spec)})")

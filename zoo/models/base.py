@@ -367,6 +367,8 @@ class VariableList(tf.Module):
     def __init__(self, owner):
         super().__init__(name=None)
         self.values = list(owner.variables)
+        # Not a network: warm starts (zoo.train.transfer) copy networks only.
+        self.is_optimizer = isinstance(owner, keras.optimizers.Optimizer)
 
 
 class CompositeNetwork(keras.Model):

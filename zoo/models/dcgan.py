@@ -73,14 +73,17 @@ class DCGANDiscriminator(keras.Model):
             raise UserError(f"unknown discriminator normalization {normalization!r}; available: batch, layer, none")
         doublings = num_upsamplings(image_shape[0])
         self.image_size = image_shape[0]
+        # Named by depth, so that variable paths are stable ("discriminator/conv0/kernel" is the first
+        # layer in any process): --freeze patterns (FreezeD) name them.
         self.convs = [
-            keras.layers.Conv2D(width * 2**level, kernel_size, strides=2, padding="same") for level in range(doublings)
+            keras.layers.Conv2D(width * 2**level, kernel_size, strides=2, padding="same", name=f"conv{level}")
+            for level in range(doublings)
         ]
-        make_norm = NORMALIZATIONS.get(normalization, lambda: keras.layers.Identity())
-        self.norms = [make_norm() for _ in range(doublings - 1)]  # None after the first convolution.
+        make_norm = NORMALIZATIONS.get(normalization, lambda **kwargs: keras.layers.Identity(**kwargs))
+        self.norms = [make_norm(name=f"norm{level}") for level in range(1, doublings)]  # None after conv0.
         self.dropout_rate = float(dropout)
         self.flatten = keras.layers.Flatten()
-        self.out = keras.layers.Dense(1, use_bias=output_bias)
+        self.out = keras.layers.Dense(1, use_bias=output_bias, name="logit")
 
     @property
     def feature_dim(self):

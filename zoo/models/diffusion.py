@@ -275,6 +275,10 @@ class Diffusion(keras.Model):
             owners["ema_network"] = self.ema_network
         return {name: base.VariableList(owner) for name, owner in owners.items()}
 
+    def averaged_networks(self):
+        """{average: network} of the checkpoint items (zoo.train.transfer starts both from either)."""
+        return {"ema_network": "network"} if self.ema_decay else {}
+
     def call(self, inputs, training=False):
         return self.network(inputs)
 

@@ -138,6 +138,10 @@ class GAN(keras.Model):
             owners["ema_generator"] = self.ema_generator
         return {name: base.VariableList(owner) for name, owner in owners.items()}
 
+    def averaged_networks(self):
+        """{average: network} of the checkpoint items (zoo.train.transfer starts both from either)."""
+        return {"ema_generator": "generator"} if self.ema_decay else {}
+
     def call(self, z, training=False):
         return self.generator(z, training=training)
 

@@ -50,7 +50,8 @@ class TrainingEvaluator:
             **{key: options.get(key) for key in ("data_dir", "image_size", "channels", "validation_size")})
         self.reference = metrics.reference_statistics(
             config.dataset, config.eval_split, self.extractor, max_examples=config.eval_reference_examples,
-            feature=evaluation.reference, **{key: value for key, value in options.items() if key != "sequence_length"})
+            feature=evaluation.reference,
+            **{key: value for key, value in options.items() if key not in ("sequence_length", "max_examples")})
         signature = interface.signature(evaluation.signature)
         function = model.serving_signatures()[evaluation.signature]
         if evaluation.kind == contract.SAMPLES:

@@ -25,7 +25,7 @@ from zoo import config as config_lib
 from zoo import contract, data, export, images, registry
 from zoo.errors import CheckpointWriteFailed, TrainingDiverged, UserError
 from zoo.metrics import sampling
-from zoo.train import checkpoints, steps
+from zoo.train import checkpoints, steps, transfer
 from zoo.train.evaluation import BEST_DIR, HISTORY_FILE, TrainingEvaluator
 from zoo.train.progress import Progress, format_duration, format_losses
 
@@ -38,7 +38,10 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 NAN_POLICIES = ("stop", "skip")
 # Keys that change what a checkpoint means: a resumed run must keep them (see _check_resume).
 # model_config is compared key by key; the dataset's reading options (zoo.data.OPTIONS) too.
-RESUME_KEYS = ("model", "dataset", "batch_size", "seed")
+RESUME_KEYS = ("model", "dataset", "train_split", "batch_size", "seed", "init_from", "init_partial", "freeze")
+# Keys added after runs were recorded without them, with the default such a run had.
+ADDED_KEYS = {"train_split": "train", "classes": None, "max_examples": None, "init_from": None, "init_partial": "",
+              "freeze": ""}
 # Compared as well once the run has evaluations: they define what "best" and patience compare.
 EVALUATION_KEYS = ("eval_split", "eval_metric", "eval_samples", "eval_reference_examples", "feature_model")
 
@@ -138,7 +141,7 @@ def _check_resume(workdir, config):
     before = dict(_flat(recorded))
     keys += sorted({key for key in (*current, *before) if key.startswith("model_config.")})
     for key in keys:
-        if key not in before and key not in current:
+        if key not in before and current.get(key) == ADDED_KEYS.get(key, None):  # Added since, at its default.
             continue
         old, new = before.get(key, "(not recorded)"), current.get(key, "(not set)")
         if old != new:
@@ -295,7 +298,13 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     strategy = strategy or tf.distribute.get_strategy()
     worker = steps.worker_of(strategy)
     _check_workdir(workdir, config)
-    source = data.load_for(config, "train")
+    if config.get("init_from") and not checkpoints.checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
+        transfer.describe_source(config.init_from)  # Refused before any data is read or network built.
+        inside = os.path.relpath(os.path.abspath(config.init_from), os.path.abspath(workdir))
+        if inside == "." or not inside.startswith(".."):
+            raise UserError(f"init_from {config.init_from!r} is inside this run's workdir: start the new run in "
+                            f"another --workdir")
+    source = data.load_for(config, config.get("train_split") or "train")
     print(f"data: {source.description}", flush=True)
     model, checkpoint = _build(config, source.spec, strategy)
     if config.jit_compile and getattr(model, "jit_compile_unsupported", None):
@@ -316,6 +325,11 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     start = step = int(checkpoint.step.numpy())
     if start:
         print(f"resuming {config.model} from step {start} ({restored})", flush=True)
+    elif config.get("init_from"):
+        print(transfer.warm_start(model, config), flush=True)
+    frozen = transfer.freeze(model, config)  # Trainable flags are not checkpointed: set on every start.
+    if frozen:
+        print(frozen, flush=True)
     # A model may read several batches a step (WGAN-GP's critic updates): one tensor of them all.
     examples_per_step = config.batch_size * getattr(model, "batches_per_step", 1)
     pipeline = data.make_pipeline(source, examples_per_step, config.seed, start_step=start)
