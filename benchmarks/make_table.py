@@ -143,6 +143,49 @@ def diffusion_tables(result):
     return lines
 
 
+VARIANT_ORDER = {"scratch": 0, "fine-tuned from export": 1, "fine-tuned from run": 2, "FreezeD from run": 3}
+
+
+def transfer_image_table(result):
+    """benchmarks/transfer.py image rows: FID at equal steps per training-set size, start and DiffAugment."""
+    p = result["protocol"]
+    lines = ["| images of the class | start | DiffAugment | steps | FID ↓ | KID ↓ | precision ↑ | recall ↑ | coverage ↑ | "
+             "train s | command |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in sorted(result["rows"], key=lambda row: (row["examples"], VARIANT_ORDER[row["variant"]], row["diffaugment"])):
+        m = row["metrics"]
+        lines.append(f"| {row['examples']:,} | {row['variant']} | {'yes' if row['diffaugment'] else 'no'} | {row['steps']} | "
+                     f"{m['fid']:.2f} | {m['kid_mean']:.3f} ± {m['kid_std']:.3f} | {m['precision']:.3f} | "
+                     f"{m['recall']:.3f} | {m['coverage']:.3f} | {row['train_seconds']:.0f} | `{row['command']}` |")
+    reference = result["rows"][0]["reference"] if result["rows"] else {}
+    lines += ["", f"Command: `python benchmarks/transfer.py --class_id={p['class_id']} --sizes="
+              f"{','.join(str(size) for size in sorted({row['examples'] for row in result['rows']}))} --steps={p['steps']} "
+              f"--num_samples={p['num_samples']}` ({result.get('machine', 'unrecorded machine')}, {result.get('date', '')}). "
+              f"Every row trains `dcgan_fashion_mnist` for {p['steps']} steps (batch 64) on the first N training-split "
+              f"images of class {p['class_id']}. \"from export\" rows start the generator from "
+              f"`{p['source']}`, trained on all ten classes, with a fresh discriminator (an export holds none); "
+              f"\"from run\" rows start every network from the checkpoint of the run behind that export "
+              f"(`{p['source_run']}`), and FreezeD keeps its trained `{p['freeze']}` fixed; DiffAugment rows use "
+              f"`{p['diffaugment']}`. Each export draws {p['num_samples']:,} samples, compared with the "
+              f"{reference.get('num_examples', 'all')} {p['split']}-split images of class {p['class_id']} in the shipped "
+              "feature space (zoo-eval's protocol with `--classes`). train s includes start-up and ran beside other "
+              "work on the same 2 cores: compare quality, not time."]
+    return lines
+
+
+def transfer_text_table(result):
+    """benchmarks/transfer.py text rows: bits/byte of a new file's test part before and after training."""
+    p = result["protocol"]
+    lines = ["| GPT | steps | test bits/byte ↓ | command |", "|---|---|---|---|"]
+    for row in sorted(result["rows"], key=lambda row: -row["likelihood"]["bits_per_byte"]):
+        command = f"`{row['command']}`" if "command" in row else "zoo-eval on the shipped export"
+        lines.append(f"| {row['variant']} | {row['steps']} | {row['likelihood']['bits_per_byte']:.3f} | {command} |")
+    description = result["rows"][0]["likelihood"].get("description", "") if result["rows"] else ""
+    lines += ["", f"Command: `python benchmarks/transfer.py --sizes= --text={p['text']} --text_steps={p['steps']}` "
+              f"({result.get('machine', 'unrecorded machine')}, {result.get('date', '')}). Measured on the "
+              f"{p['split']} split of the file ({description}); fine-tuning starts from `{p['source']}`."]
+    return lines
+
+
 def likelihood_table(rows, baselines):
     lines = ["| row | split | steps | NLL (nats/image) | bits/dim ↓ | -ELBO bits/dim | FID | 16 samples (s) | command |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -289,6 +332,12 @@ def main():
     if translation:
         lines += [f"### Image-to-image at a {translation[0]['budget_minutes']:g}-minute CPU budget", ""]
         lines += translation_table(translation) + [""]
+    for result in load("transfer_dcgan_*.json"):
+        lines += ["### Transfer with little data: one Fashion-MNIST class (FID at equal steps)", ""]
+        lines += transfer_image_table(result) + [""]
+    for result in load("transfer_gpt_*.json"):
+        lines += [f"### Transfer of the fortunes GPT to {os.path.basename(result['protocol']['text'])}", ""]
+        lines += transfer_text_table(result) + [""]
     if likelihood:
         lines += ["### Likelihood models on Fashion-MNIST (through the export)", ""]
         lines += likelihood_table(likelihood, baselines) + [""]

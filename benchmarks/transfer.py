@@ -1,9 +1,15 @@
 """Transfer learning with little data: FID at equal steps from scratch, fine-tuned from the shipped
-DCGAN, and fine-tuned with FreezeD (Mo et al. 2020), each with and without DiffAugment (Zhao et
-al. 2020); and GPT on a new text file, from scratch against fine-tuned from the shipped export.
+DCGAN export (its generator; an export holds no discriminator), fine-tuned from the run behind that
+export (generator and discriminator), and FreezeD (Mo et al. 2020: the same, the discriminator's
+first layer kept fixed), each with and without DiffAugment (Zhao et al. 2020); and GPT on a new
+text file, from scratch against fine-tuned from the shipped export.
 
     python benchmarks/transfer.py --class_id=7 --sizes=100,1000 --steps=1000
     python benchmarks/transfer.py --text=/usr/share/common-licenses/GPL-3 --text_steps=300 --sizes=
+
+FreezeD freezes layers of a *trained* discriminator, so it starts from a run: `--source_run`
+(default: the run `benchmarks/ship.py` trained the shipped export in); when it has no checkpoint,
+the benchmark first trains one with the shipped card's own step count and settings.
 
 Image rows: `dcgan_fashion_mnist` trained for `--steps` on the first N training images of one
 Fashion-MNIST class (`--classes --max_examples`), then `--num_samples` samples through the export
@@ -31,6 +37,9 @@ flags.DEFINE_integer("class_id", 7, "The Fashion-MNIST class (7: sneaker).")
 flags.DEFINE_list("sizes", ["100", "1000"], "Training images of that class per row group.")
 flags.DEFINE_integer("steps", 1000, "Training steps of every image row (equal steps).")
 flags.DEFINE_string("source", "exports/dcgan_fashion_mnist/1", "The export fine-tuning starts from.")
+flags.DEFINE_string("source_run", "runs/ship/dcgan_fashion_mnist",
+                    "A dcgan_fashion_mnist run (generator and discriminator) the run-started rows start from; "
+                    "trained first with the shipped card's settings when it has no checkpoint.")
 flags.DEFINE_string("freeze", "discriminator/conv0/", "FreezeD: the discriminator layers kept fixed.")
 flags.DEFINE_string("diffaugment", "color,translation,cutout", "DiffAugment policy of the augmented rows.")
 flags.DEFINE_integer("num_samples", 2000, "Generated images per measurement.")
@@ -40,10 +49,11 @@ flags.DEFINE_integer("text_steps", 300, "Training steps of both text rows.")
 flags.DEFINE_string("root", os.path.join(ROOT, "runs", "benchmarks", "transfer"), "Where the runs go.")
 FLAGS = flags.FLAGS
 
-VARIANTS = {  # name: (init_from, freeze)
-    "scratch": (False, False),
-    "fine-tuned": (True, False),
-    "FreezeD": (True, True),
+VARIANTS = {  # name: (start from: None | "export" | "run", freeze)
+    "scratch": (None, False),
+    "fine-tuned from export": ("export", False),
+    "fine-tuned from run": ("run", False),
+    "FreezeD from run": ("run", True),
 }
 
 
@@ -62,27 +72,45 @@ def _load(out, protocol):
     return {"protocol": protocol, "rows": []}
 
 
+def source_run():
+    """The run the run-started rows start from: `--source_run` when it has a checkpoint, otherwise
+    trained now like the shipped export (the card's steps, seed and config)."""
+    path = os.path.join(ROOT, FLAGS.source_run)
+    if os.path.isdir(os.path.join(path, "checkpoints")) and any(
+            name.endswith(".index") for name in os.listdir(os.path.join(path, "checkpoints"))):
+        return path
+    with open(os.path.join(ROOT, FLAGS.source, "assets.extra", "model_card.json")) as f:
+        training = json.load(f)["training"]
+    print(f"{FLAGS.source_run} has no checkpoint: training it like {FLAGS.source} ({training['steps']} steps)", flush=True)
+    _, _, workdir, _ = common.train_from_scratch("dcgan_fashion_mnist", training.get("overrides", []),
+                                                 os.path.dirname(path), name=os.path.basename(path),
+                                                 steps=training["steps"], seed=training["seed"])
+    return workdir
+
+
 def image_rows():
     from zoo.metrics.exports import evaluate_export
 
-    protocol = {"class_id": FLAGS.class_id, "steps": FLAGS.steps, "source": FLAGS.source, "freeze": FLAGS.freeze,
+    protocol = {"class_id": FLAGS.class_id, "steps": FLAGS.steps, "source": FLAGS.source,
+                "source_run": FLAGS.source_run, "freeze": FLAGS.freeze,
                 "diffaugment": FLAGS.diffaugment, "num_samples": FLAGS.num_samples, "split": "test"}
     out = os.path.join(ROOT, "benchmarks", "results", f"transfer_dcgan_class{FLAGS.class_id}.json")
     result = _load(out, protocol)
     done = {(row["examples"], row["variant"], row["diffaugment"]) for row in result["rows"]}
+    starts = {"export": os.path.join(ROOT, FLAGS.source), "run": source_run()}
     for size in (int(value) for value in FLAGS.sizes if value):
-        for variant, (warm, frozen) in VARIANTS.items():
+        for variant, (start, frozen) in VARIANTS.items():
             for augmented in (False, True):
                 if (size, variant, augmented) in done:
                     continue
                 settings = {"classes": str(FLAGS.class_id), "max_examples": size, "eval_every": 0, "image_every": 0,
                             "checkpoint_every": max(FLAGS.steps, 1)}
                 overrides = [f"model_config.diffaugment={FLAGS.diffaugment}"] if augmented else []
-                if warm:
-                    settings["init_from"] = os.path.join(ROOT, FLAGS.source)
+                if start:
+                    settings["init_from"] = starts[start]
                 if frozen:
                     settings["freeze"] = FLAGS.freeze
-                name = f"class{FLAGS.class_id}_{size}_{variant}{'_diffaugment' if augmented else ''}"
+                name = f"class{FLAGS.class_id}_{size}_{variant.replace(' ', '_')}{'_diffaugment' if augmented else ''}"
                 started = time.perf_counter()
                 config, _, _, trained = common.train_from_scratch(
                     "dcgan_fashion_mnist", overrides, FLAGS.root, name=name, steps=FLAGS.steps, **settings)
@@ -94,7 +122,7 @@ def image_rows():
                        "reference": record["reference"], "feature_model": record["feature_model"],
                        "command": f"zoo-train --config=dcgan_fashion_mnist --classes={FLAGS.class_id} "
                                   f"--max_examples={size} --train_steps={FLAGS.steps}"
-                                  + (f" --init_from={FLAGS.source}" if warm else "")
+                                  + (f" --init_from={os.path.relpath(starts[start], ROOT)}" if start else "")
                                   + (f" --freeze={FLAGS.freeze}" if frozen else "")
                                   + (f" --set=model_config.diffaugment={FLAGS.diffaugment}" if augmented else "")}
                 result["rows"].append(row)

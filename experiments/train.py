@@ -37,7 +37,7 @@ flags.DEFINE_integer("max_examples", None, "Train on the first N training exampl
 flags.DEFINE_string("init_from", None, "Start from a run's workdir, a checkpoint (<workdir>/checkpoints/ckpt-N) or an "
                     "export version dir (exports/<name>/<version>): its weights, fresh optimizers, step 0.")
 flags.DEFINE_string("freeze", None, "Comma-separated regular expressions of variable paths to keep fixed, e.g. "
-                    "'discriminator/conv2d/' (FreezeD).")
+                    "'discriminator/conv0/' (FreezeD).")
 flags.DEFINE_integer("max_train_seconds", None, "Wall-clock budget of this invocation in seconds: stop (with a "
                      "checkpoint and the export) when it is spent; a rerun trains another budget (0: none).")
 flags.DEFINE_integer("eval_every", None, "Measure FID/KID every N steps, keep the best checkpoint (0: off).")
@@ -71,6 +71,9 @@ def build_config():
                 "max_examples", "init_from", "freeze", "train_split"):
         if FLAGS[key].value is not None:
             config[key] = FLAGS[key].value
+    # A model trained on part of its dataset exports under its own name (--set=export_name=... wins).
+    config.export_name += config_lib.subset_suffix(config.get("classes"), config.get("max_examples"),
+                                                   config.get("train_split") or "train")
     config_lib.apply_overrides(config, FLAGS.set)
     registry.get(config.model)
     return config

@@ -3,6 +3,8 @@ an export equal the source's weights at step 0 with fresh optimizers; mismatches
 one line naming the variable and both shapes; init_partial keeps named variables fresh; frozen
 variables do not move; subsets of classes and examples; a fine-tuning run resumes exactly."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -218,13 +220,27 @@ def test_bad_selections_are_one_line(tiny_fashion_mnist):
         assert str(error.value) == message
 
 
+def test_a_run_on_part_of_its_dataset_is_named_for_that_part():
+    from zoo.config import subset_suffix
+
+    assert subset_suffix() == subset_suffix("all") == subset_suffix(None, None, "train") == ""
+    assert subset_suffix("7", 200) == "_classes7_first200"
+    assert subset_suffix("0, 2,4") == "_classes0_2_4"
+    assert subset_suffix(None, None, "train[:1%]") == "_train_1pct"
+    assert subset_suffix(None, None, "train[1000:2000]") == "_train_1000_2000"
+
+
 def test_zoo_train_fine_tunes_an_export_on_one_class_from_the_command_line(source_run, tmp_path):
     workdir = tmp_path / "fine"
     done = helpers.run_binary("train", "--config=dcgan_fashion_mnist", "--smoke", f"--data_dir={source_run['data_dir']}",
                               f"--init_from={source_run['export']}", "--freeze=discriminator/conv0/", "--classes=7",
-                              "--max_examples=10", "--train_steps=2", f"--workdir={workdir}", "--export_dir=")
+                              "--max_examples=10", "--train_steps=2", f"--workdir={workdir}",
+                              f"--export_dir={tmp_path / 'exports'}")
     assert done.returncode == 0, done.stderr
     assert f"initialized from export {source_run['export']}" in done.stdout
+    # A model of 10 sneakers is not a new version of the model trained on every class.
+    exported = [name for name in os.listdir(tmp_path / "exports") if os.path.isdir(tmp_path / "exports" / name)]
+    assert exported == ["dcgan_fashion_mnist_classes7_first10"]
     assert "frozen: 2 variables" in done.stdout and "selected class 7 and at most 10: 10 examples" in done.stdout
     bad = helpers.run_binary("train", "--config=dcgan_fashion_mnist", "--smoke", f"--data_dir={source_run['data_dir']}",
                              f"--init_from={tmp_path / 'missing'}", f"--workdir={tmp_path / 'bad'}", "--export_dir=")

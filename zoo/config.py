@@ -104,3 +104,18 @@ def export_name(model, dataset):
     elif dataset.startswith("text:"):
         dataset = os.path.splitext(os.path.basename(dataset[len("text:"):]))[0] or "text"
     return f"{model}_{re.sub(r'[^A-Za-z0-9_]+', '_', dataset.split(':')[0].split('/')[0])}"
+
+
+def subset_suffix(classes=None, max_examples=None, train_split="train"):
+    """What a run trained on when it is a part of its dataset, for its export name, so that a model
+    fine-tuned on 200 sneakers never becomes a new version of the model trained on everything:
+    `_classes7_first200`, `_classes0_2_4`, `_train_1pct`; "" for the whole training split."""
+    parts = []
+    if classes is not None and str(classes).strip().lower() not in ("", "all"):
+        parts.append("classes" + re.sub(r"[^0-9A-Za-z]+", "_", str(classes).strip()).strip("_"))
+    if max_examples is not None:
+        parts.append(f"first{int(max_examples)}")
+    if train_split and train_split.strip() != "train":
+        slice_text = train_split.strip().replace("%", "pct")
+        parts.append(re.sub(r"[^0-9A-Za-z]+", "_", slice_text).strip("_"))
+    return "".join("_" + part for part in parts)
