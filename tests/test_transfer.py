@@ -161,6 +161,12 @@ def test_frozen_variables_do_not_move_and_the_counts_are_printed(tiny_fashion_mn
     assert_differs([a.numpy() for a, _ in moved], [b.numpy() for _, b in moved])
     with pytest.raises(UserError, match="freeze pattern 'nothing/' matches no variable; paths look like: "):
         transfer.freeze(built(config), config_for("dcgan", tiny_fashion_mnist, freeze="nothing/"))
+    overlapping = config_for("dcgan", tiny_fashion_mnist, freeze="discriminator/conv0/,discriminator/conv0/kernel")
+    assert transfer.freeze(built(overlapping), overlapping).startswith("frozen: 2 variables")  # Each counted once.
+    # Frozen layers of a network the warm start left fresh stay random: said, not silently done.
+    assert "the frozen variables of discriminator were not in init_from" in transfer.freeze(
+        built(config), config, fresh=("discriminator",))
+    assert "note" not in transfer.freeze(built(config), config, fresh=("generator",))
 
 
 def test_a_fine_tuning_run_resumes_exactly(source_run, tmp_path):
@@ -241,7 +247,8 @@ def test_zoo_train_fine_tunes_an_export_on_one_class_from_the_command_line(sourc
     # A model of 10 sneakers is not a new version of the model trained on every class.
     exported = [name for name in os.listdir(tmp_path / "exports") if os.path.isdir(tmp_path / "exports" / name)]
     assert exported == ["dcgan_fashion_mnist_classes7_first10"]
-    assert "frozen: 2 variables" in done.stdout and "selected class 7 and at most 10: 10 examples" in done.stdout
+    assert "frozen: 2 variables" in done.stdout and "stay at their random initialization" in done.stdout
+    assert "selected class 7 and at most 10: 10 examples" in done.stdout
     bad = helpers.run_binary("train", "--config=dcgan_fashion_mnist", "--smoke", f"--data_dir={source_run['data_dir']}",
                              f"--init_from={tmp_path / 'missing'}", f"--workdir={tmp_path / 'bad'}", "--export_dir=")
     helpers.assert_one_line_error(bad, "is none of: a run's workdir")

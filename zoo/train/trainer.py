@@ -323,11 +323,14 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
         _write_records(workdir, config, source, flags_text)
 
     start = step = int(checkpoint.step.numpy())
+    fresh = ()
     if start:
         print(f"resuming {config.model} from step {start} ({restored})", flush=True)
     elif config.get("init_from"):
-        print(transfer.warm_start(model, config), flush=True)
-    frozen = transfer.freeze(model, config)  # Trainable flags are not checkpointed: set on every start.
+        report = transfer.warm_start(model, config)
+        print(report, flush=True)
+        fresh = report.fresh
+    frozen = transfer.freeze(model, config, fresh)  # Trainable flags are not checkpointed: set on every start.
     if frozen:
         print(frozen, flush=True)
     # A model may read several batches a step (WGAN-GP's critic updates): one tensor of them all.

@@ -198,8 +198,14 @@ class _Plan:
                             f"model (another model or depth?)")
 
 
+class Report(str):
+    """warm_start's one-line report; `fresh` names the networks the source did not hold."""
+
+    fresh = ()
+
+
 def warm_start(model, config):
-    """Copies `config.init_from` into `model` (built); returns a one-line report."""
+    """Copies `config.init_from` into `model` (built); returns a one-line `Report`."""
     kind, path = describe_source(config.init_from)
     source_model = _source_model(kind, path)
     if source_model and source_model != config.model:
@@ -260,11 +266,16 @@ def warm_start(model, config):
         parts.append("fresh: " + ", ".join(fresh))
     if plan.fresh:
         parts.append(f"kept fresh by init_partial: {', '.join(plan.fresh)}")
-    return "; ".join(parts)
+    report = Report("; ".join(parts))
+    report.fresh = tuple(fresh)
+    return report
 
 
-def freeze(model, config):
-    """Marks the variables matching `config.freeze` not trainable; returns a one-line report, or None."""
+def freeze(model, config, fresh=()):
+    """Marks the variables matching `config.freeze` not trainable; returns a one-line report, or None.
+    `fresh`: networks a warm start just left at their random initialization; freezing those keeps
+    random weights (a discriminator layer frozen after a start from a generator-only export is not
+    FreezeD), which the report says."""
     patterns = _patterns(config.get("freeze", ()), "freeze")
     if not patterns:
         return None
@@ -277,7 +288,7 @@ def freeze(model, config):
         if not matched:
             examples = ", ".join(variable.path for variable in variables[:6])
             raise UserError(f"freeze pattern {pattern.pattern!r} matches no variable; paths look like: {examples}")
-        frozen += [variable for variable in matched if variable not in frozen]
+        frozen += [variable for variable in matched if id(variable) not in {id(done) for done in frozen}]
     for variable in frozen:
         variable.trainable = False
     trainable = [variable for variable in variables if variable.trainable]
@@ -285,6 +296,12 @@ def freeze(model, config):
     def weights(group):
         return sum(int(np.prod(variable.shape)) for variable in group)
 
-    return (f"frozen: {len(frozen)} variables ({weights(frozen):,} weights) matching "
-            f"{', '.join(pattern.pattern for pattern in patterns)}; trainable: {len(trainable)} variables "
-            f"({weights(trainable):,} weights)")
+    report = (f"frozen: {len(frozen)} variables ({weights(frozen):,} weights) matching "
+              f"{', '.join(pattern.pattern for pattern in patterns)}; trainable: {len(trainable)} variables "
+              f"({weights(trainable):,} weights)")
+    frozen_ids = {id(variable) for variable in frozen}
+    random = sorted({name for name in fresh for variable in items.get(name, ()) if id(variable) in frozen_ids})
+    if random:
+        report += (f"; note: the frozen variables of {', '.join(random)} were not in init_from and stay at their "
+                   "random initialization (start from a run to freeze trained layers)")
+    return report
