@@ -149,24 +149,29 @@ VARIANT_ORDER = {"scratch": 0, "fine-tuned from export": 1, "fine-tuned from run
 def transfer_image_table(result):
     """benchmarks/transfer.py image rows: FID at equal steps per training-set size, start and DiffAugment."""
     p = result["protocol"]
-    lines = ["| images of the class | start | DiffAugment | steps | FID ↓ | KID ↓ | precision ↑ | recall ↑ | coverage ↑ | "
-             "train s | command |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in sorted(result["rows"], key=lambda row: (row["examples"], VARIANT_ORDER[row["variant"]], row["diffaugment"])):
+    lines = ["| images of the class | start | DiffAugment | seed | steps | FID ↓ | KID ↓ | precision ↑ | recall ↑ | "
+             "coverage ↑ | train s | command |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in sorted(result["rows"], key=lambda row: (row["examples"], VARIANT_ORDER[row["variant"]], row["diffaugment"],
+                                                       row.get("seed", 0))):
         m = row["metrics"]
-        lines.append(f"| {row['examples']:,} | {row['variant']} | {'yes' if row['diffaugment'] else 'no'} | {row['steps']} | "
+        lines.append(f"| {row['examples']:,} | {row['variant']} | {'yes' if row['diffaugment'] else 'no'} | "
+                     f"{row.get('seed', 0)} | {row['steps']} | "
                      f"{m['fid']:.2f} | {m['kid_mean']:.3f} ± {m['kid_std']:.3f} | {m['precision']:.3f} | "
                      f"{m['recall']:.3f} | {m['coverage']:.3f} | {row['train_seconds']:.0f} | `{row['command']}` |")
     reference = result["rows"][0]["reference"] if result["rows"] else {}
+    extra = sorted({row.get("seed", 0) for row in result["rows"]} - {0})
+    seeds = (f" (and `--seeds={','.join(map(str, extra))} --sizes=... --augment=...` for the rows with another seed)"
+             if extra else "")
     lines += ["", f"Command: `python benchmarks/transfer.py --class_id={p['class_id']} --sizes="
               f"{','.join(str(size) for size in sorted({row['examples'] for row in result['rows']}))} --steps={p['steps']} "
-              f"--num_samples={p['num_samples']}` ({result.get('machine', 'unrecorded machine')}, {result.get('date', '')}). "
+              f"--num_samples={p['num_samples']}`{seeds} ({result.get('machine', 'unrecorded machine')}, {result.get('date', '')}). "
               f"Every row trains `dcgan_fashion_mnist` for {p['steps']} steps (batch 64) on the first N training-split "
               f"images of class {p['class_id']}. \"from export\" rows start the generator from "
               f"`{p['source']}`, trained on all ten classes, with a fresh discriminator (an export holds none); "
               f"\"from run\" rows start every network from the checkpoint of the run behind that export "
               f"(`{p['source_run']}`), and FreezeD keeps its trained `{p['freeze']}` fixed; DiffAugment rows use "
               f"`{p['diffaugment']}`. Each export draws {p['num_samples']:,} samples, compared with the "
-              f"{reference.get('num_examples', 'all')} {p['split']}-split images of class {p['class_id']} in the shipped "
+              f"{reference.get('num_examples', 0):,} {p['split']}-split images of class {p['class_id']} in the shipped "
               "feature space (zoo-eval's protocol with `--classes`). train s includes start-up and ran beside other "
               "work on the same 2 cores: compare quality, not time."]
     return lines

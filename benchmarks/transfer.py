@@ -35,6 +35,8 @@ from benchmarks import common  # noqa: E402
 
 flags.DEFINE_integer("class_id", 7, "The Fashion-MNIST class (7: sneaker).")
 flags.DEFINE_list("sizes", ["100", "1000"], "Training images of that class per row group.")
+flags.DEFINE_list("seeds", ["0"], "Training seeds of every image row (more than one shows the seed-to-seed spread).")
+flags.DEFINE_enum("augment", "both", ["both", "off", "on"], "Image rows without DiffAugment, with it, or both.")
 flags.DEFINE_integer("steps", 1000, "Training steps of every image row (equal steps).")
 flags.DEFINE_string("source", "exports/dcgan_fashion_mnist/1", "The export fine-tuning starts from.")
 flags.DEFINE_string("source_run", "runs/ship/dcgan_fashion_mnist",
@@ -96,39 +98,43 @@ def image_rows():
                 "diffaugment": FLAGS.diffaugment, "num_samples": FLAGS.num_samples, "split": "test"}
     out = os.path.join(ROOT, "benchmarks", "results", f"transfer_dcgan_class{FLAGS.class_id}.json")
     result = _load(out, protocol)
-    done = {(row["examples"], row["variant"], row["diffaugment"]) for row in result["rows"]}
+    done = {(row["examples"], row["variant"], row["diffaugment"], row.get("seed", 0)) for row in result["rows"]}
     starts = {"export": os.path.join(ROOT, FLAGS.source), "run": source_run()}
-    for size in (int(value) for value in FLAGS.sizes if value):
-        for variant, (start, frozen) in VARIANTS.items():
-            for augmented in (False, True):
-                if (size, variant, augmented) in done:
-                    continue
-                settings = {"classes": str(FLAGS.class_id), "max_examples": size, "eval_every": 0, "image_every": 0,
-                            "checkpoint_every": max(FLAGS.steps, 1)}
-                overrides = [f"model_config.diffaugment={FLAGS.diffaugment}"] if augmented else []
-                if start:
-                    settings["init_from"] = starts[start]
-                if frozen:
-                    settings["freeze"] = FLAGS.freeze
-                name = f"class{FLAGS.class_id}_{size}_{variant.replace(' ', '_')}{'_diffaugment' if augmented else ''}"
-                started = time.perf_counter()
-                config, _, _, trained = common.train_from_scratch(
-                    "dcgan_fashion_mnist", overrides, FLAGS.root, name=name, steps=FLAGS.steps, **settings)
-                seconds = time.perf_counter() - started
-                record = evaluate_export(trained.export_path, config.dataset, "test", FLAGS.num_samples,
-                                         data_options={"classes": str(FLAGS.class_id)})
-                row = {"examples": size, "variant": variant, "diffaugment": augmented, "steps": trained.step,
-                       "train_seconds": round(seconds, 1), "metrics": record["metrics"],
-                       "reference": record["reference"], "feature_model": record["feature_model"],
-                       "command": f"zoo-train --config=dcgan_fashion_mnist --classes={FLAGS.class_id} "
-                                  f"--max_examples={size} --train_steps={FLAGS.steps}"
-                                  + (f" --init_from={os.path.relpath(starts[start], ROOT)}" if start else "")
-                                  + (f" --freeze={FLAGS.freeze}" if frozen else "")
-                                  + (f" --set=model_config.diffaugment={FLAGS.diffaugment}" if augmented else "")}
-                result["rows"].append(row)
-                result.update(machine=common.machine(), date=time.strftime("%Y-%m-%d"))
-                _save(result, out)
-                print(f"{name}: FID {row['metrics']['fid']:.2f} after {trained.step} steps", flush=True)
+    rows = [(seed, size, variant, augmented) for seed in (int(value) for value in FLAGS.seeds)
+            for size in (int(value) for value in FLAGS.sizes if value) for variant in VARIANTS
+            for augmented in {"both": (False, True), "off": (False,), "on": (True,)}[FLAGS.augment]]
+    for seed, size, variant, augmented in rows:
+        start, frozen = VARIANTS[variant]
+        if (size, variant, augmented, seed) in done:
+            continue
+        settings = {"classes": str(FLAGS.class_id), "max_examples": size, "eval_every": 0, "image_every": 0,
+                    "checkpoint_every": max(FLAGS.steps, 1), "seed": seed}
+        overrides = [f"model_config.diffaugment={FLAGS.diffaugment}"] if augmented else []
+        if start:
+            settings["init_from"] = starts[start]
+        if frozen:
+            settings["freeze"] = FLAGS.freeze
+        name = (f"class{FLAGS.class_id}_{size}_{variant.replace(' ', '_')}{'_diffaugment' if augmented else ''}"
+                + (f"_seed{seed}" if seed else ""))
+        started = time.perf_counter()
+        config, _, _, trained = common.train_from_scratch(
+            "dcgan_fashion_mnist", overrides, FLAGS.root, name=name, steps=FLAGS.steps, **settings)
+        seconds = time.perf_counter() - started
+        record = evaluate_export(trained.export_path, config.dataset, "test", FLAGS.num_samples,
+                                 data_options={"classes": str(FLAGS.class_id)})
+        row = {"examples": size, "variant": variant, "diffaugment": augmented, "seed": seed, "steps": trained.step,
+               "train_seconds": round(seconds, 1), "metrics": record["metrics"],
+               "reference": record["reference"], "feature_model": record["feature_model"],
+               "command": f"zoo-train --config=dcgan_fashion_mnist --classes={FLAGS.class_id} "
+                          f"--max_examples={size} --train_steps={FLAGS.steps}"
+                          + (f" --seed={seed}" if seed else "")
+                          + (f" --init_from={os.path.relpath(starts[start], ROOT)}" if start else "")
+                          + (f" --freeze={FLAGS.freeze}" if frozen else "")
+                          + (f" --set=model_config.diffaugment={FLAGS.diffaugment}" if augmented else "")}
+        result["rows"].append(row)
+        result.update(machine=common.machine(), date=time.strftime("%Y-%m-%d"))
+        _save(result, out)
+        print(f"{name}: FID {row['metrics']['fid']:.2f} after {trained.step} steps", flush=True)
     return out
 
 
