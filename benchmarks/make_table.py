@@ -165,15 +165,14 @@ def transfer_image_table(result):
     lines += ["", f"Command: `python benchmarks/transfer.py --class_id={p['class_id']} --sizes="
               f"{','.join(str(size) for size in sorted({row['examples'] for row in result['rows']}))} --steps={p['steps']} "
               f"--num_samples={p['num_samples']}`{seeds} ({result.get('machine', 'unrecorded machine')}, {result.get('date', '')}). "
-              f"Every row trains `dcgan_fashion_mnist` for {p['steps']} steps (batch 64) on the first N training-split "
+              f"Every row trains `dcgan_fashion_mnist` for {p['steps']} steps on the first N training-split "
               f"images of class {p['class_id']}. \"from export\" rows start the generator from "
               f"`{p['source']}`, trained on all ten classes, with a fresh discriminator (an export holds none); "
               f"\"from run\" rows start every network from the checkpoint of the run behind that export "
               f"(`{p['source_run']}`), and FreezeD keeps its trained `{p['freeze']}` fixed; DiffAugment rows use "
               f"`{p['diffaugment']}`. Each export draws {p['num_samples']:,} samples, compared with the "
               f"{reference.get('num_examples', 0):,} {p['split']}-split images of class {p['class_id']} in the shipped "
-              "feature space (zoo-eval's protocol with `--classes`). train s includes start-up and ran beside other "
-              "work on the same 2 cores: compare quality, not time."]
+              "feature space (zoo-eval's protocol with `--classes`). train s is wall time including start-up."]
     return lines
 
 

@@ -77,9 +77,10 @@ def _load(out, protocol):
 def source_run():
     """The run the run-started rows start from: `--source_run` when it has a checkpoint, otherwise
     trained now like the shipped export (the card's steps, seed and config)."""
+    from zoo.train import checkpoints
+
     path = os.path.join(ROOT, FLAGS.source_run)
-    if os.path.isdir(os.path.join(path, "checkpoints")) and any(
-            name.endswith(".index") for name in os.listdir(os.path.join(path, "checkpoints"))):
+    if checkpoints.checkpoint_paths(os.path.join(path, "checkpoints")):
         return path
     with open(os.path.join(ROOT, FLAGS.source, "assets.extra", "model_card.json")) as f:
         training = json.load(f)["training"]

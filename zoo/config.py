@@ -103,7 +103,12 @@ def export_name(model, dataset):
         dataset = os.path.basename(os.path.normpath(dataset[len("folder:"):])) or "folder"
     elif dataset.startswith("text:"):
         dataset = os.path.splitext(os.path.basename(dataset[len("text:"):]))[0] or "text"
-    return f"{model}_{re.sub(r'[^A-Za-z0-9_]+', '_', dataset.split(':')[0].split('/')[0])}"
+    return f"{model}_{_name_part(dataset.split(':')[0].split('/')[0])}"
+
+
+def _name_part(text):
+    """`text` as a piece of an export name: runs of anything but letters, digits and _ become _."""
+    return re.sub(r"[^A-Za-z0-9_]+", "_", text)
 
 
 def subset_suffix(classes=None, max_examples=None, train_split="train"):
@@ -112,10 +117,9 @@ def subset_suffix(classes=None, max_examples=None, train_split="train"):
     `_classes7_first200`, `_classes0_2_4`, `_train_1pct`; "" for the whole training split."""
     parts = []
     if classes is not None and str(classes).strip().lower() not in ("", "all"):
-        parts.append("classes" + re.sub(r"[^0-9A-Za-z]+", "_", str(classes).strip()).strip("_"))
+        parts.append("classes" + _name_part(str(classes).strip()).strip("_"))
     if max_examples is not None:
         parts.append(f"first{int(max_examples)}")
     if train_split and train_split.strip() != "train":
-        slice_text = train_split.strip().replace("%", "pct")
-        parts.append(re.sub(r"[^0-9A-Za-z]+", "_", slice_text).strip("_"))
+        parts.append(_name_part(train_split.strip().replace("%", "pct")).strip("_"))
     return "".join("_" + part for part in parts)

@@ -282,25 +282,24 @@ def freeze(model, config, fresh=()):
     averages = set(_averaged(model))  # Never trained by an optimizer: not counted either way.
     items = {name: group for name, group in _items(model).items() if name not in averages}
     variables = [variable for group in items.values() for variable in group]
-    frozen = []
+    frozen = {}  # id -> variable: a variable two patterns match is frozen (and counted) once.
     for pattern in patterns:
         matched = [variable for variable in variables if pattern.search(variable.path)]
         if not matched:
             examples = ", ".join(variable.path for variable in variables[:6])
             raise UserError(f"freeze pattern {pattern.pattern!r} matches no variable; paths look like: {examples}")
-        frozen += [variable for variable in matched if id(variable) not in {id(done) for done in frozen}]
-    for variable in frozen:
+        frozen.update((id(variable), variable) for variable in matched)
+    for variable in frozen.values():
         variable.trainable = False
     trainable = [variable for variable in variables if variable.trainable]
 
     def weights(group):
         return sum(int(np.prod(variable.shape)) for variable in group)
 
-    report = (f"frozen: {len(frozen)} variables ({weights(frozen):,} weights) matching "
+    report = (f"frozen: {len(frozen)} variables ({weights(frozen.values()):,} weights) matching "
               f"{', '.join(pattern.pattern for pattern in patterns)}; trainable: {len(trainable)} variables "
               f"({weights(trainable):,} weights)")
-    frozen_ids = {id(variable) for variable in frozen}
-    random = sorted({name for name in fresh for variable in items.get(name, ()) if id(variable) in frozen_ids})
+    random = sorted({name for name in fresh for variable in items.get(name, ()) if id(variable) in frozen})
     if random:
         report += (f"; note: the frozen variables of {', '.join(random)} were not in init_from and stay at their "
                    "random initialization (start from a run to freeze trained layers)")
