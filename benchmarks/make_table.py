@@ -43,13 +43,14 @@ def training_note(rows, whole):
 
 def quality_table(rows):
     lines = [
-        "| row | split | steps | images/s | FID ↓ | KID ↓ | precision ↑ | recall ↑ | density | coverage | command |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| row | split | date | steps | images/s | FID ↓ | KID ↓ | precision ↑ | recall ↑ | density | coverage | command |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(rows, key=lambda row: row["metrics"]["fid"]):
         m = row["metrics"]
         lines.append(
-            f"| {row['name']} | {split_of(row)} | {row['steps']} | {row['images_per_second']:.0f} | {m['fid']:.2f} | "
+            f"| {row['name']} | {split_of(row)} | {row['date']} | {row['steps']} | {row['images_per_second']:.0f} | "
+            f"{m['fid']:.2f} | "
             f"{m['kid_mean']:.3f} ± {m['kid_std']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} | "
             f"{m['density']:.3f} | {m['coverage']:.3f} | `{row['command']}` |")
     first = rows[0]
@@ -59,6 +60,8 @@ def quality_table(rows):
         f"{first['machine']}, then {first['num_samples']} samples drawn through the SavedModel and compared "
         f"with the Fashion-MNIST test split in the shipped feature space (network {first['feature_model']['hash']}, "
         "see zoo/metrics/FEATURE_NETWORK.md). These FIDs are not comparable to InceptionV3 FIDs in papers. "
+        + ("Rows of different dates ran on different 2-core machines, whose speeds differ (compare the steps "
+           "each reached with the dcgan row of the same date). " if len({row["date"] for row in rows}) > 1 else "")
         + training_note(rows, FASHION_MNIST_WHOLE))
     for row in rows:
         if "label_accuracy" in row:
@@ -326,8 +329,9 @@ def main():
     text = load("text_*.json")
     translation = load("translation_*.json")
     lines = []
-    if quality:
-        lines += ["### Sample quality at a 10-minute CPU budget", ""] + quality_table(quality) + [""]
+    for minutes in sorted({row["budget_minutes"] for row in quality}):
+        rows = [row for row in quality if row["budget_minutes"] == minutes]
+        lines += [f"### Sample quality at a {minutes:g}-minute CPU budget", ""] + quality_table(rows) + [""]
     if aids:
         lines += [f"### GAN training aids on DCGAN ({aids[0]['budget_steps']} steps each)", ""]
         lines += aids_table(aids) + [""]

@@ -64,8 +64,11 @@ def main(argv):
     from zoo import contract
     from zoo.metrics.exports import evaluate_export
 
+    # A budget other than 10 minutes names its row (and file), so the 10- and 60-minute rows coexist.
+    row_name = FLAGS.name or (f"{'+'.join([FLAGS.config, *FLAGS.set])}_{FLAGS.minutes:g}min"
+                              if not FLAGS.steps and FLAGS.minutes != 10 else None)
     config, name, _, result = common.train_from_scratch(
-        FLAGS.config, FLAGS.set, FLAGS.workdir, FLAGS.name, FLAGS.steps, FLAGS.minutes,
+        FLAGS.config, FLAGS.set, FLAGS.workdir, row_name, FLAGS.steps, FLAGS.minutes,
         eval_every=0, image_every=0, checkpoint_every=2000)
     conditional = contract.from_export(result.export_path).evaluation_signature(contract.SAMPLES).input_with(
         contract.CLASS_LABEL) is not None

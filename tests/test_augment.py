@@ -60,10 +60,11 @@ def test_same_seed_same_augmentation_other_seed_other():
 def test_unknown_policy_and_unsupported_models_are_one_line_errors():
     with pytest.raises(UserError, match="unknown DiffAugment policy rotate; available: color, translation, cutout"):
         augment.parse_policy("color,rotate")
-    config = config_lib.load("wgan_gp_fashion_mnist", smoke=True)
+    config = config_lib.load("keras_io_dcgan_fashion_mnist", smoke=True)
     config.model_config.diffaugment = "color"
-    with pytest.raises(UserError, match="wgan_gp cannot use diffaugment"):
-        registry.get("wgan_gp")(config.model_config, DataSpec("images", image_shape=(28, 28, 1), num_classes=10))
+    with pytest.raises(UserError, match="keras_io_dcgan cannot use diffaugment: it reproduces keras-io's"):
+        registry.get("keras_io_dcgan")(config.model_config, DataSpec("images", image_shape=(28, 28, 1),
+                                                                     num_classes=10))
 
 
 def test_label_smoothing_on_a_loss_without_labels_fails_when_the_model_is_built():

@@ -16,9 +16,11 @@ from zoo.errors import UserError
 from zoo.models import base
 
 
-def build(name, ema_decay, num_classes=10):
+def build(name, ema_decay, num_classes=10, **overrides):
     config = config_lib.load(f"{name}_fashion_mnist", smoke=True)
     config.model_config.ema_decay = ema_decay
+    for key, value in overrides.items():
+        config.model_config[key] = value
     model = registry.get(name)(config.model_config, DataSpec("images", image_shape=IMAGE_SHAPE, num_classes=num_classes))
     model.build_for_training()
     return model
@@ -42,6 +44,24 @@ def test_average_moves_by_the_ramped_decay(name):
     for average, before, now in zip(values(model.ema_generator), previous, weights, strict=True):
         np.testing.assert_allclose(average, decay * before + (1 - decay) * now, rtol=1e-5, atol=1e-6)
     assert any(not np.allclose(a, w) for a, w in zip(values(model.ema_generator), weights))
+
+
+@pytest.mark.parametrize("mode", ["average", "copy"])
+def test_ema_batch_norm_averages_or_copies_the_live_statistics(mode):
+    model = build("dcgan", ema_decay=0.9, ema_batch_norm=mode)
+    statistics = base.batch_norm_statistics(model.ema_generator)
+    assert len(statistics) == 2 * len(model.generator.block_norms + [model.generator.project_norm])
+    step = tf.function(model.train_step)
+    for index in range(3):
+        previous = [v.numpy().copy() for v in statistics]
+        step(fake_batch(), tf.constant([0, index], tf.int64))
+    live = [v.numpy() for v in base.batch_norm_statistics(model.generator)]
+    decay = min(0.9, 4.0 / 13.0)  # Third generator update: iterations = 3.
+    for average, before, now in zip(statistics, previous, live, strict=True):
+        expected = now if mode == "copy" else decay * before + (1 - decay) * now
+        np.testing.assert_allclose(average.numpy(), expected, rtol=1e-5, atol=1e-6)
+    kernel = model.ema_generator.project.kernel.numpy()  # The weights are averaged in both modes.
+    assert not np.allclose(kernel, model.generator.project.kernel.numpy())
 
 
 def test_sampling_and_export_read_the_average(tmp_path):
@@ -89,3 +109,8 @@ def test_mirrored_training_with_ema_exports_the_average(tiny_fashion_mnist, tmp_
 def test_bad_decay_is_one_clear_error(decay, model, message):
     with pytest.raises(UserError, match=re.escape(message)):
         build(model, ema_decay=decay)
+
+
+def test_unknown_ema_batch_norm_is_one_clear_error():
+    with pytest.raises(UserError, match="unknown ema_batch_norm 'median'; available: average, copy"):
+        build("dcgan", ema_decay=0.9, ema_batch_norm="median")

@@ -161,7 +161,7 @@ def test_diffaugment_moves_both_images_of_a_pair_alike():
     model = Pix2Pix(UNetGenerator(SHAPE, 1, width=2), _Recorder(), 0, SHAPE, SHAPE)
     model.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), diffaugment="color,translation,cutout")
     images = pair_batch()[INPUT]
-    model.discriminate(images, {INPUT: images}, tf.constant([7, 8], tf.int64), None)
+    model.discriminate({"images": images, "input": images}, tf.constant([7, 8], tf.int64), None)
     condition, augmented = tf.split(model.discriminator.pairs, 2, axis=-1)
     np.testing.assert_array_equal(condition.numpy(), augmented.numpy())
     assert not np.allclose(augmented.numpy(), images.numpy())

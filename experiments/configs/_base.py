@@ -67,19 +67,35 @@ def shrink_for_smoke(config):
     return config
 
 
+def gan_aids(config):
+    """The training aids every GAN takes (zoo.models.gan.GAN), all off: `--set` switches them on,
+    and a GAN that cannot use one refuses it in one line saying why."""
+    config.model_config.diffaugment = ""  # DiffAugment policy, e.g. "color,translation,cutout" (off: "").
+    # Exponential moving average of the generator's weights, sampled/evaluated/exported instead of
+    # the raw weights (0: off; 0.999 averages over about the last thousand steps), and what it does
+    # with batch-norm statistics: "average" them with the weights or "copy" the live generator's.
+    config.model_config.ema_decay = 0.0
+    config.model_config.ema_batch_norm = "average"
+    config.model_config.real_label = 1.0  # Below 1: one-sided label smoothing (losses with labels only).
+    # Penalties on the discriminator (0: off): R1 on real data, gamma / 2 * E||grad D(x)||^2, lazily
+    # every r1_interval-th update when above 1; the gradient penalty on real/fake interpolates.
+    config.model_config.r1_gamma = 0.0
+    config.model_config.r1_interval = 1
+    config.model_config.gradient_penalty_weight = 0.0
+    config.model_config.n_critic = 1  # Discriminator updates per generator update, each on its own batch.
+    return config
+
+
 def gan_model_config(config, latent_dim=100):
-    """GAN hyperparameters every adversarial config starts from (Radford et al. 2015's Adam)."""
+    """GAN hyperparameters every adversarial config starts from (Radford et al. 2015's Adam), the
+    aids off. Different generator and discriminator learning rates are TTUR (Heusel et al. 2017)."""
     config.model_config.latent_dim = latent_dim
     config.model_config.loss = "non_saturating"
-    config.model_config.real_label = 1.0
     config.model_config.generator_learning_rate = 2e-4
     config.model_config.discriminator_learning_rate = 2e-4
     config.model_config.beta_1 = 0.5
-    config.model_config.diffaugment = ""  # DiffAugment policy, e.g. "color,translation,cutout" (off: "").
-    # Exponential moving average of the generator's weights, sampled/evaluated/exported instead of
-    # the raw weights (0: off; 0.999 averages over about the last thousand steps).
-    config.model_config.ema_decay = 0.0
-    return config
+    config.model_config.beta_2 = 0.999
+    return gan_aids(config)
 
 
 def gan_search_space(hp, smoke=False, losses=("non_saturating", "least_squares", "hinge"), widths=True,

@@ -18,6 +18,7 @@ def get_config(smoke=False):
     config.model_config.generator_width = 64
     config.model_config.discriminator_width = 64
     config.model_config.kernel_size = 5
+    config.model_config.discriminator_normalization = "batch"  # "layer" or "none" for R1 or the gradient penalty.
     config.model_config.dropout = 0.0
     if smoke:
         shrink_for_smoke(config)

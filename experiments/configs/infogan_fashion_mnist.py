@@ -25,6 +25,7 @@ def get_config(smoke=False):
     config.model_config.generator_width = 64
     config.model_config.discriminator_width = 64
     config.model_config.kernel_size = 5
+    config.model_config.discriminator_normalization = "batch"  # "layer" or "none" for R1 or the gradient penalty.
     if smoke:
         shrink_for_smoke(config)
         config.model_config.noise_dim = 8

@@ -19,6 +19,7 @@ def get_config(smoke=False, dataset="fashion_mnist_edges"):
     config.image_every = 500
     config.model_config.generator_width = 32
     config.model_config.discriminator_width = 32
+    config.model_config.discriminator_normalization = "batch"  # "layer" or "none" for R1 or the gradient penalty.
     config.model_config.dropout = 0.5  # In the innermost up blocks of the U-Net, as in the paper.
     config.model_config.l1_weight = 100.0
     config.model_config.adversarial_weight = 1.0  # 0: L1 only, the discriminator is not trained.

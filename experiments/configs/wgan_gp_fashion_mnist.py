@@ -3,11 +3,11 @@
     zoo-train --config=experiments/configs/wgan_gp_fashion_mnist.py --workdir=runs/wgan_gp
 """
 
-from experiments.configs._base import gan_search_space, shrink_for_smoke, trainer_config
+from experiments.configs._base import gan_aids, gan_search_space, shrink_for_smoke, trainer_config
 
 
 def get_config(smoke=False):
-    config = trainer_config("wgan_gp")
+    config = gan_aids(trainer_config("wgan_gp"))
     config.batch_size = 64  # Per critic update; each step reads n_critic batches.
     config.train_steps = 2000
     config.image_every = 250
@@ -17,13 +17,14 @@ def get_config(smoke=False):
     config.model_config.generator_width = 64
     config.model_config.discriminator_width = 64
     config.model_config.kernel_size = 5
+    config.model_config.discriminator_normalization = "layer"  # Per sample, over H, W and C.
+    config.model_config.loss = "wasserstein"
     config.model_config.n_critic = 5
     config.model_config.gradient_penalty_weight = 10.0
     config.model_config.generator_learning_rate = 1e-4
     config.model_config.discriminator_learning_rate = 1e-4
     config.model_config.beta_1 = 0.0
     config.model_config.beta_2 = 0.9
-    config.model_config.ema_decay = 0.0  # Generator EMA (see _base.gan_model_config).
     if smoke:
         shrink_for_smoke(config)
         config.model_config.latent_dim = 16

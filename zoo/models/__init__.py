@@ -29,4 +29,4 @@ The contract between a model and the shared machinery (trainer, exporter):
 """
 
 from zoo.models import (  # noqa: F401  (registration side effect)
-    cgan, char_lstm, dcgan, diffusion, gan, gpt, infogan, keras_io_dcgan, pix2pix, pixelcnn, vae, wgan_gp)
+    cgan, char_lstm, dcgan, diffusion, gan, gpt, infogan, keras_io_dcgan, pix2pix, pixelcnn, sngan, vae, wgan_gp)

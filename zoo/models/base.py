@@ -90,23 +90,32 @@ def apply_update(tape, loss, network, optimizer, clip_norm=0.0):
     optimizer.apply_gradients(zip(gradients, variables))
 
 
-def update_ema(average_network, network, decay, iterations):
+def update_ema(average_network, network, decay, iterations, copied=()):
     """Moves every variable of `average_network` toward the same variable of `network`:
     a <- d a + (1 - d) v, with d = min(decay, (1 + n) / (10 + n)) after n = `iterations` optimizer
     steps, the ramp of tf.train.ExponentialMovingAverage(num_updates=...), so that early averages
-    are not dominated by the random initialization. Works in a replica context under any strategy:
-    each replica's copy of the average moves toward its own (identical, synchronized) weights."""
+    are not dominated by the random initialization. Variables of `average_network` listed in
+    `copied` take the network's value instead (d = 0). Works in a replica context under any
+    strategy: each replica's copy of the average moves toward its own (identical, synchronized)
+    weights."""
     step = tf.cast(iterations, tf.float32)
     decay = tf.minimum(decay, (1.0 + step) / (10.0 + step))
-    pairs = [(average.value, value.value)
+    copied = {id(variable) for variable in copied}
+    pairs = [(average.value, value.value, id(average) in copied)
              for average, value in zip(average_network.variables, network.variables, strict=True)]
 
     def update(strategy, decay):
-        for average, value in pairs:
+        for average, value, copy in pairs:
             strategy.extended.update(average, lambda a, v, d: a.assign(d * a + (1.0 - d) * tf.cast(v, a.dtype)),
-                                     args=(value, decay), group=False)
+                                     args=(value, tf.zeros_like(decay) if copy else decay), group=False)
 
     tf.distribute.get_replica_context().merge_call(update, args=(decay,))
+
+
+def batch_norm_statistics(network):
+    """The moving means and variances of every batch-normalization layer of `network`, in order."""
+    return [variable for layer in network._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)
+            for variable in (layer.moving_mean, layer.moving_variance)]
 
 
 def global_batch_norm(gradients):

@@ -39,9 +39,9 @@ class ConditionalGenerator(base.CompositeNetwork):
 class ProjectionDiscriminator(base.CompositeNetwork):
     """logit = psi(phi(x)) + <embedding(label), phi(x)>, with phi the DCGAN trunk."""
 
-    def __init__(self, image_shape, num_classes, width, kernel_size, **kwargs):
+    def __init__(self, image_shape, num_classes, width, kernel_size, normalization="batch", **kwargs):
         super().__init__(**kwargs)
-        self.trunk = DCGANDiscriminator(image_shape, width, kernel_size, name="trunk")
+        self.trunk = DCGANDiscriminator(image_shape, width, kernel_size, normalization=normalization, name="trunk")
         self.embedding = keras.layers.Embedding(num_classes, self.trunk.feature_dim)
 
     def call(self, inputs, training=False, seed=None):
@@ -68,33 +68,22 @@ class ConditionalGAN(GAN):
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
-    def _fake(self, batch_size, seed):
+    # The hooks of the shared update (zoo.models.gan.GAN.train_step): samples carry their labels.
+
+    def real(self, batch):
+        return {"images": batch[IMAGE], "label": batch[LABEL]}
+
+    def fake(self, batch, seed):
+        """Generated images of uniformly drawn classes, with those labels."""
+        batch_size = tf.shape(batch[IMAGE])[0]
         z_seed, label_seed = tf.unstack(base.split_seed(seed, 2))
         z = base.replica_normal([batch_size, self.latent_dim], z_seed)
         labels = base.replica_uniform([batch_size], label_seed, minval=0, maxval=self.num_classes, dtype=tf.int64)
-        return z, labels
+        return {"images": self.generator((z, labels), training=True), "label": labels}
 
-    def train_step(self, batch, seed):
-        real_images, real_labels = batch["image"], batch["label"]
-        batch_size = tf.shape(real_images)[0]
-        seeds = tf.unstack(base.split_seed(seed, 8))
-
-        z, fake_labels = self._fake(batch_size, seeds[0])
-        with tf.GradientTape() as tape:
-            fake_images = self.augment(self.generator((z, fake_labels), training=True), seeds[6])
-            real_logits = self.discriminator((self.augment(real_images, seeds[5]), real_labels), training=True,
-                                             seed=seeds[1])
-            fake_logits = self.discriminator((fake_images, fake_labels), training=True, seed=seeds[2])
-            discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, real_label=self.real_label)
-        base.apply_update(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)
-
-        z, fake_labels = self._fake(batch_size, seeds[3])
-        with tf.GradientTape() as tape:
-            fake_images = self.augment(self.generator((z, fake_labels), training=True), seeds[7])
-            generator_loss = self.generator_loss_fn(
-                self.discriminator((fake_images, fake_labels), training=True, seed=seeds[4]))
-        self.update_generator(tape, generator_loss)
-        return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss}
+    def discriminate(self, sample, augment_seed, seed):
+        images = self.augment(sample["images"], augment_seed)
+        return {"logits": self.discriminator((images, sample["label"]), training=True, seed=seed)}
 
     def _check_labels(self, labels, batch_like):
         message = f"label: every label must be between 0 and {self.num_classes - 1}"
@@ -150,6 +139,7 @@ def cgan(config, spec):
                                     config.kernel_size, name=name)
 
     discriminator = ProjectionDiscriminator(image_shape, num_classes, config.discriminator_width, config.kernel_size,
+                                            normalization=config.get("discriminator_normalization", "batch"),
                                             name="discriminator")
-    return make_gan(make_generator, discriminator, config, image_shape, model_class=ConditionalGAN,
+    return make_gan("cgan", make_generator, discriminator, config, image_shape, model_class=ConditionalGAN,
                     num_classes=num_classes)

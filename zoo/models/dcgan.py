@@ -54,15 +54,23 @@ class DCGANGenerator(keras.Model):
         return self.out(x)
 
 
+def sample_normalization(**kwargs):
+    """Layer normalization as WGAN-GP's reference critic does it: each sample normalized over its
+    height, width and channels together, then a learned scale and offset per channel (one group
+    of keras's GroupNormalization; keras's LayerNormalization would normalize each pixel over the
+    channels alone). Samples stay independent, as a gradient penalty needs."""
+    return keras.layers.GroupNormalization(groups=1, epsilon=1e-5, **kwargs)
+
+
 # Batch statistics are those of the global batch under a tf.distribute strategy (`SyncBatchNormalization`).
-NORMALIZATIONS = {"batch": SyncBatchNormalization, "layer": keras.layers.LayerNormalization}
+NORMALIZATIONS = {"batch": SyncBatchNormalization, "layer": sample_normalization}
 
 
 class DCGANDiscriminator(keras.Model):
     """Image -> k strided convolutions (LeakyReLU 0.2, normalization after the first) -> one logit.
 
-    `normalization` is "batch" (DCGAN), "layer" (a WGAN-GP critic must treat samples
-    independently, Gulrajani et al. 2017) or "none". `output_bias=False` for a Wasserstein critic,
+    `normalization` is "batch" (DCGAN), "layer" (per sample over H, W and C: a critic with a
+    gradient penalty must treat samples independently, Gulrajani et al. 2017) or "none". `output_bias=False` for a Wasserstein critic,
     whose loss is blind to a constant offset.
     """
 
@@ -116,7 +124,9 @@ def dcgan(config, spec):
     if image_shape[0] != image_shape[1]:
         raise UserError(f"DCGAN needs square images, got {image_shape[0]}x{image_shape[1]}")
     discriminator = DCGANDiscriminator(
-        image_shape, config.discriminator_width, config.kernel_size, config.dropout, name="discriminator"
+        image_shape, config.discriminator_width, config.kernel_size, config.dropout,
+        normalization=config.get("discriminator_normalization", "batch"), name="discriminator"
     )
-    return make_gan(lambda name: DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name=name),
+    return make_gan("dcgan",
+                    lambda name: DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name=name),
                     discriminator, config, image_shape)

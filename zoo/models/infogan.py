@@ -6,7 +6,9 @@ continuous codes uniform in [-1, 1]. An auxiliary head Q on the discriminator's 
 codes back from generated images; maximizing that mutual-information lower bound (cross-entropy
 for the categorical code, Gaussian log-likelihood with unit variance for the continuous ones) is
 added, weighted, to both players' losses. DCGAN networks, the paper's learning rates (G 1e-3,
-D 2e-4).
+D 2e-4). With DiffAugment on, Q reads the augmented fakes, as the real/fake head does: the codes
+must then survive the augmentation (a translation keeps a garment's class and shape, so the
+categorical code is not blurred by it; cutout can hide what a continuous code varies).
 
 Serving: `serving_default(seed)` draws noise and codes from the seed; `from_latent(z, categorical,
 continuous)` takes them explicitly, so a client can vary one code and hold the rest.
@@ -19,7 +21,7 @@ from zoo.data.base import IMAGE
 from zoo.errors import UserError
 from zoo.models import base
 from zoo.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from zoo.models.gan import GAN, make_gan, reject_aids
+from zoo.models.gan import GAN, make_gan
 from zoo.contract import Evaluation, Input, Interface, Signature
 from zoo.registry import register
 
@@ -27,9 +29,9 @@ from zoo.registry import register
 class InfoDiscriminator(base.CompositeNetwork):
     """DCGAN trunk -> (real/fake logit, Q head: categorical logits and continuous-code means)."""
 
-    def __init__(self, image_shape, width, kernel_size, categories, continuous, **kwargs):
+    def __init__(self, image_shape, width, kernel_size, categories, continuous, normalization="batch", **kwargs):
         super().__init__(**kwargs)
-        self.trunk = DCGANDiscriminator(image_shape, width, kernel_size, name="trunk")
+        self.trunk = DCGANDiscriminator(image_shape, width, kernel_size, normalization=normalization, name="trunk")
         self.q_hidden = keras.layers.Dense(128)
         self.q_out = keras.layers.Dense(categories + continuous)
         self.categories = categories
@@ -65,33 +67,30 @@ class InfoGAN(GAN):
         gaussian = 0.5 * tf.reduce_mean(tf.reduce_sum(tf.square(continuous_means - continuous), axis=-1))
         return cross_entropy + gaussian
 
-    def train_step(self, batch, seed):
-        real_images = batch["image"]
-        batch_size = tf.shape(real_images)[0]
-        seeds = tf.unstack(base.split_seed(seed, 5))
+    # The hooks of the shared update (zoo.models.gan.GAN.train_step): fake samples carry their
+    # codes, the discriminator's Q head predicts them, and both players add the information term.
 
-        z, categorical, continuous = self._draw(batch_size, seeds[0])
-        with tf.GradientTape() as tape:
-            fake_images = self.generator(self._latent(z, categorical, continuous), training=True)
-            real_logits, _, _ = self.discriminator(real_images, training=True, seed=seeds[1])
-            fake_logits, category_logits, continuous_means = self.discriminator(fake_images, training=True,
-                                                                                seed=seeds[2])
-            discriminator_loss = self.discriminator_loss_fn(real_logits, fake_logits, real_label=self.real_label)
-            info_loss = self._info_loss(categorical, continuous, category_logits, continuous_means)
-            total = discriminator_loss + self.info_weight * info_loss
-        base.apply_update(tape, total, self.discriminator, self.discriminator_optimizer)
+    def fake(self, batch, seed):
+        z, categorical, continuous = self._draw(tf.shape(batch[IMAGE])[0], seed)
+        images = self.generator(self._latent(z, categorical, continuous), training=True)
+        return {"images": images, "categorical": categorical, "continuous": continuous}
 
-        z, categorical, continuous = self._draw(batch_size, seeds[3])
-        with tf.GradientTape() as tape:
-            fake_images = self.generator(self._latent(z, categorical, continuous), training=True)
-            fake_logits, category_logits, continuous_means = self.discriminator(fake_images, training=True,
-                                                                                seed=seeds[4])
-            generator_loss = self.generator_loss_fn(fake_logits)
-            generator_info_loss = self._info_loss(categorical, continuous, category_logits, continuous_means)
-            total = generator_loss + self.info_weight * generator_info_loss
-        self.update_generator(tape, total)
-        return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss,
-                "info_loss": generator_info_loss}
+    def discriminate(self, sample, augment_seed, seed):
+        logits, category_logits, continuous_means = self.discriminator(
+            self.augment(sample["images"], augment_seed), training=True, seed=seed)
+        return {"logits": logits, "category_logits": category_logits, "continuous_means": continuous_means}
+
+    def _weighted_info_loss(self, fake, fake_outputs):
+        loss = self._info_loss(fake["categorical"], fake["continuous"], fake_outputs["category_logits"],
+                               fake_outputs["continuous_means"])
+        return loss if self.info_weight == 1.0 else self.info_weight * loss
+
+    def extra_discriminator_losses(self, real, fake, real_outputs, fake_outputs):
+        return {"discriminator_info_loss": self._weighted_info_loss(fake, fake_outputs)}
+
+    def extra_generator_losses(self, batch, fake, fake_outputs):
+        del batch
+        return {"info_loss": self._weighted_info_loss(fake, fake_outputs)}
 
     def _codes_from_seeds(self, seeds):
         """Categorical and continuous codes as pure functions of each seed (like the noise)."""
@@ -154,26 +153,22 @@ class InfoGAN(GAN):
                 "continuous_codes": self.continuous}
 
 
-# Aids this model declares it cannot use, and why (see `zoo.models.gan.reject_aids`).
-UNSUPPORTED_AIDS = {"diffaugment": "augmenting the discriminator's inputs would also blur the codes its Q head "
-                                   "must recover, and its update has no augmentation hook"}
-
-
 @register("infogan")
 def infogan(config, spec):
     """InfoGAN with DCGAN networks: one categorical code and `continuous_codes` uniform codes."""
     image_shape, num_classes = base.image_data(spec, "infogan")
     del num_classes  # Unsupervised: the categorical code is learned, not given.
-    reject_aids(config, "infogan", UNSUPPORTED_AIDS)
     if config.categorical_codes < 2 or config.continuous_codes < 0:
         raise UserError(f"infogan needs categorical_codes >= 2 and continuous_codes >= 0, got "
                         f"{config.categorical_codes} and {config.continuous_codes}")
     latent_dim = config.noise_dim + config.categorical_codes + config.continuous_codes
     discriminator = InfoDiscriminator(image_shape, config.discriminator_width, config.kernel_size,
-                                      config.categorical_codes, config.continuous_codes, name="discriminator")
+                                      config.categorical_codes, config.continuous_codes,
+                                      normalization=config.get("discriminator_normalization", "batch"),
+                                      name="discriminator")
     config = config.copy_and_resolve_references()
     config.latent_dim = latent_dim
-    return make_gan(lambda name: DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name=name),
+    return make_gan("infogan", lambda name: DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name=name),
                     discriminator, config, image_shape, model_class=InfoGAN,
                     noise_dim=config.noise_dim, categories=config.categorical_codes,
                     continuous=config.continuous_codes, info_weight=config.info_weight)

@@ -15,11 +15,11 @@ import tensorflow as tf
 
 from zoo.models import base
 from zoo.models.dcgan import num_upsamplings
-from zoo.models.gan import GAN, reject_aids
+from zoo.models.gan import GAN, make_gan
 from zoo.registry import register
 
 
-def keras_io_generator(image_shape, latent_dim):
+def keras_io_generator(image_shape, latent_dim, name="generator"):
     height, _, channels = image_shape
     doublings = num_upsamplings(height, max_doublings=3)
     size = height // 2**doublings
@@ -27,7 +27,7 @@ def keras_io_generator(image_shape, latent_dim):
     for level in range(doublings):
         layers += [keras.layers.Conv2DTranspose(128 * 2**level, 4, strides=2, padding="same"), keras.layers.LeakyReLU(0.2)]
     layers.append(keras.layers.Conv2D(channels, 5, padding="same", activation="tanh"))
-    return keras.Sequential(layers, name="generator")
+    return keras.Sequential(layers, name=name)
 
 
 class KerasIODiscriminator(keras.Model):
@@ -39,46 +39,40 @@ class KerasIODiscriminator(keras.Model):
         self.flatten = keras.layers.Flatten()
         self.out = keras.layers.Dense(1)
 
-    def call(self, images, training=False, seed=None, groups=1):
-        """`groups`: how many batches `images` concatenates (see `zoo.models.base.dropout`)."""
+    def call(self, images, training=False, seed=None):
         x = images
         for conv in self.convs:
             x = keras.ops.leaky_relu(conv(x), 0.2)
-        return self.out(base.dropout(self.flatten(x), 0.2, seed, training, groups=groups))
+        return self.out(base.dropout(self.flatten(x), 0.2, seed, training))
+
+
+def _cross_entropy(labels, logits):
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
 class KerasIODCGAN(GAN):
-    """GAN whose train_step follows keras-io's: inverted, noisy labels and one combined D batch."""
+    """The shared GAN update with keras-io's loss pair: inverted, noisy labels.
 
-    def train_step(self, batch, seed):
-        real_images = batch["image"]
-        batch_size = tf.shape(real_images)[0]
-        seeds = tf.unstack(base.split_seed(seed, 5))
+    keras-io scores one batch of fakes then reals; here the discriminator scores them in two calls,
+    which is the same function (it has no batch statistics) with other dropout draws. The loss is
+    the mean over both halves, as over keras-io's combined batch.
+    """
 
-        z = base.replica_normal([batch_size, self.latent_dim], seeds[0])
-        # One batch of fakes then reals: the label noise and dropout masks are those of the global
-        # fakes then the global reals (groups=2), whatever the number of replicas.
-        combined = tf.concat([self.generator(z, training=True), real_images], axis=0)
-        labels = tf.concat([tf.ones([batch_size, 1]), tf.zeros([batch_size, 1])], axis=0)
-        labels += 0.05 * base.replica_uniform([2 * batch_size, 1], seeds[1], groups=2)
-        with tf.GradientTape() as tape:
-            logits = self.discriminator(combined, training=True, seed=seeds[2], groups=2)
-            discriminator_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
-        base.apply_update(tape, discriminator_loss, self.discriminator, self.discriminator_optimizer)
+    unsupported_aids = {aid: "it reproduces keras-io's published recipe, which has none of the aids"
+                        for aid in ("diffaugment", "ema_decay", "real_label", "r1_gamma", "gradient_penalty_weight")}
 
-        z = base.replica_normal([batch_size, self.latent_dim], seeds[3])
-        with tf.GradientTape() as tape:
-            logits = self.discriminator(self.generator(z, training=True), training=True, seed=seeds[4])
-            # "Misleading labels": generated images labelled real (0).
-            generator_loss = tf.reduce_mean(
-                tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(logits), logits=logits))
-        base.apply_update(tape, generator_loss, self.generator, self.generator_optimizer)
-        return {"discriminator_loss": discriminator_loss, "generator_loss": generator_loss}
+    def discriminator_loss(self, real_outputs, fake_outputs, seed):
+        """Real images labelled 0 and generated ones 1, plus uniform label noise of 0.05 ("important trick")."""
+        real_logits, fake_logits = real_outputs["logits"], fake_outputs["logits"]
+        noise = 0.05 * base.replica_uniform([tf.shape(real_logits)[0], 2], seed)
+        real = _cross_entropy(tf.zeros_like(real_logits) + noise[:, :1], real_logits)
+        fake = _cross_entropy(tf.ones_like(fake_logits) + noise[:, 1:], fake_logits)
+        return 0.5 * (tf.reduce_mean(real) + tf.reduce_mean(fake))
 
-
-# A baseline reproduces keras-io's recipe as published: no aid may change it.
-UNSUPPORTED_AIDS = {"diffaugment": "it reproduces keras-io's published recipe, which has no augmentation",
-                    "ema_decay": "it reproduces keras-io's published recipe, which samples the raw generator"}
+    def generator_loss(self, fake_outputs):
+        """"Misleading labels": generated images labelled real (0)."""
+        logits = fake_outputs["logits"]
+        return tf.reduce_mean(_cross_entropy(tf.zeros_like(logits), logits))
 
 
 @register("keras_io_dcgan", not_shipped="a benchmark baseline: the keras-io recipe re-implemented to compare "
@@ -87,11 +81,8 @@ def keras_io_dcgan(config, spec):
     """keras-io's DCGAN recipe (see the module docstring), for benchmark comparisons."""
     image_shape, num_classes = base.image_data(spec, "keras_io_dcgan")
     del num_classes  # Unconditional.
-    reject_aids(config, "keras_io_dcgan", UNSUPPORTED_AIDS)
-    model = KerasIODCGAN(keras_io_generator(image_shape, config.latent_dim), KerasIODiscriminator(name="discriminator"),
-                         config.latent_dim, image_shape)
-    model.compile(
-        generator_optimizer=keras.optimizers.Adam(config.generator_learning_rate),
-        discriminator_optimizer=keras.optimizers.Adam(config.discriminator_learning_rate),
-    )
-    return model
+    if "beta_1" not in config:  # keras-io keeps Adam's defaults.
+        config = config.copy_and_resolve_references()
+        config.beta_1 = 0.9
+    return make_gan("keras_io_dcgan", lambda name: keras_io_generator(image_shape, config.latent_dim, name),
+                    KerasIODiscriminator(name="discriminator"), config, image_shape, model_class=KerasIODCGAN)

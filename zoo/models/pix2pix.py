@@ -24,6 +24,7 @@ from zoo.data.base import INPUT, PAIRED_IMAGES, TARGET
 from zoo.errors import UserError
 from zoo.layers import SyncBatchNormalization
 from zoo.models import base
+from zoo.models.dcgan import NORMALIZATIONS
 from zoo.models.gan import GAN, make_gan
 from zoo.registry import register
 
@@ -106,15 +107,19 @@ class UNetGenerator(keras.Model):
 
 class PatchDiscriminator(keras.Model):
     """(input, image) concatenated on channels -> `strides` Conv(4, stride 2) blocks, one
-    Conv(4, stride 1) block (LeakyReLU 0.2, batch norm after the first block) -> Conv(4, stride 1)
-    to one logit per patch: a map of [N, H / 2**strides, W / 2**strides, 1] logits."""
+    Conv(4, stride 1) block (LeakyReLU 0.2, batch norm after the first block: `normalization`
+    "layer" or "none" for a penalized discriminator) -> Conv(4, stride 1) to one logit per patch:
+    a map of [N, H / 2**strides, W / 2**strides, 1] logits."""
 
-    def __init__(self, image_shape, width=64, **kwargs):
+    def __init__(self, image_shape, width=64, normalization="batch", **kwargs):
         super().__init__(**kwargs)
         strides = patch_strides(*image_shape[:2])
         self.convs = [keras.layers.Conv2D(width * min(2**level, 8), 4, strides=2 if level < strides else 1,
                                           padding="same") for level in range(strides + 1)]
-        self.norms = [keras.layers.Identity()] + [SyncBatchNormalization() for _ in range(strides)]
+        if normalization not in (*NORMALIZATIONS, "none"):
+            raise UserError(f"unknown discriminator normalization {normalization!r}; available: batch, layer, none")
+        make_norm = NORMALIZATIONS.get(normalization, keras.layers.Identity)
+        self.norms = [keras.layers.Identity()] + [make_norm() for _ in range(strides)]
         self.out = keras.layers.Conv2D(1, 4, padding="same")
 
     def call(self, pairs, training=False, seed=None):
@@ -150,24 +155,25 @@ class Pix2Pix(GAN):
 
     # ---- the hooks of GAN.train_step -----------------------------------------------------------
 
-    def real_images(self, batch):
-        return batch[TARGET]
+    def real(self, batch):
+        """A real pair: the target image with its input."""
+        return {"images": batch[TARGET], "input": batch[INPUT]}
 
-    def generate(self, batch, seed):
+    def fake(self, batch, seed):
         """The translation of the batch's inputs, with dropout masks drawn from `seed`."""
-        return self.generator(batch[INPUT], training=True, seed=seed)
+        return {"images": self.generator(batch[INPUT], training=True, seed=seed), "input": batch[INPUT]}
 
-    def discriminate(self, images, batch, augment_seed, seed):
+    def discriminate(self, sample, augment_seed, seed):
         """PatchGAN logits of (input, images) pairs; DiffAugment moves both images of a pair alike
         (the same draws, applied to each)."""
-        condition = self.augment(batch[INPUT], augment_seed)
-        return self.discriminator(tf.concat([condition, self.augment(images, augment_seed)], axis=-1),
-                                  training=True, seed=seed)
+        condition = self.augment(sample["input"], augment_seed)
+        pairs = tf.concat([condition, self.augment(sample["images"], augment_seed)], axis=-1)
+        return {"logits": self.discriminator(pairs, training=True, seed=seed)}
 
-    def extra_generator_losses(self, batch, fake_images):
+    def extra_generator_losses(self, batch, fake, fake_outputs):
         if not self.l1_weight:
             return {}
-        return {"l1": self.l1_weight * tf.reduce_mean(tf.abs(batch[TARGET] - fake_images))}
+        return {"l1": self.l1_weight * tf.reduce_mean(tf.abs(batch[TARGET] - fake["images"]))}
 
     # ---- serving -------------------------------------------------------------------------------
 
@@ -214,7 +220,8 @@ def pix2pix(config, spec):
     def make_generator(name):
         return UNetGenerator(input_shape, image_shape[2], config.generator_width, config.dropout, name=name)
 
-    discriminator = PatchDiscriminator(image_shape, config.discriminator_width, name="discriminator")
-    return make_gan(make_generator, discriminator, config, image_shape, model_class=Pix2Pix,
+    discriminator = PatchDiscriminator(image_shape, config.discriminator_width,
+                                       config.get("discriminator_normalization", "batch"), name="discriminator")
+    return make_gan("pix2pix", make_generator, discriminator, config, image_shape, model_class=Pix2Pix,
                     input_image_shape=input_shape,
                     l1_weight=config.get("l1_weight", 100.0), adversarial_weight=config.get("adversarial_weight", 1.0))

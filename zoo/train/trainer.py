@@ -41,7 +41,13 @@ NAN_POLICIES = ("stop", "skip")
 RESUME_KEYS = ("model", "dataset", "train_split", "batch_size", "seed", "init_from", "init_partial", "freeze")
 # Keys added after runs were recorded without them, with the default such a run had.
 ADDED_KEYS = {"train_split": "train", "classes": None, "max_examples": None, "init_from": None, "init_partial": "",
-              "freeze": ""}
+              "freeze": "",
+              # The GAN aids every GAN config declares since the shared update, at the values that
+              # reproduce the runs recorded without them.
+              **{f"model_config.{key}": value for key, value in {
+                  "diffaugment": "", "ema_decay": 0.0, "ema_batch_norm": "average", "real_label": 1.0,
+                  "r1_gamma": 0.0, "r1_interval": 1, "gradient_penalty_weight": 0.0, "n_critic": 1,
+                  "beta_2": 0.999, "beta_1": 0.9, "discriminator_normalization": "batch"}.items()}}
 # Compared as well once the run has evaluations: they define what "best" and patience compare.
 EVALUATION_KEYS = ("eval_split", "eval_metric", "eval_samples", "eval_reference_examples", "feature_model")
 
