@@ -46,7 +46,10 @@ def quality_table(rows):
         "| row | split | date | steps | images/s | FID ↓ | KID ↓ | precision ↑ | recall ↑ | density | coverage | command |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in sorted(rows, key=lambda row: row["metrics"]["fid"]):
+    # Newest machine first (rows of one date ran on one machine), then by FID.
+    newest_first = sorted(rows, key=lambda row: row["metrics"]["fid"])
+    newest_first.sort(key=lambda row: row["date"], reverse=True)
+    for row in newest_first:
         m = row["metrics"]
         lines.append(
             f"| {row['name']} | {split_of(row)} | {row['date']} | {row['steps']} | {row['images_per_second']:.0f} | "
@@ -85,6 +88,20 @@ def aids_table(rows):
         lines.append(f"| {row['name']} | {split_of(row)} | {row['steps']} | {m['fid']:.2f} | {delta} | "
                      f"{m['kid_mean']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} | `{row['command']}` |")
     return lines + ["", training_note(rows, FASHION_MNIST_WHOLE)]
+
+
+def ema_batch_norm_table(result):
+    """One run's EMA generator scored with each treatment of its batch-norm statistics."""
+    lines = ["| generator | split | FID ↓ | KID ↓ | precision ↑ | recall ↑ |", "|---|---|---|---|---|---|"]
+    meaning = {"raw": "raw (no EMA)", "average": "EMA, statistics averaged (default)",
+               "copy": "EMA, live generator's statistics", "recompute": "EMA, statistics re-estimated"}
+    for variant, m in result["variants"].items():
+        lines.append(f"| {meaning.get(variant, variant)} | {result['split']} | {m['fid']:.2f} | {m['kid_mean']:.3f} | "
+                     f"{m['precision']:.3f} | {m['recall']:.3f} |")
+    return lines + ["", f"One run of {result['steps']} steps (EMA decay {result['ema_decay']}), then "
+                    f"{result['num_samples']} samples per row against the {result['split']} split (a choice of "
+                    f"default, so not the test split), on {result['machine']}: `{result['command']}`. Re-estimating "
+                    f"uses {result['recompute_batches']} training-mode batches of 256 fresh latents."]
 
 
 def translation_table(rows):
@@ -335,6 +352,9 @@ def main():
     if aids:
         lines += [f"### GAN training aids on DCGAN ({aids[0]['budget_steps']} steps each)", ""]
         lines += aids_table(aids) + [""]
+    for result in load("ema_batch_norm_*.json"):
+        lines += [f"### Batch-norm statistics of the generator EMA ({result['name'].replace('ema_batch_norm_', '')})", ""]
+        lines += ema_batch_norm_table(result) + [""]
     for result in load("diffusion_*.json"):
         lines += [f"### Diffusion against GANs on a 2-core CPU ({result['config']})", ""] + diffusion_tables(result) + [""]
     if translation:

@@ -24,3 +24,11 @@ def test_upsampling_count():
     assert [num_upsamplings(size) for size in (28, 32, 64, 8)] == [2, 3, 4, 1]
     with pytest.raises(UserError, match="at least 8 pixels"):
         num_upsamplings(7)
+
+
+def test_unknown_discriminator_normalization_is_one_line_naming_the_choices():
+    from zoo.models.dcgan import DCGANDiscriminator
+
+    with pytest.raises(UserError, match="unknown discriminator normalization 'group'; available: batch, layer, "
+                                        "channels, none"):
+        DCGANDiscriminator((28, 28, 1), normalization="group")

@@ -62,23 +62,35 @@ def sample_normalization(**kwargs):
     return keras.layers.GroupNormalization(groups=1, epsilon=1e-5, **kwargs)
 
 
-# Batch statistics are those of the global batch under a tf.distribute strategy (`SyncBatchNormalization`).
-NORMALIZATIONS = {"batch": SyncBatchNormalization, "layer": sample_normalization}
+# A discriminator's normalization by name. Batch statistics are those of the global batch under a
+# tf.distribute strategy (`SyncBatchNormalization`). "channels" normalizes each pixel over its
+# channels (keras's LayerNormalization): WGAN-GP's critic before it followed the paper, kept so
+# that the two can be compared (README, Benchmarks).
+NORMALIZATIONS = {"batch": SyncBatchNormalization, "layer": sample_normalization,
+                  "channels": keras.layers.LayerNormalization, "none": keras.layers.Identity}
+
+
+def normalization_layer(normalization):
+    """The layer class (or factory) of a discriminator normalization, or a one-line UserError."""
+    if normalization not in NORMALIZATIONS:
+        raise UserError(f"unknown discriminator normalization {normalization!r}; available: "
+                        f"{', '.join(NORMALIZATIONS)}")
+    return NORMALIZATIONS[normalization]
 
 
 class DCGANDiscriminator(keras.Model):
     """Image -> k strided convolutions (LeakyReLU 0.2, normalization after the first) -> one logit.
 
     `normalization` is "batch" (DCGAN), "layer" (per sample over H, W and C: a critic with a
-    gradient penalty must treat samples independently, Gulrajani et al. 2017) or "none". `output_bias=False` for a Wasserstein critic,
-    whose loss is blind to a constant offset.
+    gradient penalty must treat samples independently, Gulrajani et al. 2017), "channels" or
+    "none" (see NORMALIZATIONS). `output_bias=False` for a Wasserstein critic, whose loss is blind
+    to a constant offset.
     """
 
     def __init__(self, image_shape, width=64, kernel_size=5, dropout=0.0, normalization="batch", output_bias=True,
                  **kwargs):
         super().__init__(**kwargs)
-        if normalization not in (*NORMALIZATIONS, "none"):
-            raise UserError(f"unknown discriminator normalization {normalization!r}; available: batch, layer, none")
+        make_norm = normalization_layer(normalization)
         doublings = num_upsamplings(image_shape[0])
         self.image_size = image_shape[0]
         # Named by depth, so that variable paths are stable ("discriminator/conv0/kernel" is the first
@@ -87,7 +99,6 @@ class DCGANDiscriminator(keras.Model):
             keras.layers.Conv2D(width * 2**level, kernel_size, strides=2, padding="same", name=f"conv{level}")
             for level in range(doublings)
         ]
-        make_norm = NORMALIZATIONS.get(normalization, lambda **kwargs: keras.layers.Identity(**kwargs))
         self.norms = [make_norm(name=f"norm{level}") for level in range(1, doublings)]  # None after conv0.
         self.dropout_rate = float(dropout)
         self.flatten = keras.layers.Flatten()

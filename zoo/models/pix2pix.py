@@ -24,7 +24,7 @@ from zoo.data.base import INPUT, PAIRED_IMAGES, TARGET
 from zoo.errors import UserError
 from zoo.layers import SyncBatchNormalization
 from zoo.models import base
-from zoo.models.dcgan import NORMALIZATIONS
+from zoo.models.dcgan import normalization_layer
 from zoo.models.gan import GAN, make_gan
 from zoo.registry import register
 
@@ -116,9 +116,7 @@ class PatchDiscriminator(keras.Model):
         strides = patch_strides(*image_shape[:2])
         self.convs = [keras.layers.Conv2D(width * min(2**level, 8), 4, strides=2 if level < strides else 1,
                                           padding="same") for level in range(strides + 1)]
-        if normalization not in (*NORMALIZATIONS, "none"):
-            raise UserError(f"unknown discriminator normalization {normalization!r}; available: batch, layer, none")
-        make_norm = NORMALIZATIONS.get(normalization, keras.layers.Identity)
+        make_norm = normalization_layer(normalization)
         self.norms = [keras.layers.Identity()] + [make_norm() for _ in range(strides)]
         self.out = keras.layers.Conv2D(1, 4, padding="same")
 
