@@ -19,6 +19,7 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 
@@ -177,6 +178,12 @@ def main(argv):
     serving_config.write_batching_parameters(FLAGS.exports)  # docker-compose.yml's server reads it.
     print(f"shipped {final}: {card['headline']} ({card['size_bytes'] / 1e6:.1f} MB, {steps:,} steps in "
           f"{seconds / 60:.1f} min)", flush=True)
+    # .gitignore keeps version 1 of each model and the reshipped versions it names (outside a git
+    # checkout check-ignore fails, and nothing is said).
+    ignored = subprocess.run(["git", "check-ignore", "-q", "saved_model.pb"], cwd=os.path.abspath(final),
+                             check=False, capture_output=True).returncode == 0
+    if ignored:
+        print(f"{final} is ignored by git and would not ship: add '!{final}/' to .gitignore", flush=True)
 
 
 if __name__ == "__main__":
