@@ -133,3 +133,15 @@ def test_runs_recorded_before_the_aid_keys_resume_unless_their_meaning_changed(t
     with pytest.raises(UserError, match="trained with model_config.discriminator_normalization='.not recorded.', "
                                         "this run asks for model_config.discriminator_normalization='layer'"):
         train.train_and_evaluate(config, workdir)
+
+
+@pytest.mark.parametrize("name,key,expected", [("wgan_gp", "loss", "wasserstein"), ("keras_io_dcgan", "beta_1", 0.9)])
+def test_a_locked_config_recorded_without_a_later_key_builds_with_the_models_default(name, key, expected):
+    """Configs recorded before WGAN-GP declared its loss, or keras_io_dcgan its beta_1, still build
+    (as zoo-export and resumes rebuild them), without writing into the caller's locked config."""
+    config = config_lib.load(config_lib.default_config_name(name, "fashion_mnist"), smoke=True)
+    del config.model_config[key]
+    config.lock()
+    model = registry.get(name)(config.model_config, model_checks.data_spec(config.dataset))
+    assert (model.loss_kind if key == "loss" else float(model.generator_optimizer.beta_1)) == pytest.approx(expected)
+    assert key not in config.model_config

@@ -367,7 +367,7 @@ def deal(batch, n):
 
 def uses_batch_norm(network):
     """Whether any layer of `network` normalizes with batch statistics (mixing a batch's samples)."""
-    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in network._flatten_layers())
+    return bool(base.batch_norm_statistics(network))
 
 
 def check_aids(config, model_name, model_class, discriminator):
@@ -390,24 +390,27 @@ def generators(make_generator, config):
     return make_generator("generator"), ema
 
 
-def make_gan(model_name, make_generator, discriminator, config, image_shape, model_class=None, **model_kwargs):
+def make_gan(model_name, make_generator, discriminator, config, image_shape, model_class=None, defaults=None,
+               **model_kwargs):
     """A compiled `model_class` (default `GAN`) with Adam optimizers and every aid from `config`
     (refused in one line where the class declares it cannot use it).
 
-    `make_generator(name)` builds the generator network (called twice when EMA is on).
+    `make_generator(name)` builds the generator network (called twice when EMA is on). `defaults`
+    gives the model's own values for keys its older configs did not record (WGAN-GP's loss).
     """
     model_class = model_class or GAN
+    config = {**(defaults or {}), **config}  # The recorded values over the model's own defaults.
     check_aids(config, model_name, model_class, discriminator)
     generator, ema_generator = generators(make_generator, config)
     model = model_class(generator, discriminator, config.get("latent_dim", 0), image_shape,
                         ema_generator=ema_generator, **model_kwargs)
 
     def adam(rate):
-        return keras.optimizers.Adam(rate, beta_1=config.beta_1, beta_2=config.get("beta_2", 0.999))
+        return keras.optimizers.Adam(rate, beta_1=config["beta_1"], beta_2=config.get("beta_2", 0.999))
 
     model.compile(
-        generator_optimizer=adam(config.generator_learning_rate),
-        discriminator_optimizer=adam(config.discriminator_learning_rate),
+        generator_optimizer=adam(config["generator_learning_rate"]),
+        discriminator_optimizer=adam(config["discriminator_learning_rate"]),
         loss=config.get("loss", "non_saturating"),
         real_label=config.get("real_label", 1.0),
         diffaugment=config.get("diffaugment", ""),

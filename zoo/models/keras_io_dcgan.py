@@ -81,8 +81,6 @@ def keras_io_dcgan(config, spec):
     """keras-io's DCGAN recipe (see the module docstring), for benchmark comparisons."""
     image_shape, num_classes = base.image_data(spec, "keras_io_dcgan")
     del num_classes  # Unconditional.
-    if "beta_1" not in config:  # keras-io keeps Adam's defaults.
-        config = config.copy_and_resolve_references()
-        config.beta_1 = 0.9
     return make_gan("keras_io_dcgan", lambda name: keras_io_generator(image_shape, config.latent_dim, name),
-                    KerasIODiscriminator(name="discriminator"), config, image_shape, model_class=KerasIODCGAN)
+                    KerasIODiscriminator(name="discriminator"), config, image_shape, model_class=KerasIODCGAN,
+                    defaults={"beta_1": 0.9})  # keras-io keeps Adam's defaults.

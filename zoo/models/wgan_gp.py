@@ -20,12 +20,9 @@ def wgan_gp(config, spec):
     """WGAN-GP with DCGAN networks and a layer-normalized critic."""
     image_shape, num_classes = base.image_data(spec, "wgan_gp")
     del num_classes  # Unconditional.
-    if "loss" not in config:  # Configs before the shared update had no loss key: WGAN-GP is Wasserstein.
-        config = config.copy_and_resolve_references()
-        config.loss = "wasserstein"
     critic = DCGANDiscriminator(image_shape, config.discriminator_width, config.kernel_size,
                                 normalization=config.get("discriminator_normalization", "layer"), output_bias=False,
                                 name="discriminator")
     return make_gan("wgan_gp",
                     lambda name: DCGANGenerator(image_shape, config.generator_width, config.kernel_size, name=name),
-                    critic, config, image_shape)
+                    critic, config, image_shape, defaults={"loss": "wasserstein"})
