@@ -23,6 +23,16 @@ def machine():
     return f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}"
 
 
+def machine_id():
+    """Which boot of which machine a row ran on (the kernel's boot id, shortened): rows of one date
+    may come from different machines, whose speeds differ; rows with one id ran on one machine."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()[:8]
+    except OSError:
+        return None
+
+
 def training_data(config):
     """One line saying what `config` trains on: its "train" split's description (which part of the
     training data it is, after the validation hold-out)."""

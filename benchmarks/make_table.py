@@ -41,18 +41,35 @@ def training_note(rows, whole):
     return " ".join(parts)
 
 
+def run_labels(rows):
+    """{id(row): "date" or "date b"}: the date, and a letter per machine when one date has rows from
+    several (in the order recorded; rows without a machine id, recorded before it, come first)."""
+    by_date, first = {}, {}
+    for row in rows:
+        ids = by_date.setdefault(row["date"], [])
+        if row.get("machine_id") not in ids:
+            ids.append(row.get("machine_id"))
+        key = row.get("machine_id")
+        first[key] = min(first.get(key, "~"), row.get("recorded_at", ""))
+    for ids in by_date.values():
+        ids.sort(key=lambda machine: (machine is not None, first[machine]))
+    return {id(row): row["date"] + (f" {'abcdefgh'[by_date[row['date']].index(row.get('machine_id'))]}"
+                                    if len(by_date[row["date"]]) > 1 else "") for row in rows}
+
+
 def quality_table(rows):
     lines = [
         "| row | split | date | steps | images/s | FID ↓ | KID ↓ | precision ↑ | recall ↑ | density | coverage | command |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    # Newest machine first (rows of one date ran on one machine), then by FID.
+    # Newest first; rows of one date and machine (`run_label`) ran on one machine.
+    labels = run_labels(rows)
     newest_first = sorted(rows, key=lambda row: row["metrics"]["fid"])
-    newest_first.sort(key=lambda row: row["date"], reverse=True)
+    newest_first.sort(key=lambda row: labels[id(row)], reverse=True)
     for row in newest_first:
         m = row["metrics"]
         lines.append(
-            f"| {row['name']} | {split_of(row)} | {row['date']} | {row['steps']} | {row['images_per_second']:.0f} | "
+            f"| {row['name']} | {split_of(row)} | {labels[id(row)]} | {row['steps']} | {row['images_per_second']:.0f} | "
             f"{m['fid']:.2f} | "
             f"{m['kid_mean']:.3f} ± {m['kid_std']:.3f} | {m['precision']:.3f} | {m['recall']:.3f} | "
             f"{m['density']:.3f} | {m['coverage']:.3f} | `{row['command']}` |")
@@ -63,8 +80,9 @@ def quality_table(rows):
         f"{first['machine']}, then {first['num_samples']} samples drawn through the SavedModel and compared "
         f"with the Fashion-MNIST test split in the shipped feature space (network {first['feature_model']['hash']}, "
         "see zoo/metrics/FEATURE_NETWORK.md). These FIDs are not comparable to InceptionV3 FIDs in papers. "
-        + ("Rows of different dates ran on different 2-core machines, whose speeds differ (compare the steps "
-           "each reached with the dcgan row of the same date). " if len({row["date"] for row in rows}) > 1 else "")
+        + ("Rows of different dates, or of one date with different machine letters (a, b: rows recorded before "
+           "the machine id have none), ran on different 2-core machines, whose speeds differ: compare the steps "
+           "each reached with the dcgan row of the same date and letter. " if len(set(labels.values())) > 1 else "")
         + training_note(rows, FASHION_MNIST_WHOLE))
     for row in rows:
         if "label_accuracy" in row:
@@ -73,6 +91,28 @@ def quality_table(rows):
             lines.append("")
             lines.append(f"{row['name']}: the shipped classifier (93.1% on real test images) recognizes the requested "
                          f"label in {accuracy['mean']:.1%} of 1,000 samples per label ({per_class}).")
+    return lines
+
+
+def search_table(result):
+    """The trials of a wall-clock-budget search (benchmarks/search.py), best first."""
+    names = []
+    for row in result["trials"]:
+        names += [name for name in row["hyperparameters"] if name not in names]
+    header = ["trial", f"{result['split']} FID ↓", "steps", *names]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    ranked = sorted(result["trials"], key=lambda row: (row["objective"] is None, row["objective"] or 0.0))
+    for row in ranked:
+        values = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in
+                  (row["hyperparameters"].get(name, "") for name in names)]
+        score = "failed: " + (row.get("reason") or "") if row["objective"] is None else f"{row['objective']:.2f}"
+        lines.append(f"| {row['trial_id']} | {score} | {row['steps'] or ''} | " + " | ".join(values) + " |")
+    lines += ["", f"`{result['command']}` ({result['date']}, {result['machine']}): each trial trained "
+              f"`{result['config']}` with its hyperparameters for {result['minutes']:g} minutes of wall clock and was "
+              f"scored by FID of {result['eval_samples']:,} samples against the {result['split']} split "
+              f"({result['eval_reference_examples']:,} images held out of train). The test split was not read; "
+              f"trial {result['best']['trial_id']}'s values (learning rates rounded to three significant digits) are "
+              f"`{result['config']}`'s defaults, measured on test in the quality table."]
     return lines
 
 
@@ -349,6 +389,8 @@ def main():
     for minutes in sorted({row["budget_minutes"] for row in quality}):
         rows = [row for row in quality if row["budget_minutes"] == minutes]
         lines += [f"### Sample quality at a {minutes:g}-minute CPU budget", ""] + quality_table(rows) + [""]
+    for result in load("search_*.json"):
+        lines += [f"### Search for quality per CPU-minute ({result['config']})", ""] + search_table(result) + [""]
     if aids:
         lines += [f"### GAN training aids on DCGAN ({aids[0]['budget_steps']} steps each)", ""]
         lines += aids_table(aids) + [""]

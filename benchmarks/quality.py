@@ -94,6 +94,8 @@ def main(argv):
         "feature_model": record["feature_model"],
         "date": time.strftime("%Y-%m-%d"),
         "machine": common.machine(),
+        "machine_id": common.machine_id(),
+        "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     out = os.path.join(ROOT, "benchmarks", "results", f"quality_{name.replace('/', '_')}.json")
     if conditional:

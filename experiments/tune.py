@@ -7,7 +7,10 @@ Each trial trains in <directory>/trials/<trial_id>/ (a zoo workdir with TensorBo
 scored through its export on --split (default validation: held out of the training data, so the
 test split stays unseen by the search and is left for zoo-eval's final numbers); the table of
 trials is printed and written to <directory>/trials.md and trials.json; the best trial goes to
-<export_dir>/<model>_<dataset>/<version> with assets.extra/model_card.json. Rerunning the same
+<export_dir>/<export name>/<version> (the config's, e.g. dcgan_fashion_mnist) with
+assets.extra/model_card.json. --config searches another config of a model, e.g.
+--config=dcgan_fashion_mnist_fast; --set=max_train_seconds=600 with a large --steps makes every
+trial a 10-minute run, so the search ranks quality per CPU-minute. Rerunning the same
 command continues an interrupted search.
 """
 
@@ -20,6 +23,8 @@ from zoo.errors import UserError
 
 flags.DEFINE_string("model", None, "Registered model name; its experiments/configs/<model>_<dataset>.py declares "
                     "search_space(hp).")
+flags.DEFINE_string("config", None, "Config to search from (a name in experiments/configs or a file) declaring "
+                    "search_space(hp); default: the model's <model>_<dataset>. --model may then be left out.")
 flags.DEFINE_string("dataset", "fashion_mnist", "Dataset (as zoo-train's --dataset).")
 flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm.")
 flags.DEFINE_integer("max_trials", 10, "Trials to run (Hyperband stops earlier when its brackets are done).")
@@ -50,14 +55,19 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
-    if not FLAGS.model:
-        raise UserError("--model is required, e.g. --model=dcgan")
+    model = FLAGS.model
+    if not model and FLAGS.config:
+        from zoo import config as config_lib
+
+        model = config_lib.load(FLAGS.config, smoke=FLAGS.smoke).model
+    if not model:
+        raise UserError("--model or --config is required, e.g. --model=dcgan")
     if not FLAGS.directory:
         raise UserError("--directory is required: the search's state and trial workdirs are kept there")
     from zoo import tune
 
     search = tune.Search(
-        model=FLAGS.model, dataset=FLAGS.dataset, tuner=FLAGS.tuner, objective=FLAGS.objective,
+        model=model, config=FLAGS.config, dataset=FLAGS.dataset, tuner=FLAGS.tuner, objective=FLAGS.objective,
         max_trials=FLAGS.max_trials, steps=FLAGS.steps, eval_samples=FLAGS.eval_samples,
         eval_reference_examples=FLAGS.eval_reference_examples, split=FLAGS.split,
         validation_size=FLAGS.validation_size, seed=FLAGS.seed, overrides=tuple(FLAGS.set),

@@ -9,8 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tests import helpers
-from zoo import train, tune
-from zoo.data import DataSpec
+from zoo import data, train, tune
 from zoo.errors import TrainingDiverged, UserError
 
 
@@ -80,6 +79,28 @@ def test_random_search_exports_the_best_trial_with_a_model_card(tiny_fashion_mni
     # A rerun of the finished search trains nothing and writes no second version.
     again = tune.run_search(_search(tiny_fashion_mnist), directory, exports)
     assert again["export"] == outcome["export"] and sorted(os.listdir(os.path.dirname(outcome["export"]))) == ["1"]
+
+
+def test_a_search_from_a_named_config_uses_its_space_defaults_and_export_name(tiny_fashion_mnist, tmp_path):
+    """--config searches another config of a model (here the per-CPU-minute DCGAN, whose space
+    includes the batch size) and exports under that config's export name; the config is part of
+    what a rerun must match."""
+    directory, exports = str(tmp_path / "search"), str(tmp_path / "exports")
+    outcome = tune.run_search(_search(tiny_fashion_mnist, config="dcgan_fashion_mnist_fast", max_trials=1),
+                              directory, exports)
+    (row,) = outcome["rows"]
+    assert row["status"] == "COMPLETED" and row["hyperparameters"]["batch_size"] in (8, 16)
+    config = _read(os.path.join(directory, "trials", row["trial_id"], "config.json"))
+    assert config["batch_size"] == row["hyperparameters"]["batch_size"]
+    assert config["model_config"]["kernel_size"] == row["hyperparameters"]["kernel_size"]
+    assert outcome["export"] == os.path.join(exports, "dcgan_fashion_mnist_fast", "1")
+    assert _read(os.path.join(directory, tune.search.SEARCH_FILE))["config"] == "dcgan_fashion_mnist_fast"
+    with pytest.raises(UserError, match="holds a different search \\(config='dcgan_fashion_mnist_fast', not None"):
+        tune.search.check_directory(directory, _search(tiny_fashion_mnist, max_trials=1))
+    with pytest.raises(UserError, match="config 'sngan_fashion_mnist' trains 'sngan', not --model=dcgan"):
+        tune.search.base_config(_search(tiny_fashion_mnist, config="sngan_fashion_mnist"))
+    with pytest.raises(UserError, match="config 'dcgan_fashion_mnist' declares no search_space|unknown config 'nope'"):
+        tune.search.base_config(_search(tiny_fashion_mnist, config="nope"))
 
 
 @pytest.mark.slow  # The Bayesian tuner's plumbing is the random one's; this is a second end-to-end search.
@@ -190,8 +211,22 @@ def test_a_search_scored_on_test_before_the_split_existed_is_not_resumed_on_vali
     tune.search.check_directory(directory, _search(tiny_fashion_mnist, split="test"))  # The same search.
 
 
-@pytest.mark.parametrize("name", ["cgan", "cvae", "dcgan", "infogan", "mlp_gan", "pixelcnn", "vae", "wgan_gp"])
-def test_every_search_space_applies_to_its_config_and_builds(name):
+def _tunable_configs():
+    import importlib
+
+    from zoo import config as config_lib
+
+    return [name for name in config_lib.available_configs()
+            if hasattr(importlib.import_module(f"{config_lib.CONFIG_PACKAGE}.{name}"), "search_space")]
+
+
+def test_the_tunable_configs_are_found():
+    assert {"dcgan_fashion_mnist", "dcgan_fashion_mnist_fast", "cgan_fashion_mnist", "vae_fashion_mnist",
+            "pixelcnn_fashion_mnist"} <= set(_tunable_configs())
+
+
+@pytest.mark.parametrize("name", _tunable_configs())
+def test_every_search_space_applies_to_its_config_and_builds(name, tiny_fashion_mnist):
     """Random points of each declared space are valid configs: the keys exist, the types fit, and
     the model builds (smoke) or at least accepts the values (full size)."""
     import keras_tuner
@@ -199,7 +234,7 @@ def test_every_search_space_applies_to_its_config_and_builds(name):
     from zoo import config as config_lib
     from zoo import registry
 
-    space = tune.search.search_space_function(f"{name}_fashion_mnist")
+    space = tune.search.search_space_function(name)
     for smoke in (True, False):
         hp = keras_tuner.HyperParameters()
         space(hp, smoke)
@@ -207,7 +242,8 @@ def test_every_search_space_applies_to_its_config_and_builds(name):
         for seed in range(3):
             for parameter in hp.space:
                 hp.values[parameter.name] = parameter.random_sample(seed)
-            config = tune.search.trial_config(config_lib.load(f"{name}_fashion_mnist", smoke=smoke), space(hp, smoke))
+            config = tune.search.trial_config(config_lib.load(name, smoke=smoke), space(hp, smoke))
             if smoke:
-                model = registry.get(config.model)(config.model_config, DataSpec("images", image_shape=(28, 28, 1), num_classes=10))
+                config.data_dir = tiny_fashion_mnist
+                model = registry.get(config.model)(config.model_config, data.load_for(config, "train").spec)
                 assert model.serving_signatures()

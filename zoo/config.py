@@ -40,18 +40,23 @@ def available_configs():
     return sorted(f[:-3] for f in os.listdir(folder) if f.endswith(".py") and not f.startswith("_"))
 
 
-def load(spec, smoke=False):
-    """Loads a config from a file path (`experiments/configs/dcgan_fashion_mnist.py`) or a name."""
+def config_module(spec):
+    """The Python module of a config file path (`experiments/configs/dcgan_fashion_mnist.py`) or name."""
     if spec.endswith(".py") or os.sep in spec:
         if not os.path.isfile(spec):
             raise UserError(f"config file {spec!r} does not exist; available configs: {', '.join(available_configs())}")
         module_spec = importlib.util.spec_from_file_location("zoo_user_config", spec)
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
-    else:
-        if not _config_exists(spec):
-            raise UserError(f"unknown config {spec!r}; available configs: {', '.join(available_configs())}")
-        module = importlib.import_module(f"{CONFIG_PACKAGE}.{spec}")
+        return module
+    if not _config_exists(spec):
+        raise UserError(f"unknown config {spec!r}; available configs: {', '.join(available_configs())}")
+    return importlib.import_module(f"{CONFIG_PACKAGE}.{spec}")
+
+
+def load(spec, smoke=False):
+    """Loads a config from a file path (`experiments/configs/dcgan_fashion_mnist.py`) or a name."""
+    module = config_module(spec)
     if not hasattr(module, "get_config"):
         raise UserError(f"config {spec!r} has no get_config() function")
     return module.get_config(smoke=smoke)

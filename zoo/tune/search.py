@@ -59,16 +59,17 @@ TRIALS_DIR = "trials"
 TRIAL_RESULT = "trial_result.json"
 MODEL_CARD = "model_card.json"
 # What makes two searches the same one: a rerun may raise max_trials, not change these.
-IDENTITY = ("model", "dataset", "tuner", "objective", "steps", "seed", "overrides", "fixed", "smoke",
+IDENTITY = ("model", "config", "dataset", "tuner", "objective", "steps", "seed", "overrides", "fixed", "smoke",
             "hyperband_max_epochs", "hyperband_factor", "split", "validation_size")
 # What a search.json written before a key existed meant by it (searches scored on test before "split").
-IDENTITY_DEFAULTS = {"split": "test"}
+IDENTITY_DEFAULTS = {"split": "test", "config": None}
 
 
 @dataclasses.dataclass
 class Search:
     model: str
     dataset: str = "fashion_mnist"
+    config: str | None = None  # The config searched from (name or file; None: the model's, <model>_<dataset>).
     tuner: str = "random"
     objective: str = "fid"
     max_trials: int = 10
@@ -96,7 +97,7 @@ def search_space_function(config_name):
     """The config file's `search_space(hp, smoke)`; one line naming the configs that have one."""
     import importlib
 
-    module = importlib.import_module(f"{config_lib.CONFIG_PACKAGE}.{config_name}")
+    module = config_lib.config_module(config_name)
     if not hasattr(module, "search_space"):
         tunable = [name for name in config_lib.available_configs()
                    if hasattr(importlib.import_module(f"{config_lib.CONFIG_PACKAGE}.{name}"), "search_space")]
@@ -144,8 +145,10 @@ def base_config(search):
     from zoo import registry
 
     registry.get(search.model)
-    name = config_lib.default_config_name(search.model, search.dataset)
+    name = search.config or config_lib.default_config_name(search.model, search.dataset)
     config = config_lib.load(name, smoke=search.smoke)
+    if config.model != search.model and search.config:
+        raise UserError(f"config {name!r} trains {config.model!r}, not --model={search.model}")
     if config.model != search.model:
         raise UserError(f"no config for {search.model!r}; available configs: {', '.join(config_lib.available_configs())}")
     if search.dataset != config.dataset:
