@@ -80,9 +80,9 @@ def quality_table(rows):
         f"{first['machine']}, then {first['num_samples']} samples drawn through the SavedModel and compared "
         f"with the Fashion-MNIST test split in the shipped feature space (network {first['feature_model']['hash']}, "
         "see zoo/metrics/FEATURE_NETWORK.md). These FIDs are not comparable to InceptionV3 FIDs in papers. "
-        + ("Rows of different dates, or of one date with different machine letters (a, b: rows recorded before "
-           "the machine id have none), ran on different 2-core machines, whose speeds differ: compare the steps "
-           "each reached with the dcgan row of the same date and letter. " if len(set(labels.values())) > 1 else "")
+        + ("Rows of different dates, or of one date and different letters (a, b: its machines in the order "
+           "they ran), ran on different 2-core machines, whose speeds differ: compare the steps each reached "
+           "with the dcgan row of the same date and letter. " if len(set(labels.values())) > 1 else "")
         + training_note(rows, FASHION_MNIST_WHOLE))
     for row in rows:
         if "label_accuracy" in row:

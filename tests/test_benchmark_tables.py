@@ -1,0 +1,37 @@
+"""benchmarks/make_table.py: the date/machine labels of quality rows and the search table."""
+
+from benchmarks import make_table
+
+
+def _row(name, date, machine_id=None, recorded_at=None, fid=50.0):
+    row = {"name": name, "date": date, "metrics": {"fid": fid}}
+    if machine_id:
+        row.update(machine_id=machine_id, recorded_at=recorded_at)
+    return row
+
+
+def test_rows_of_one_date_from_two_machines_get_letters_in_recording_order():
+    rows = [_row("late", "2026-12-01", "ffff0000", "2026-12-01T15:00:00"),
+            _row("early", "2026-12-01", "00001111", "2026-12-01T09:00:00"),
+            _row("unrecorded", "2026-12-01"),
+            _row("early_too", "2026-12-01", "00001111", "2026-12-01T09:30:00"),
+            _row("alone", "2026-11-28")]
+    labels = {row["name"]: label for row, label in zip(rows, (make_table.run_labels(rows)[id(row)] for row in rows))}
+    assert labels == {"unrecorded": "2026-12-01 a", "early": "2026-12-01 b", "early_too": "2026-12-01 b",
+                      "late": "2026-12-01 c", "alone": "2026-11-28"}
+
+
+def test_the_search_table_ranks_completed_trials_and_names_the_failed():
+    result = {"config": "dcgan_fashion_mnist_fast", "command": "python benchmarks/search.py", "minutes": 10.0,
+              "split": "validation", "eval_samples": 2000, "eval_reference_examples": 10000, "date": "2026-12-01",
+              "machine": "x86_64 2 cores", "best": {"trial_id": "1"},
+              "trials": [{"trial_id": "0", "objective": 80.0, "steps": 100, "hyperparameters": {"loss": "hinge"}},
+                         {"trial_id": "2", "objective": None, "steps": 7, "reason": "NaN at step 7",
+                          "hyperparameters": {"loss": "hinge", "ema_decay": 0.999}},
+                         {"trial_id": "1", "objective": 63.51294, "steps": 200,
+                          "hyperparameters": {"loss": "least_squares", "ema_decay": 0.0}}]}
+    lines = make_table.search_table(result)
+    assert lines[0] == "| trial | validation FID ↓ | steps | loss | ema_decay |"
+    assert [line.split(" | ")[0] for line in lines[2:5]] == ["| 1", "| 0", "| 2"]
+    assert lines[2] == "| 1 | 63.51 | 200 | least_squares | 0 |"
+    assert "failed: NaN at step 7" in lines[4] and "trial 1's values" in lines[-1]
