@@ -93,15 +93,17 @@ class Search:
         return {key: values[key] for key in IDENTITY}
 
 
+def tunable_configs():
+    """The configs in experiments/configs that declare search_space(hp)."""
+    return [name for name in config_lib.available_configs() if hasattr(config_lib.config_module(name), "search_space")]
+
+
 def search_space_function(config_name):
     """The config file's `search_space(hp, smoke)`; one line naming the configs that have one."""
-    import importlib
-
     module = config_lib.config_module(config_name)
     if not hasattr(module, "search_space"):
-        tunable = [name for name in config_lib.available_configs()
-                   if hasattr(importlib.import_module(f"{config_lib.CONFIG_PACKAGE}.{name}"), "search_space")]
-        raise UserError(f"config {config_name!r} declares no search_space(hp); tunable configs: {', '.join(tunable)}")
+        raise UserError(f"config {config_name!r} declares no search_space(hp); tunable configs: "
+                        f"{', '.join(tunable_configs())}")
     return module.search_space
 
 
