@@ -57,13 +57,14 @@ def run_labels(rows):
                                     if len(by_date[row["date"]]) > 1 else "") for row in rows}
 
 
-def quality_table(rows):
+def quality_table(rows, labels=None):
+    """`labels`: run_labels of every quality row, so one machine keeps its letter in every budget's table."""
     lines = [
         "| row | split | date | steps | images/s | FID ↓ | KID ↓ | precision ↑ | recall ↑ | density | coverage | command |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     # Newest first; rows of one date and machine (`run_label`) ran on one machine.
-    labels = run_labels(rows)
+    labels = labels or run_labels(rows)
     newest_first = sorted(rows, key=lambda row: row["metrics"]["fid"])
     newest_first.sort(key=lambda row: labels[id(row)], reverse=True)
     for row in newest_first:
@@ -386,9 +387,10 @@ def main():
     text = load("text_*.json")
     translation = load("translation_*.json")
     lines = []
+    labels = run_labels(quality)
     for minutes in sorted({row["budget_minutes"] for row in quality}):
         rows = [row for row in quality if row["budget_minutes"] == minutes]
-        lines += [f"### Sample quality at a {minutes:g}-minute CPU budget", ""] + quality_table(rows) + [""]
+        lines += [f"### Sample quality at a {minutes:g}-minute CPU budget", ""] + quality_table(rows, labels) + [""]
     for result in load("search_*.json"):
         lines += [f"### Search for quality per CPU-minute ({result['config']})", ""] + search_table(result) + [""]
     if aids:

@@ -35,3 +35,26 @@ def test_the_search_table_ranks_completed_trials_and_names_the_failed():
     assert [line.split(" | ")[0] for line in lines[2:5]] == ["| 1", "| 0", "| 2"]
     assert lines[2] == "| 1 | 63.51 | 200 | least_squares | 0 |"
     assert "failed: NaN at step 7" in lines[4] and "trial 1's values" in lines[-1]
+
+
+def _quality_row(name, minutes, machine_id, recorded_at, fid):
+    row = _row(name, "2026-12-01", machine_id, recorded_at, fid)
+    row.update(split="test", steps=100, images_per_second=10.0, budget_minutes=minutes, machine="x86_64 2 cores",
+               num_samples=10000, feature_model={"hash": "abc"}, command=f"quality.py --minutes={minutes}",
+               train_data="train")
+    row["metrics"].update(kid_mean=1.0, kid_std=0.1, precision=0.5, recall=0.5, density=0.5, coverage=0.5)
+    return row
+
+
+def test_a_machine_keeps_its_letter_in_a_budget_table_where_it_is_alone():
+    rows = [_quality_row("a10", 10, "00001111", "2026-12-01T09:00:00", 90.0),
+            _quality_row("b10", 10, "ffff0000", "2026-12-01T15:00:00", 60.0),
+            _quality_row("b60", 60, "ffff0000", "2026-12-01T16:00:00", 30.0)]
+    labels = make_table.run_labels(rows)
+    sixty = make_table.quality_table([rows[2]], labels)
+    assert sixty[2].startswith("| b60 | test | 2026-12-01 b | 100 |")
+    # Labelled alone, the one machine of the table would lose its letter.
+    assert make_table.quality_table([rows[2]])[2].startswith("| b60 | test | 2026-12-01 | 100 |")
+    ten = make_table.quality_table(rows[:2], labels)
+    assert [line.split(" | ")[:3] for line in ten[2:4]] == [["| b10", "test", "2026-12-01 b"],
+                                                              ["| a10", "test", "2026-12-01 a"]]
