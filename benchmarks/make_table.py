@@ -42,19 +42,29 @@ def training_note(rows, whole):
 
 
 def run_labels(rows):
-    """{id(row): "date" or "date b"}: the date, and a letter per machine when one date has rows from
-    several (in the order recorded; rows without a machine id, recorded before it, come first)."""
-    by_date, first = {}, {}
+    """{id(row): "date" or "date b"}: a machine is labelled by the date of its first row, with a letter per
+    machine when several first recorded on one date (in the order of their first rows; rows without a machine
+    id, recorded before it, are labelled by their own date and come first). So a machine whose runs cross
+    midnight keeps one label: its rows are one machine's, whatever day each finished on."""
+    first = {}  # machine id -> (recorded_at, date) of its earliest row
     for row in rows:
-        ids = by_date.setdefault(row["date"], [])
+        machine = row.get("machine_id")
+        if machine is not None:
+            first[machine] = min(first.get(machine, ("~", "")), (row.get("recorded_at") or "", row["date"]))
+
+    def date_of(row):
+        machine = row.get("machine_id")
+        return row["date"] if machine is None else first[machine][1]
+
+    by_date = {}
+    for row in rows:
+        ids = by_date.setdefault(date_of(row), [])
         if row.get("machine_id") not in ids:
             ids.append(row.get("machine_id"))
-        key = row.get("machine_id")
-        first[key] = min(first.get(key, "~"), row.get("recorded_at", ""))
     for ids in by_date.values():
-        ids.sort(key=lambda machine: (machine is not None, first[machine]))
-    return {id(row): row["date"] + (f" {'abcdefgh'[by_date[row['date']].index(row.get('machine_id'))]}"
-                                    if len(by_date[row["date"]]) > 1 else "") for row in rows}
+        ids.sort(key=lambda machine: (machine is not None, first.get(machine, ("",))[0]))
+    return {id(row): date_of(row) + (f" {'abcdefgh'[by_date[date_of(row)].index(row.get('machine_id'))]}"
+                                     if len(by_date[date_of(row)]) > 1 else "") for row in rows}
 
 
 def quality_table(rows, labels=None):

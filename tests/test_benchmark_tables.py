@@ -21,6 +21,16 @@ def test_rows_of_one_date_from_two_machines_get_letters_in_recording_order():
                       "late": "2026-12-01 c", "alone": "2026-11-28"}
 
 
+def test_a_machine_whose_runs_cross_midnight_keeps_the_label_of_its_first_day():
+    rows = [_row("a", "2026-12-01", "00001111", "2026-12-01T09:00:00"),
+            _row("b", "2026-12-01", "ffff0000", "2026-12-01T15:00:00"),
+            _row("b_after_midnight", "2026-12-02", "ffff0000", "2026-12-02T00:13:54"),
+            _row("c_next_day", "2026-12-02", "12345678", "2026-12-02T10:00:00")]
+    labels = {row["name"]: label for row, label in zip(rows, (make_table.run_labels(rows)[id(row)] for row in rows))}
+    assert labels == {"a": "2026-12-01 a", "b": "2026-12-01 b", "b_after_midnight": "2026-12-01 b",
+                      "c_next_day": "2026-12-02"}
+
+
 def test_the_search_table_ranks_completed_trials_and_names_the_failed():
     result = {"config": "dcgan_fashion_mnist_fast", "command": "python benchmarks/search.py", "minutes": 10.0,
               "split": "validation", "eval_samples": 2000, "eval_reference_examples": 10000, "date": "2026-12-01",
