@@ -45,6 +45,24 @@ def test_every_declared_example_request_is_accepted(models, name):
         assert all(value.shape[0] == 2 for value in outputs.values()), signature.name
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_every_signature_answers_an_empty_batch(models, name):
+    """A batch of 0 gets 0-row outputs of the dtypes and inner shapes a batch of 2 gets, whatever
+    the CPU's kernels would do with an empty tensor (issue 32: oneDNN on AMX fails on them)."""
+    model = models[name]
+    signatures = model.serving_signatures()
+    for signature in model.interface().signatures:
+        function = signatures[signature.name]
+        two = function(**{key: tf.constant(value) for key, value in signature.example_request(rows=2).items()})
+        empty = function(**{key: tf.constant(value) for key, value in signature.example_request(rows=0).items()})
+        assert set(empty) == set(two), signature.name
+        for key, value in empty.items():
+            assert value.dtype == two[key].dtype, (signature.name, key)
+            assert value.shape[0] == 0, (signature.name, key, value.shape)
+            if two[key].shape.rank > 1 and all(size for size in two[key].shape[1:]):
+                assert value.shape[1:] == two[key].shape[1:], (signature.name, key, value.shape)
+
+
 def test_a_declaration_that_contradicts_the_serving_functions_is_refused(models):
     model = models["dcgan"]
     signatures = model.serving_signatures()

@@ -16,6 +16,7 @@ import tensorflow as tf
 from zoo.errors import TrainingDiverged, UserError
 from zoo.export import warmup
 from zoo import contract
+from zoo import signatures as signatures_lib
 
 INFO_FILE = os.path.join("assets.extra", "zoo_export.json")
 
@@ -151,7 +152,7 @@ def export_model(model, export_dir, name, info=None, version=None, extra_files=N
     for variable in getattr(model, "variables", ()):  # Never an export of weights that diverged.
         if tf.as_dtype(variable.dtype).is_floating and not np.all(np.isfinite(variable.numpy())):
             raise TrainingDiverged(f"refusing to export {name}: {variable.path} holds non-finite values")
-    signatures = model.serving_signatures()
+    signatures = signatures_lib.answering_empty_batches(model.serving_signatures())  # Idempotent.
     interface = model.interface()
     check_declared(interface, signatures)
     temporary = os.path.join(model_dir, f".tmp-{version}-{os.getpid()}-{int(time.time())}")

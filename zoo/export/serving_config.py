@@ -116,7 +116,7 @@ def parse_monitoring_config(text):
 
 def write_batching_parameters(export_root, threads=None):
     """Writes the CPU starting point unless the file exists (the user may have tuned it); returns its path."""
-    from zoo.models.base import MAX_SERVING_BATCH
+    from zoo.signatures import MAX_SERVING_BATCH
 
     path = os.path.join(export_root, BATCHING_FILE)
     if not os.path.exists(path):

@@ -249,7 +249,7 @@ def preview_grid(interface, call, where, info, first_seed, num, columns=None, la
 
 
 def _max_batch():
-    from zoo.models.base import MAX_SERVING_BATCH  # The bound every serving signature checks.
+    from zoo.signatures import MAX_SERVING_BATCH  # The bound every serving signature checks.
 
     return MAX_SERVING_BATCH
 

@@ -8,9 +8,9 @@ import math
 import keras
 import tensorflow as tf
 
-# The largest batch a serving signature accepts; larger requests fail with InvalidArgument
-# instead of exhausting a server's memory.
-MAX_SERVING_BATCH = 1024
+# Serving-input bounds and checks live below zoo.models (the exporter and metrics read them too).
+from zoo.signatures import (  # noqa: F401  (re-exported for the models)
+    MAX_SERVING_BATCH, answering_empty_batches, check_serving_batch, checked)
 
 
 def image_data(spec, model_name):
@@ -20,26 +20,6 @@ def image_data(spec, model_name):
 
     spec.require(data_base.IMAGES, model_name)
     return spec.image_shape, spec.num_classes
-
-
-def check_serving_batch(tensor, name):
-    """Asserts in-graph that `tensor`'s batch dimension is at most MAX_SERVING_BATCH."""
-    return tf.debugging.assert_less_equal(
-        tf.shape(tensor, out_type=tf.int64)[0],
-        tf.constant(MAX_SERVING_BATCH, tf.int64),
-        message=f"{name}: batch size must be between 0 and {MAX_SERVING_BATCH}",
-    )
-
-
-def checked(checks, *tensors):
-    """`tensors` passed through identities that run only after every op in `checks` (in-graph
-    input assertions). Every input a signature reads must go through here: an op that reads an
-    input directly (an embedding lookup of a label) is otherwise free to run before the assertion
-    and fail with its own, less helpful error (or, on some kernels, read out of range).
-    """
-    with tf.control_dependencies(checks):
-        outputs = tuple(tf.identity(tensor) for tensor in tensors)
-    return outputs[0] if len(outputs) == 1 else outputs
 
 
 def latents_from_seeds(seeds, latent_dim):

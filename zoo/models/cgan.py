@@ -112,7 +112,7 @@ class ConditionalGAN(GAN):
             z, label = base.checked([base.check_serving_batch(z, "z"), *self._check_labels(label, z)], z, label)
             return {"images": base.to_uint8(self.sampling_generator((z, label), training=False))}
 
-        return {"serving_default": serving_default, "from_latent": from_latent}
+        return base.answering_empty_batches({"serving_default": serving_default, "from_latent": from_latent})
 
     def interface(self):
         """The GAN's signatures with a class label beside the seed and the latent."""

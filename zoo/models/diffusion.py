@@ -461,7 +461,7 @@ class Diffusion(keras.Model):
                 seed, steps, eta = base.checked(self._checks(seed, steps, eta), seed, steps, eta)
                 return images(seed, steps, eta)
 
-        return {"serving_default": serving_default, "sample": sample}
+        return base.answering_empty_batches({"serving_default": serving_default, "sample": sample})
 
     def interface(self):
         """Sampling from seeds at the defaults (serving_default) or with steps/eta/guidance chosen

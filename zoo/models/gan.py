@@ -327,7 +327,7 @@ class GAN(keras.Model):
                 z = tf.identity(z)
             return {"images": base.to_uint8(self.sampling_generator(z, training=False))}
 
-        return {"serving_default": serving_default, "from_latent": from_latent}
+        return base.answering_empty_batches({"serving_default": serving_default, "from_latent": from_latent})
 
     def interface(self):
         """`serving_default(seed)` samples (the preview and FID/KID); `from_latent(z)` decodes."""

@@ -135,7 +135,7 @@ class InfoGAN(GAN):
             z, categorical, continuous = base.checked(checks, z, categorical, continuous)
             return self._images(z, categorical, continuous)
 
-        return {"serving_default": serving_default, "from_latent": from_latent}
+        return base.answering_empty_batches({"serving_default": serving_default, "from_latent": from_latent})
 
     def interface(self):
         """`serving_default(seed)` draws noise and codes from the seed; `from_latent` takes them."""

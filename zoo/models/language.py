@@ -155,7 +155,7 @@ class ByteLanguageModel(keras.Model):
         log_likelihood = tf.function(self._log_likelihood, input_signature=[
             tf.TensorSpec([None], tf.string, name="text"),
         ])
-        return {"serving_default": generate, "generate": generate, "log_likelihood": log_likelihood}
+        return base.answering_empty_batches({"serving_default": generate, "generate": generate, "log_likelihood": log_likelihood})
 
     def interface(self):
         """`generate` (also `serving_default`) continues prompts; `log_likelihood` scores text

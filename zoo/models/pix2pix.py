@@ -192,7 +192,7 @@ class Pix2Pix(GAN):
             inputs = tf.cast(images, tf.float32) / 127.5 - 1.0
             return {"images": base.to_uint8(self.sampling_generator(inputs, training=False))}
 
-        return {"serving_default": serving_default}
+        return base.answering_empty_batches({"serving_default": serving_default})
 
     def interface(self):
         """One signature, from input images to output images, evaluated (and previewed) against

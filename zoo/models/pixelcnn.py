@@ -252,7 +252,7 @@ class PixelCNN(keras.Model):
                              lambda: tf.zeros([0], tf.float32))
             return {"log_likelihood": scores}
 
-        return {"serving_default": serving_default, "log_likelihood": log_likelihood}
+        return base.answering_empty_batches({"serving_default": serving_default, "log_likelihood": log_likelihood})
 
     def interface(self):
         """Sampling from seeds and the exact likelihood of images."""

@@ -298,14 +298,14 @@ class VAE(keras.Model):
             return tf.function(call, input_signature=specs)
 
         decode_fn = signature(decode, z_spec)
-        return {
+        return base.answering_empty_batches({
             "serving_default": signature(sample, seed_spec),
             "decode": decode_fn,
             "from_latent": decode_fn,
             "encode": signature(encode, image_spec),
             "reconstruct": signature(reconstruct, image_spec),
             "log_likelihood": signature(log_likelihood, image_spec),
-        }
+        })
 
     def interface(self):
         """Sampling, decoding, encoding, reconstruction and the likelihood, each with the label
