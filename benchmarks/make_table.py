@@ -336,17 +336,42 @@ def shipped_cards():
     return [newest[name] for name in sorted(newest)]
 
 
-def shipped_table(shipped):
-    lines = ["| export | model | measured on the test split (zoo-eval) | trained | size | card |",
-             "|---|---|---|---|---|---|"]
+def recommended_table(shipped, manifest):
+    """Per use README recommends a model for: the best shipped export meeting its floor (zoo.export.floors)."""
+    from zoo.export import floors
+
+    links = {card["name"]: link for card, link in shipped}
+    chosen = floors.recommended(manifest, {card["name"]: card["metrics"] for card, _ in shipped})
+    lines = ["| use | recommended export | measured on the test split | floor |", "|---|---|---|---|"]
+    for use, pick in chosen.items():
+        if pick is None:
+            lines.append(f"| {use} | none yet: no shipped export of this use meets its floor | | |")
+            continue
+        name, _ = pick
+        card = next(card for card, _ in shipped if card["name"] == name)
+        lines.append(f"| {use} | [`{name}`]({links[name]}) | {card['headline']} | {floors.describe_floor(name, manifest)} |")
+    return lines
+
+
+def shipped_table(shipped, manifest=None):
+    from zoo.export import floors
+
+    manifest = manifest or {}
+    lines = ["| export | model | measured on the test split (zoo-eval) | quality floor | trained | size | card |",
+             "|---|---|---|---|---|---|---|"]
     for card, link in shipped:
         training = card["training"]
-        lines.append(f"| `exports/{card['name']}` | `{card['model']}` | {card['headline']} | "
+        floor = floors.describe_floor(card["name"], manifest) or "none declared"
+        if floors.shortfalls(card["name"], card["metrics"], manifest):
+            floor += " (**below**)"
+        lines.append(f"| `exports/{card['name']}` | `{card['model']}` | {card['headline']} | {floor} | "
                      f"{training['steps']:,} steps, {training['wall_seconds'] / 60:.1f} min | "
                      f"{card['size_bytes'] / 1e6:.1f} MB | [{card['name']}]({link}) |")
     total = sum(card["size_bytes"] for card, _ in shipped)
     lines += ["", f"{len(shipped)} exports, {total / 1e6:.1f} MB in all (sizes without the cards). Each card "
-              "holds the full protocol (split, sample count, feature network) and both commands."]
+              "holds the full protocol (split, sample count, feature network) and both commands. Floors: "
+              f"`exports/{floors.FLOORS_FILE}` (each with its source row); a card below its floor is listed there "
+              "with its numbers and never recommended."]
     return lines
 
 
@@ -379,7 +404,13 @@ def write_shipped(readme_path):
     readme = open(readme_path).read()
     before, rest = readme.split(SHIPPED_START)
     _, after = rest.split(SHIPPED_END)
-    readme = before + SHIPPED_START + "\n" + "\n".join(shipped_table(shipped)) + "\n" + SHIPPED_END + after
+    from zoo.export import floors
+
+    manifest = floors.load(os.path.join(ROOT, "exports"))
+    block = (["**Recommended per use** (the best measured export that meets its quality floor):", ""]
+             + recommended_table(shipped, manifest) + ["", "**Every shipped export:**", ""]
+             + shipped_table(shipped, manifest))
+    readme = before + SHIPPED_START + "\n" + "\n".join(block) + "\n" + SHIPPED_END + after
     with open(readme_path, "w") as f:
         f.write(models_table_column(readme, shipped))
     return shipped

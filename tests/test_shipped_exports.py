@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tests import helpers
 from zoo import contract, registry
-from zoo.export import cards, saved_model, serving_config, warmup
+from zoo.export import cards, floors, saved_model, serving_config, warmup
 from zoo.serving.local_models import LocalModels
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -105,6 +105,51 @@ def test_shipped_export_matches_its_card(name):
     assert os.path.exists(cards.card_path(version_dir, markdown=True))
     assert shlex.split(card["training"]["reproduce"])[0] == "zoo-train"
     assert f"--train_steps={card['training']['steps']}" in card["training"]["reproduce"]
+
+
+FLOORS = floors.load(EXPORTS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_card_meets_its_quality_floor(name):
+    """Every shipped export declares a floor; a card worse than it fails, unless the manifest lists
+    the export as below its floor with exactly the numbers its card states (a known shortfall)."""
+    _, _, card = SHIPPED[NAMES.index(name)]
+    assert name in FLOORS["floors"], f"{name} declares no quality floor in exports/{floors.FLOORS_FILE}"
+    missed = floors.shortfalls(name, card["metrics"], FLOORS)
+    declared = FLOORS.get("below_floor", {}).get(name)
+    if declared is None:
+        assert not missed, f"{name} is below its floor: {missed}"
+        return
+    assert missed, f"{name} meets its floor now: remove it from below_floor in exports/{floors.FLOORS_FILE}"
+    for metric, value in declared.items():
+        assert card["metrics"][metric] == pytest.approx(value, abs=1e-4), (
+            f"{name}'s card states {metric} {card['metrics'][metric]}, below_floor says {value}")
+
+
+def test_floors_and_uses_name_shipped_exports_or_configs():
+    from zoo import config as config_lib
+
+    configs = {config_lib.load(name).export_name for name in config_lib.available_configs()}
+    named = set(FLOORS["floors"]) | set(FLOORS.get("below_floor", {}))
+    named |= {name for use in FLOORS["uses"].values() for name in use["exports"]}
+    assert named <= set(NAMES) | configs, sorted(named - set(NAMES) - configs)
+    assert set(FLOORS.get("below_floor", {})) <= set(NAMES)
+    for use in FLOORS["uses"].values():  # A use ranks by a metric its exports' floors bound.
+        assert all(use["metric"] in FLOORS["floors"][name] for name in use["exports"]), use
+
+
+def test_readme_recommends_per_use_the_best_export_that_meets_its_floor():
+    readme = _readme()
+    chosen = floors.recommended(FLOORS, {name: card["metrics"] for name, _, card in SHIPPED})
+    assert set(chosen) == set(FLOORS["uses"])
+    for use, pick in chosen.items():
+        rows = [line for line in readme.splitlines() if line.startswith(f"| {use} |")]
+        assert rows, f"README recommends nothing for {use!r}"
+        if pick is None:
+            assert "none yet" in rows[0]
+        else:
+            assert f"[`{pick[0]}`]" in rows[0], f"README's {use!r} row {rows[0]!r}, the cards choose {pick[0]}"
 
 
 @pytest.mark.parametrize("name", NAMES)
