@@ -39,11 +39,21 @@ flags.DEFINE_string("exports", "exports", "The export root the version ships int
 flags.DEFINE_bool("replace", False, "Remove older shipped versions of this model after shipping.")
 FLAGS = flags.FLAGS
 
-def _limitations(config, spec, interface, steps, seconds, evaluation_split):
+def _limitations(config, spec, interface, steps, seconds, evaluation_split, name, metrics, export_root):
     from zoo import contract
+    from zoo.export import floors
 
-    limits = [f"Trained for {steps:,} steps ({seconds / 60:.1f} minutes on 2 CPU cores): a demonstration-scale "
-              "run, far from converged. Retrain longer with the reproduce command and a larger --train_steps."]
+    manifest = floors.load(export_root)
+    missed = floors.shortfalls(name, metrics, manifest)
+    floor = floors.describe_floor(name, manifest)
+    if missed or not floor:
+        limits = [f"Trained for {steps:,} steps ({seconds / 60:.1f} minutes on 2 CPU cores), below its quality floor "
+                  f"({floor or 'none declared'}): not converged. Retrain longer with the reproduce command and a "
+                  "larger --train_steps."]
+    else:
+        limits = [f"Trained for {steps:,} steps ({seconds / 60:.1f} minutes on 2 CPU cores), meeting its quality floor "
+                  f"({floor}, exports/{floors.FLOORS_FILE}); a CPU-budget model, not a state-of-the-art one: "
+                  "longer training or a larger network may still improve it."]
     kinds = {evaluation.kind for evaluation in interface.evaluations}
     if kinds & {contract.SAMPLES, contract.TRANSLATION}:
         limits.append("FID/KID here use zoo's Fashion-MNIST feature network, not InceptionV3: comparable across "
@@ -154,7 +164,8 @@ def main(argv):
         "metrics": cards.metrics_of(record),
         "signatures": cards.signature_table(trained),
         "intended_use": _intended_use(interface),
-        "limitations": _limitations(config, train.spec, interface, steps, seconds, record["split"]),
+        "limitations": _limitations(config, train.spec, interface, steps, seconds, record["split"], name,
+                                    cards.metrics_of(record), FLAGS.exports),
     }
     card["headline"] = cards.headline(card["metrics"])
 
