@@ -8,7 +8,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 DEMO_WORKDIR ?= runs/demo
 DEMO_SECONDS ?= 300
 
-.PHONY: text-data setup data demo serve-local test test-slow benchmark clean
+.PHONY: text-data browser setup data demo play serve-local test test-slow benchmark clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,19 @@ text-data:
 	  else echo "install Debian's fortunes package (apt-get install fortunes) or use --dataset=text:/path/to/file.txt"; fi; \
 	fi
 
+# Debian's chromium and chromium-driver for the playground's browser test (skipped without them).
+browser:
+	@if [ ! -x /usr/bin/chromedriver ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) || echo "apt-get failed: the browser test skips"; \
+	  else echo "install Debian's chromium and chromium-driver for the browser test (it skips without them)"; fi; \
+	fi
+
+# make play: the browser playground over every shipped export (and runs/*/exports) on
+# http://127.0.0.1:7860; "keep" saves samples into runs/kept (an image-folder dataset).
+play: setup
+	$(BIN)/zoo-play --exports=exports --runs=runs --keep_dir=runs/kept
+
 demo: setup
 	@echo "== 1/3: 64 samples from the shipped export exports/dcgan_fashion_mnist (nothing trained) -> grid_shipped.png"
 	$(BIN)/zoo-sample --export=exports/dcgan_fashion_mnist --num=64 --seed=0 --out=grid_shipped.png
@@ -53,7 +66,7 @@ demo: setup
 serve-local: setup
 	$(BIN)/python -m zoo.serving.local_server exports --grpc_port=8500 --rest_port=8501 --preload
 
-test: setup data text-data
+test: setup data text-data browser
 	$(BIN)/python -m pytest -q --durations=15
 
 test-slow: setup data text-data

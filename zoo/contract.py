@@ -13,7 +13,8 @@ value is made:
     text           string per row (bytes); evaluation feeds the data's text
     categorical_code  int64 per row in [0, num_values), a code the model was trained to honour
     uniform_code   float32 [D] per row in [low, high]
-    parameter      one number per row with a default and an allowed range [low, high]
+    parameter      one number per row with a default and an allowed range [low, high]; an int64
+                   one may be a `prefix` length (a larger value extends the same output)
 
 An input may also carry an `example`: the value its warm-up request uses when the role's own
 example would not do (a text long enough to score). Outputs have roles too (`images`: uint8
@@ -74,6 +75,9 @@ class Input:
     high: float | int | None = None
     feature: str = ""  # image, class_label: the data feature evaluation feeds (e.g. "image", "label").
     example: object = None  # A warm-up value for one row, when the role's own would not do.
+    # parameter: the output for value v is a prefix of the output for any larger value (all else
+    # equal), so a client may stream it by growing the value (a text's new-token count).
+    prefix: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "shape", tuple(self.shape))
@@ -88,6 +92,8 @@ class Input:
             raise ValueError(f"input {self.name!r}: role {self.role} needs num_values >= 1")
         if self.role == "parameter" and (self.default is None or self.low is None or self.high is None):
             raise ValueError(f"input {self.name!r}: a parameter needs a default, low and high")
+        if self.prefix and (self.role != "parameter" or self.dtype != "int64"):
+            raise ValueError(f"input {self.name!r}: only an int64 parameter can be a prefix length")
 
     def tensor_spec(self):
         """The tf.TensorSpec of the signature input ([None, *shape], named)."""
@@ -126,9 +132,9 @@ class Input:
 
     def to_json(self):
         record = {"name": self.name, "role": self.role, "dtype": self.dtype, "shape": list(self.shape)}
-        for key in ("num_values", "default", "low", "high", "feature", "example"):
+        for key in ("num_values", "default", "low", "high", "feature", "example", "prefix"):
             value = getattr(self, key)
-            if value is not None and value != "" and not (key == "num_values" and value == 0):
+            if value is not None and value != "" and not (key in ("num_values", "prefix") and not value):
                 record[key] = value.decode("latin-1") if isinstance(value, bytes) else value
         return record
 

@@ -34,6 +34,20 @@ def checked(checks, *tensors):
     return outputs[0] if len(outputs) == 1 else outputs
 
 
+def latents_from_seeds(seeds, latent_dim):
+    """One standard-normal latent vector per int64 seed; a pure function of (seed, latent_dim).
+
+    Each vector depends on its own seed only, never on the batch it arrives in, so the same seed
+    gives the same latent in every request and every process.
+    """
+    seeds = tf.convert_to_tensor(seeds, tf.int64)
+    return tf.map_fn(
+        lambda s: tf.random.stateless_normal([latent_dim], seed=tf.stack([s, tf.constant(0, tf.int64)])),
+        seeds,
+        fn_output_signature=tf.TensorSpec([latent_dim], tf.float32),
+    )
+
+
 def _empty_like(spec):
     """A zero-row tensor of an output's dtype and static shape (unknown inner sizes become 0)."""
     shape = [0] + [0 if size is None else size for size in spec.shape.as_list()[1:]]

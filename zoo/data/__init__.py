@@ -13,7 +13,7 @@ Importing this package loads no data and does not import tensorflow_datasets.
 
 from zoo.data.base import DataSpec, Source, from_arrays
 from zoo.data.pipeline import make_pipeline, steps_per_epoch
-from zoo.data.sources import license_of, load
+from zoo.data.sources import class_names_of, license_of, load
 
 # The config keys that say how a dataset is read (passed to `load` when set).
 OPTIONS = ("data_dir", "image_size", "channels", "sequence_length", "direction", "validation_size", "classes",

@@ -3,7 +3,9 @@
 Files ending in .png, .jpg, .jpeg, .bmp or .gif are found recursively (hidden files and folders
 are skipped). When the images sit in subfolders and none directly in the folder, the sorted
 subfolder names are the classes, like `keras.utils.image_dataset_from_directory`; otherwise
-every label is 0 and num_classes is 0. Images are decoded lazily inside the tf.data graph, so a
+every label is 0 and num_classes is 0. A `classes.txt` in the folder (one class name per line, in
+id order) fixes the ids instead: subfolder <name> is class <its line>, so a folder holding only
+some classes of a model's (zoo-play's kept samples) keeps that model's label ids. Images are decoded lazily inside the tf.data graph, so a
 large folder is never held in memory; only the file headers are read up front (with Pillow), to
 check sizes and catch unreadable files before training starts.
 
@@ -22,6 +24,7 @@ from zoo.data import base
 from zoo.errors import UserError
 
 PREFIX = "folder:"
+CLASSES_FILE = "classes.txt"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
@@ -109,12 +112,44 @@ def _index(root):
                 images = _images_under(path)
                 if images:
                     classes.append((name, images))
+        declared = _declared_classes(root)
+        if classes and declared:
+            unknown = sorted(name for name, _ in classes if name not in declared)
+            if unknown:
+                raise UserError(f"image folder {root!r}: subfolders {unknown} are not classes of its {CLASSES_FILE} "
+                                f"({', '.join(declared)})")
+            paths = [path for _, images in classes for path in images]
+            labels = [declared.index(name) for name, images in classes for _ in images]
+            return paths, labels, declared
         if classes:
             paths = [path for _, images in classes for path in images]
             labels = [label for label, (_, images) in enumerate(classes) for _ in images]
             return paths, labels, [name for name, _ in classes]
     paths = _images_under(root)
     return paths, [0] * len(paths), []
+
+
+def _declared_classes(root):
+    """The class names of `root`'s classes.txt in id order, or [] without one."""
+    path = os.path.join(root, CLASSES_FILE)
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        names = [line.strip() for line in f if line.strip()]
+    if len(set(names)) != len(names):
+        raise UserError(f"{path} names a class twice")
+    return names
+
+
+def class_names(directory):
+    """The class names a folder dataset would have (in id order), or () when unlabelled or absent."""
+    root = os.path.expanduser(directory)
+    if not os.path.isdir(root):
+        return ()
+    try:
+        return tuple(_index(root)[2])
+    except (UserError, OSError):
+        return ()
 
 
 def _image_size(path):

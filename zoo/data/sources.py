@@ -87,6 +87,16 @@ def license_of(name):
     return f"see the TFDS catalog entry of {name!r}"
 
 
+def class_names_of(name):
+    """The names of dataset `name`'s classes in label order (Fashion-MNIST and its paired tasks,
+    a folder's class subfolders where it exists), or () when unknown."""
+    if name == fashion_mnist.NAME or name in paired.NAMES:
+        return tuple(fashion_mnist.CLASS_NAMES)
+    if isinstance(name, str) and name.startswith(folder.PREFIX):
+        return folder.class_names(name[len(folder.PREFIX):])
+    return ()
+
+
 def _first_line(error):
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0] if lines else ''}"

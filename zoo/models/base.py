@@ -10,7 +10,7 @@ import tensorflow as tf
 
 # Serving-input bounds and checks live below zoo.models (the exporter and metrics read them too).
 from zoo.signatures import (  # noqa: F401  (re-exported for the models)
-    MAX_SERVING_BATCH, answering_empty_batches, check_serving_batch, checked)
+    MAX_SERVING_BATCH, answering_empty_batches, check_serving_batch, checked, latents_from_seeds)
 
 
 def image_data(spec, model_name):
@@ -20,20 +20,6 @@ def image_data(spec, model_name):
 
     spec.require(data_base.IMAGES, model_name)
     return spec.image_shape, spec.num_classes
-
-
-def latents_from_seeds(seeds, latent_dim):
-    """One standard-normal latent vector per int64 seed; a pure function of (seed, latent_dim).
-
-    Each vector depends on its own seed only, never on the batch it arrives in, so the same seed
-    gives the same latent in every request and every process.
-    """
-    seeds = tf.convert_to_tensor(seeds, tf.int64)
-    return tf.map_fn(
-        lambda s: tf.random.stateless_normal([latent_dim], seed=tf.stack([s, tf.constant(0, tf.int64)])),
-        seeds,
-        fn_output_signature=tf.TensorSpec([latent_dim], tf.float32),
-    )
 
 
 def to_uint8(images):

@@ -1,0 +1,101 @@
+"""zoo-play: the browser playground over every export, generated from what each export declares.
+
+    zoo-play                                        # exports/ and runs/*/exports, http://127.0.0.1:7860
+    zoo-play --exports=exports --server=http://localhost:8501   # the same UI through TF Serving's REST API
+    zoo-play --keep_dir=kept                        # "keep" saves samples into kept/<class>/ + kept/kept.jsonl
+
+One tab per export (the newest version of each model directory), its model card beside it. Seeds,
+labels, codes, parameters, images (upload or draw) and prompts come from the signatures' declared
+roles, so a model trained tomorrow, or on a user's own folder, appears with no code. Kept samples
+form an image-folder dataset: `zoo-train --dataset=folder:kept --init_from=exports/<name>` fine-tunes
+on what was kept. Binds 127.0.0.1 unless --host says otherwise; no share links, no analytics.
+"""
+
+import glob
+import os
+import sys
+
+from absl import flags
+
+from zoo.errors import UserError
+
+# Its own flags (not absl's global FLAGS), so main(argv) runs in any process beside other commands.
+FLAGS = flags.FlagValues()
+
+flags.DEFINE_multi_string("exports", ["exports"], "Export roots (TF Serving base paths), model or version "
+                          "directories.", flag_values=FLAGS)
+flags.DEFINE_string("runs", "runs", "Also list the exports of every run under this folder (<run>/exports/...); "
+                    "empty: none.", flag_values=FLAGS)
+flags.DEFINE_string("server", None, "http://host:port of TF Serving's REST API (or `make serve-local`): call the "
+                    "models there instead of in this process.", flag_values=FLAGS)
+flags.DEFINE_string("host", "127.0.0.1", "Interface to bind (0.0.0.0 exposes the playground to the network).",
+                    flag_values=FLAGS)
+flags.DEFINE_integer("port", 7860, "Port to serve on.", flag_values=FLAGS)
+flags.DEFINE_string("keep_dir", None, "Folder that kept samples are written into (an image-folder dataset); "
+                    "nothing else is written.", flag_values=FLAGS)
+
+
+def roots(exports, runs):
+    """The export roots to list: the given ones, then every run's exports folder."""
+    found = list(exports)
+    if runs and os.path.isdir(runs):
+        found += sorted(path for path in glob.glob(os.path.join(runs, "*", "exports")) if os.path.isdir(path))
+    return found
+
+
+def build_app(exports, runs=None, server=None, keep_dir=None):
+    """(app, entries): the playground over the exports found, without serving it."""
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise UserError("zoo-play needs Gradio: pip install 'zoo[play]' (or make play)") from None
+    from zoo.play import app as app_lib, backends
+
+    entries = backends.discover(roots(exports, runs))
+    if not entries:
+        raise UserError(f"no exports found under {', '.join(roots(exports, runs))}: expected <root>/<name>/<version>/"
+                        "saved_model.pb (train one with zoo-train, or pass --exports)")
+    backend = backends.ServerBackend(server) if server else backends.LocalBackend()
+    return app_lib.build(entries, backend, keep_dir=keep_dir), entries
+
+
+def main(argv):
+    """Parses `argv` (program name first, absl flags and --flagfile) and serves until stopped."""
+    FLAGS.unparse_flags()  # Each call starts from the defaults, as a new process would.
+    try:
+        rest = FLAGS(list(argv))
+    except flags.Error as error:
+        raise UserError(str(error).splitlines()[0]) from None
+    if len(rest) > 1:
+        raise UserError(f"unexpected arguments {rest[1:]}: every option is a --flag (see --help)")
+    if not 0 < FLAGS.port < 65536:
+        raise UserError(f"--port must be between 1 and 65535, got {FLAGS.port}")
+    from zoo.play import app as app_lib
+
+    app, entries = build_app(FLAGS.exports, FLAGS.runs, FLAGS.server, FLAGS.keep_dir)
+    usable = sum(1 for entry in entries if not entry.error)
+    print(f"zoo-play: {usable} of {len(entries)} exports on http://{FLAGS.host}:{FLAGS.port} "
+          f"({app.zoo_backend.description}); Ctrl-C stops", flush=True)
+    for entry in entries:
+        if entry.error:
+            print(f"  not loaded: {entry.name}: {entry.error}", flush=True)
+    try:
+        app_lib.launch(app, FLAGS.host, FLAGS.port, block=True)
+    except OSError as error:
+        raise UserError(f"cannot serve on {FLAGS.host}:{FLAGS.port}: {error}") from None
+
+
+def run(argv=None):
+    argv = sys.argv if argv is None else argv
+    if any(arg in ("--help", "-h", "--helpfull") for arg in argv[1:]):
+        print(__doc__.strip() + "\n\nflags:\n" + FLAGS.get_help(), flush=True)
+        return 0
+    try:
+        return main(argv)
+    except UserError as error:
+        print(f"zoo-play: error: {error}", file=sys.stderr, flush=True)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(run())
