@@ -21,6 +21,21 @@ The exported signatures need nothing of zoo and no Python at serving time (Tenso
   every batch. The bytes are returned as they are, so a sample may end inside a UTF-8 character.
   Inputs of unequal lengths, an empty prompt or a value out of range in any row fail the whole
   request with InvalidArgument naming the input, before anything reads them.
+  Rows decode together (up to _DECODE_ROWS at once, so memory stays bounded), each through the
+  network's decoder: `network.start_decoding(context, lengths, limits) -> (logits, state)` reads
+  every row's context (int32 [B, T], row r's first lengths[r] bytes, the rest padding; limits[r]
+  the length its text will reach) and gives the logits [B, 256] of the byte after it;
+  `network.decode_step(tokens, state) -> (logits, state)` appends one byte per row and gives the
+  logits of the next. A decoder carries what it can (the GPT its keys and values, the LSTM its
+  state) but must give what `network(window)[:, -1]` gives for the same window of at most
+  sequence_length bytes. Sampling draws each row's bytes with its own seed as
+  `tf.random.stateless_categorical` would, all rows at once (`zoo.models.stateless_categorical`).
+  The float32 logits of a row then agree with those of the definition (and of the row alone) to
+  rounding, not bit for bit: a byte can only differ where its draw falls within that rounding of
+  the boundary between two bytes (benchmarks/text_generation.py counts such texts).
+  `reference_decoding=True` (a model attribute, read when the signatures are traced) traces the
+  plain definition instead, one row at a time, each step running the network over its window:
+  the tests compare the two byte for byte.
 - `log_likelihood(text) -> log_likelihood, num_tokens`: per string, the natural-log likelihood
   of every byte after the first (the first has no context to be predicted from) and how many
   bytes that is; bits per byte = -sum(log_likelihood) / sum(num_tokens) / ln 2. Long texts are
@@ -36,13 +51,14 @@ import keras
 import tensorflow as tf
 
 from zoo.errors import UserError
-from zoo.models import base
+from zoo.models import base, stateless_categorical
 from zoo.contract import Evaluation, Input, Interface, Signature
 
 VOCABULARY_SIZE = 256
 MAX_NEW_TOKENS = 1024  # generate's bound on max_new_tokens: one request cannot hold a server for long.
 _LN2 = math.log(2.0)
 _WINDOWS_PER_BATCH = 64  # log_likelihood scores this many windows at once (bounded memory).
+_DECODE_ROWS = 64  # generate decodes this many rows at once (bounded memory: each carries a cache).
 
 
 def sequence_length_of(spec, model_name):
@@ -93,10 +109,11 @@ def make_optimizer(config, network):
 class ByteLanguageModel(keras.Model):
     """A next-byte predictor trained by the zoo trainer and exported for TF Serving."""
 
-    def __init__(self, network, sequence_length, **kwargs):
+    def __init__(self, network, sequence_length, reference_decoding=False, **kwargs):
         super().__init__(**kwargs)
         self.network = network
         self.sequence_length = int(sequence_length)
+        self.reference_decoding = bool(reference_decoding)
 
     def compile(self, optimizer, clip_norm=1.0):
         """Attaches the optimizer and the gradient clip (global norm of the global batch's
@@ -203,12 +220,60 @@ class ByteLanguageModel(keras.Model):
                                            message=f"top_k: must be between 0 (no filtering) and {VOCABULARY_SIZE}"),
         ]
         inputs = base.checked(checks, *inputs)
-        # Row by row, each exactly as alone: the text never depends on the other rows.
-        text = tf.map_fn(self._generate_row, inputs, fn_output_signature=tf.TensorSpec([], tf.string))
-        return {"text": text}
+        if self.reference_decoding:
+            text = tf.map_fn(self._generate_row, inputs, fn_output_signature=tf.TensorSpec([], tf.string))
+            return {"text": text}
+        rows = tf.shape(prompt)[0]
+        chunks = (rows + _DECODE_ROWS - 1) // _DECODE_ROWS
+
+        def decode(chunk, texts):
+            first = chunk * _DECODE_ROWS
+            last = tf.minimum(first + _DECODE_ROWS, rows)
+            text = self._decode_rows(*(tensor[first:last] for tensor in inputs))
+            return chunk + 1, texts.write(chunk, tf.pad(text, [[0, _DECODE_ROWS - (last - first)]]))
+
+        texts = tf.TensorArray(tf.string, size=chunks, element_shape=[_DECODE_ROWS])
+        _, texts = tf.while_loop(lambda chunk, _: chunk < chunks, decode, (tf.constant(0), texts))
+        return {"text": tf.reshape(texts.stack(), [-1])[:rows]}
+
+    def _decode_rows(self, prompt, max_new_tokens, temperature, top_k, seed):
+        """The texts of a few rows, decoded together through the network's decoder."""
+        length = self.sequence_length
+
+        def context_of(text):  # Only the last sequence_length bytes are ever read.
+            tokens = tf.cast(tf.io.decode_raw(text, tf.uint8), tf.int32)[-length:]
+            return tf.pad(tokens, [[0, length - tf.shape(tokens)[0]]])
+
+        known = tf.minimum(tf.strings.length(prompt), length)
+        context = tf.map_fn(context_of, prompt, fn_output_signature=tf.TensorSpec([length], tf.int32))
+        context = context[:, :tf.reduce_max(known)]
+        steps = tf.cast(max_new_tokens, tf.int32)
+        total = tf.reduce_max(steps)
+        uniforms = stateless_categorical.step_uniforms(seed, total)
+        k = tf.cast(tf.where(top_k > 0, top_k, VOCABULARY_SIZE), tf.int32)
+        logits, state = self.network.start_decoding(context, known, known + steps)
+
+        def body(step, logits, state, samples):
+            logits = logits / temperature[:, tf.newaxis]
+            # top_k 0 means k = 256: the k-th largest is the smallest, so nothing is filtered.
+            ranked = tf.math.top_k(logits, k=VOCABULARY_SIZE, sorted=True).values
+            threshold = tf.gather(ranked, k - 1, batch_dims=1)[:, tf.newaxis]
+            logits = tf.where(logits < threshold, tf.constant(-math.inf, tf.float32), logits)
+            tokens = stateless_categorical.sample(logits, uniforms[:, step])
+            logits, state = tf.cond(step + 1 < total, lambda: self.network.decode_step(tokens, state),
+                                    lambda: (logits, state))
+            return step + 1, logits, state, samples.write(step, tokens)
+
+        samples = tf.TensorArray(tf.int32, size=total)
+        _, _, _, samples = tf.while_loop(lambda step, *_: step < total, body, (tf.constant(0), logits, state, samples))
+        samples = tf.transpose(samples.stack())
+        chosen = tf.range(total)[tf.newaxis] < steps[:, tf.newaxis]
+        sample = tf.strings.reduce_join(tf.where(chosen, tf.gather(_byte_strings(), samples), ""), axis=1)
+        return tf.strings.join([prompt, sample])
 
     def _generate_row(self, row):
-        """prompt + max_new_tokens sampled bytes for one row (prompt, max_new_tokens, temperature, top_k, seed)."""
+        """prompt + max_new_tokens sampled bytes for one row (prompt, max_new_tokens, temperature, top_k,
+        seed), by the definition: the reference the decoders are tested against."""
         prompt, max_new_tokens, temperature, top_k, seed = row
         prompt_tokens = tf.cast(tf.io.decode_raw(prompt, tf.uint8), tf.int32)
         # Only the last sequence_length prompt bytes are ever read; the buffer holds them and the sample.
