@@ -9,7 +9,10 @@ the TF Serving files beside the exports (models.config, batching_parameters.txt)
 --label=NAME labels the version this run exports; --label=NAME=V points NAME at existing version V
 (TF Serving only accepts labels on versions it serves: a labelled model is served at its labelled
 versions plus its latest unless --version_policy says otherwise; see zoo.export.serving_config).
+Reading the checkpoint holds the workdir's lock (zoo.locks): a workdir a training holds is refused.
 """
+
+import os
 
 from absl import flags
 
@@ -71,12 +74,16 @@ def main(argv):
         export.serving_config.parse_version_policy(FLAGS.version_policy)
     name, version = FLAGS.name, None
     if FLAGS.workdir:
-        from zoo import train
+        from zoo import locks, train
 
-        model, config, step = train.restore_model(FLAGS.workdir, FLAGS.checkpoint)
-        info = {**train.trainer.export_record(config, model, step), "checkpoint": FLAGS.checkpoint}
-        name = FLAGS.name or config.export_name
-        path = export.export_model(model, FLAGS.export_dir, name, info, FLAGS.version, serving_files=False)
+        if not os.path.isdir(FLAGS.workdir):
+            raise UserError(f"no checkpoint in workdir {FLAGS.workdir!r}: train first with zoo-train "
+                            f"--workdir={FLAGS.workdir}")
+        with locks.hold(FLAGS.workdir):  # Not while a training writes checkpoints (or its export) there.
+            model, config, step = train.restore_model(FLAGS.workdir, FLAGS.checkpoint)
+            info = {**train.trainer.export_record(config, model, step), "checkpoint": FLAGS.checkpoint}
+            name = FLAGS.name or config.export_name
+            path = export.export_model(model, FLAGS.export_dir, name, info, FLAGS.version, serving_files=False)
         version = int(path.rstrip("/").rsplit("/", 1)[-1])
         print(f"exported {config.model} at step {step} to {path}", flush=True)
     updated = export.update_models_config(FLAGS.export_dir, name=name, labels=_parse_labels(FLAGS.label, version),

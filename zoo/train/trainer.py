@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from zoo import config as config_lib
-from zoo import contract, data, export, images, registry
+from zoo import contract, data, export, images, locks, registry
 from zoo.errors import CheckpointWriteFailed, TrainingDiverged, UserError
 from zoo.metrics import sampling
 from zoo.train import checkpoints, steps, transfer
@@ -297,12 +297,19 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     Writes the resolved config (config.json), the model/data record (run.json) and, from the
     command line, the flags used (flags.txt) into `workdir`. Every step is checked for
     non-finite losses and weights (`nan_policy`: "stop" ends the run, "skip" drops the update),
-    so no checkpoint or export is ever written from non-finite weights. Under a multi-worker
-    strategy only the chief writes to `workdir`, and every stop is agreed by all workers.
+    so no checkpoint or export is ever written from non-finite weights. The run holds the
+    workdir's lock (zoo.locks) throughout: a second run on it is refused. Under a multi-worker
+    strategy only the chief takes the lock and writes to `workdir`, and every stop is agreed by
+    all workers.
     """
     _validate(config)
     strategy = strategy or tf.distribute.get_strategy()
     worker = steps.worker_of(strategy)
+    with locks.hold(workdir) if worker.chief else contextlib.nullcontext():
+        return _train(config, workdir, export_dir, strategy, flags_text, worker)
+
+
+def _train(config, workdir, export_dir, strategy, flags_text, worker):
     _check_workdir(workdir, config)
     if config.get("init_from") and not checkpoints.checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
         transfer.describe_source(config.init_from)  # Refused before any data is read or network built.

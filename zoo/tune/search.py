@@ -406,10 +406,18 @@ def format_table(rows, objective):
 
 
 def run_search(search, directory, export_dir=None):
-    """Runs (or resumes) the search, writes the trial table and exports the best trial.
+    """Runs (or resumes) the search, writes the trial table and exports the best trial, holding
+    the directory's lock (zoo.locks) throughout: a second search on it is refused.
 
     Returns {"rows", "best", "export"}. Several consecutive failed trials stop it with one line.
     """
+    from zoo import locks
+
+    with locks.hold(directory, "search directory", "--directory"):
+        return _run_search(search, directory, export_dir)
+
+
+def _run_search(search, directory, export_dir):
     tuner = make_tuner(search, directory)
     try:
         tuner.search()
