@@ -10,7 +10,9 @@ text; image-to-image models by PSNR, SSIM, L1 and FID of their outputs against t
     zoo-eval --export=exports/dcgan_fashion_mnist --dataset=fashion_mnist --num_samples=10000 [--split=test]
     zoo-eval --export=exports/pix2pix_fashion_mnist_edges                 # PSNR/SSIM/L1/FID on test pairs
 
-Prints one line and writes JSON (metrics, sample count, feature network hash, dataset split, seed).
+Prints one line and writes JSON (metrics, sample count, feature network hash, dataset split, seed)
+beside the run that wrote the export (<workdir>/eval/), or for an export outside a run (a shipped
+one) to runs/eval/ under the current directory, or to --out; never into the export's own tree.
 The default split is test, for the numbers to report; --split=validation measures on the part of
 the training data held out of train (what zoo-tune and evaluation during training select on).
 """
@@ -44,7 +46,9 @@ flags.DEFINE_integer("likelihood_examples", None, "Likelihood models: score only
                      "(default: all).")
 flags.DEFINE_multi_string("parameter", [], "name=value: set a parameter input the evaluated signature declares "
                           "(e.g. a diffusion sampler's steps=25) instead of its default; repeatable.")
-flags.DEFINE_string("out", None, "JSON path (default: <export>/eval/<version>-<dataset>-<split>.json).")
+flags.DEFINE_string("out", None, "JSON path (default: beside the run that wrote the export, "
+                    "<workdir>/eval/<name>-<version>-<dataset>-<split>.json; for an export outside a run, such as "
+                    "a shipped one, runs/eval/<name>-<version>-<dataset>-<split>.json: never inside exports).")
 FLAGS = flags.FLAGS
 
 
@@ -84,6 +88,18 @@ def format_translation(record):
     return text + f" ({record['num_examples']} pairs)"
 
 
+def default_record_dir(version_dir):
+    """Where a record goes without --out: `<workdir>/eval` when the export is in a run's workdir
+    (`<workdir>/<export root>/<name>/<version>`, the workdir holding run.json), else `runs/eval`
+    under the current directory; never into the export's own tree, which may be a shipped one."""
+    from zoo.train.trainer import RUN_FILE
+
+    workdir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(version_dir))))
+    if os.path.isfile(os.path.join(workdir, RUN_FILE)):
+        return os.path.join(workdir, "eval")
+    return os.path.join("runs", "eval")
+
+
 def main(argv):
     del argv
     if not FLAGS.export:
@@ -112,7 +128,8 @@ def main(argv):
     model_dir, version = os.path.split(os.path.normpath(version_dir))
     safe_dataset = dataset.replace("/", "_").replace(":", "_")
     given = "".join(f"-{item.replace('=', '')}" for item in FLAGS.parameter)
-    out = FLAGS.out or os.path.join(model_dir, "eval", f"{version}-{safe_dataset}-{FLAGS.split}{given}.json")
+    name = f"{os.path.basename(model_dir)}-{version}-{safe_dataset}-{FLAGS.split}{given}.json"
+    out = FLAGS.out or os.path.join(default_record_dir(version_dir), name)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(record, f, indent=2)

@@ -3,9 +3,12 @@
     zoo-train --model=dcgan --dataset=fashion_mnist --workdir=runs/dcgan
     zoo-train --config=experiments/configs/dcgan_fashion_mnist.py --workdir=runs/dcgan --train_steps=200
 
-Rerunning the same command resumes from the latest checkpoint in --workdir.
+Rerunning the same command resumes from the latest checkpoint in --workdir, and exports into
+<workdir>/exports unless --export_dir names another root. One run at a time holds a workdir: a
+second is refused, naming the process that holds it.
 """
 
+import os
 import sys
 
 from absl import flags
@@ -42,7 +45,8 @@ flags.DEFINE_integer("max_train_seconds", None, "Wall-clock budget of this invoc
                      "checkpoint and the export) when it is spent; a rerun trains another budget (0: none).")
 flags.DEFINE_integer("eval_every", None, "Measure FID/KID every N steps, keep the best checkpoint (0: off).")
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after K evaluations without improvement (0: never).")
-flags.DEFINE_string("export_dir", "exports", "Export root (TF Serving base paths); empty to skip the export.")
+flags.DEFINE_string("export_dir", None, "Export root (TF Serving base paths; default <workdir>/exports, so a run "
+                    "never writes into the shipped exports/); empty to skip the export.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
 flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. --set=model_config.latent_dim=64.")
 flags.DEFINE_bool("smoke", False, "Shrink the config to a few tiny steps (a quick check that it runs).")
@@ -87,8 +91,9 @@ def main(argv):
     from zoo import train
 
     strategy = train.make_strategy(FLAGS.strategy)
-    result = train.train_and_evaluate(config, FLAGS.workdir, export_dir=FLAGS.export_dir or None,
-                                      strategy=strategy, flags_text=flags_text())
+    export_dir = os.path.join(FLAGS.workdir, "exports") if FLAGS.export_dir is None else FLAGS.export_dir or None
+    result = train.train_and_evaluate(config, FLAGS.workdir, export_dir=export_dir, strategy=strategy,
+                                      flags_text=flags_text())
     if result.interrupted:
         sys.exit(130)  # Interrupted: the checkpoint is saved, but the run did not finish.
 

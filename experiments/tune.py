@@ -7,13 +7,14 @@ Each trial trains in <directory>/trials/<trial_id>/ (a zoo workdir with TensorBo
 scored through its export on --split (default validation: held out of the training data, so the
 test split stays unseen by the search and is left for zoo-eval's final numbers); the table of
 trials is printed and written to <directory>/trials.md and trials.json; the best trial goes to
-<export_dir>/<export name>/<version> (the config's, e.g. dcgan_fashion_mnist) with
-assets.extra/model_card.json. --config searches another config of a model, e.g.
+<export_dir>/<export name>/<version> (default export_dir: <directory>/exports; the config's
+export name, e.g. dcgan_fashion_mnist) with assets.extra/model_card.json. --config searches another config of a model, e.g.
 --config=dcgan_fashion_mnist_fast; --set=max_train_seconds=600 with a large --steps makes every
 trial a 10-minute run, so the search ranks quality per CPU-minute. Rerunning the same
 command continues an interrupted search.
 """
 
+import os
 import sys
 
 from absl import flags
@@ -39,7 +40,8 @@ flags.DEFINE_integer("validation_size", None, "Training examples held out of tra
                      "(default: the dataset's, e.g. Fashion-MNIST's last 10,000 images).")
 flags.DEFINE_integer("eval_samples", 2000, "Generated images for FID/KID, or --split images scored for likelihoods.")
 flags.DEFINE_integer("eval_reference_examples", 10000, "Real --split images of the FID/KID reference statistics.")
-flags.DEFINE_string("export_dir", "exports", "Export root for the best trial; empty to skip the export.")
+flags.DEFINE_string("export_dir", None, "Export root for the best trial (default <directory>/exports, so a search "
+                    "never writes into the shipped exports/); empty to skip the export.")
 flags.DEFINE_integer("seed", 0, "Seed of every trial's training and of the tuner's sampling.")
 flags.DEFINE_multi_string("set", [], "Config override key=value applied to every trial, e.g. "
                           "--set=batch_size=32.")
@@ -75,7 +77,8 @@ def main(argv):
         hyperband_max_epochs=FLAGS.hyperband_max_epochs, hyperband_factor=FLAGS.hyperband_factor,
         max_consecutive_failures=FLAGS.max_consecutive_failures)
     try:
-        tune.run_search(search, FLAGS.directory, export_dir=FLAGS.export_dir or None)
+        export_dir = os.path.join(FLAGS.directory, "exports") if FLAGS.export_dir is None else FLAGS.export_dir
+        tune.run_search(search, FLAGS.directory, export_dir=export_dir or None)
     except KeyboardInterrupt:  # Ctrl-C (the trainer finishes its step first) or a second Ctrl-C.
         print(f"zoo-tune: interrupted: rerun the same command to continue the search in {FLAGS.directory} "
               "(completed trials are kept, the interrupted one is redone)", file=sys.stderr, flush=True)

@@ -1,5 +1,6 @@
-"""Nothing a user does by accident corrupts a run (issue 32): one run per workdir (zoo.locks: a
-second is refused naming the holder, a lock left by a killed process is taken over)."""
+"""Nothing a user does by accident corrupts a run or shadows a shipped model (issue 32): one run per
+workdir (zoo.locks: a second is refused naming the holder, a lock left by a killed process is
+taken over), and a default training or evaluation from the repository writes nothing into exports/."""
 
 import json
 import os
@@ -97,3 +98,44 @@ def test_a_refused_run_leaves_no_workdir_and_tune_holds_its_directory(tiny_fashi
     finally:
         holder.kill()
         holder.wait()
+
+
+def _tree(root):
+    """{path: (size, mtime)} of everything under `root`, ignored files included."""
+    return {os.path.join(folder, name): (os.path.getsize(os.path.join(folder, name)),
+                                         os.path.getmtime(os.path.join(folder, name)))
+            for folder, folders, files in os.walk(root) for name in files + folders}
+
+
+def _git_status():
+    result = subprocess.run(["git", "status", "--porcelain", "--ignored", "--", "exports"], cwd=helpers.REPO,
+                            capture_output=True, text=True)
+    return result.stdout if result.returncode == 0 else None
+
+
+def test_a_default_training_from_the_repository_exports_into_its_run(tiny_fashion_mnist, tmp_path):
+    """From the repository root, zoo-train without --export_dir exports into <workdir>/exports and
+    zoo-eval without --out records beside the run (or, for a shipped export, under runs/eval of the
+    current directory): exports/ is untouched, ignored files included."""
+    before, status = _tree(EXPORTS), _git_status()
+    workdir = tmp_path / "run"
+    result = helpers.run_binary("train", "--model=dcgan", "--smoke", f"--data_dir={tiny_fashion_mnist}",
+                                f"--workdir={workdir}", "--train_steps=2", "--set=image_every=0")
+    assert result.returncode == 0, result.stderr
+    assert f"export {workdir}/exports/dcgan_fashion_mnist/1" in result.stdout
+    assert os.listdir(workdir / "exports" / "dcgan_fashion_mnist") == ["1"]
+    evaluation = ["--num_samples=64", "--reference_examples=64", f"--data_dir={tiny_fashion_mnist}"]
+    result = helpers.run_binary("evaluate", f"--export={workdir / 'exports' / 'dcgan_fashion_mnist'}", *evaluation)
+    assert result.returncode == 0, result.stderr
+    record = workdir / "eval" / "dcgan_fashion_mnist-1-fashion_mnist-test.json"
+    assert result.stdout.strip().endswith(f"-> {record}") and json.load(open(record))["num_samples"] == 64
+    # A shipped export (not in a run) records under runs/eval of the current directory.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--export={EXPORTS}/dcgan_fashion_mnist",
+                             *evaluation], cwd=elsewhere, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=helpers.REPO))
+    assert result.returncode == 0, result.stderr
+    version = sorted(os.listdir(os.path.join(EXPORTS, "dcgan_fashion_mnist")))[-1]
+    assert os.path.exists(elsewhere / "runs" / "eval" / f"dcgan_fashion_mnist-{version}-fashion_mnist-test.json")
+    assert _tree(EXPORTS) == before and _git_status() == status
