@@ -13,6 +13,8 @@ text; image-to-image models by PSNR, SSIM, L1 and FID of their outputs against t
 Prints one line and writes JSON (metrics, sample count, feature network hash, dataset split, seed)
 beside the run that wrote the export (<workdir>/eval/), or for an export outside a run (a shipped
 one) to runs/eval/ under the current directory, or to --out; never into the export's own tree.
+The export runs only if its graph holds just the ops zoo's own exports use (zoo.export.trust;
+--trust_export runs it regardless).
 The default split is test, for the numbers to report; --split=validation measures on the part of
 the training data held out of train (what zoo-tune and evaluation during training select on).
 """
@@ -49,6 +51,8 @@ flags.DEFINE_multi_string("parameter", [], "name=value: set a parameter input th
 flags.DEFINE_string("out", None, "JSON path (default: beside the run that wrote the export, "
                     "<workdir>/eval/<name>-<version>-<dataset>-<split>.json; for an export outside a run, such as "
                     "a shipped one, runs/eval/<name>-<version>-<dataset>-<split>.json: never inside exports).")
+flags.DEFINE_bool("trust_export", False, "Run --export even if its graph holds ops zoo's own exports never use "
+                  "(file access, Python calls; see zoo.export.trust): only for an export whose source you trust.")
 FLAGS = flags.FLAGS
 
 
@@ -124,7 +128,7 @@ def main(argv):
     record = evaluate_export(version_dir, dataset, FLAGS.split, FLAGS.num_samples, FLAGS.first_seed,
                              FLAGS.batch_size, FLAGS.feature_model, FLAGS.data_dir, FLAGS.reference_examples,
                              FLAGS.likelihood_examples, data_options=options,
-                             parameters=sampling.parse_parameters(FLAGS.parameter))
+                             parameters=sampling.parse_parameters(FLAGS.parameter), trust_export=FLAGS.trust_export)
     model_dir, version = os.path.split(os.path.normpath(version_dir))
     safe_dataset = dataset.replace("/", "_").replace(":", "_")
     given = "".join(f"-{item.replace('=', '')}" for item in FLAGS.parameter)

@@ -21,6 +21,8 @@ atypically short), through the signature that decodes a latent; the ends of a ro
 sampled images of those seeds.
 --vary=<code>: each row keeps one seed's noise and codes and varies one declared code input along
 the columns: a categorical code through its values, `<uniform code>:i` from its low to its high.
+An export this process did not write runs only if its graph holds just the ops zoo's own exports
+use (no file access, no Python calls: zoo.export.trust); --trust_export runs it regardless.
 """
 
 from absl import flags
@@ -50,6 +52,8 @@ flags.DEFINE_string("server", None, "HOST:PORT of a running TF Serving: draw the
 flags.DEFINE_string("model", None, "--server: the model name in the server's models.config.")
 flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "--server: gRPC (TF Serving port 8500) or REST (8501).")
 flags.DEFINE_string("version_label", None, "--server: a version label (e.g. stable, canary) instead of --version.")
+flags.DEFINE_bool("trust_export", False, "Run --export even if its graph holds ops zoo's own exports never use "
+                  "(file access, Python calls; see zoo.export.trust): only for an export whose source you trust.")
 flags.DEFINE_integer("num_classes", None, "Conditional models: classes for one row per class (default: what the "
                      "export declares).")
 FLAGS = flags.FLAGS
@@ -67,12 +71,13 @@ def slerp(a, b, t):
     return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
 
 
-def interpolation_grid(version_dir, first_seed, rows, steps, label=None):
+def interpolation_grid(version_dir, first_seed, rows, steps, label=None, trust_export=False):
     """Rows of slerp interpolations between the latents of consecutive seed pairs."""
     import numpy as np
     import tensorflow as tf
 
     from zoo import contract, images
+    from zoo.export import trust
     from zoo.metrics import sampling
     from zoo.models.base import latents_from_seeds
 
@@ -95,18 +100,19 @@ def interpolation_grid(version_dir, first_seed, rows, steps, label=None):
         labels = np.arange(rows) % label_input.num_values if label is None else np.full(rows, label)
         request[label_input.name] = np.repeat(labels, steps).astype(np.int64)
         what += ", label " + (str(label) if label is not None else "= row index")
-    function = tf.saved_model.load(version_dir).signatures[signature.name]
+    function = trust.load(version_dir, trust_export).signatures[signature.name]
     with sampling.refused_as_user_error(version_dir):
         pixels = sampling.call(function, request)[signature.output_with(contract.IMAGES)]
     return images.make_grid(pixels, columns=steps), what
 
 
-def code_grid(version_dir, first_seed, rows, steps, vary):
+def code_grid(version_dir, first_seed, rows, steps, vary, trust_export=False):
     """One row per seed, one declared code varied along the row, everything else held."""
     import numpy as np
     import tensorflow as tf
 
     from zoo import contract, images
+    from zoo.export import trust
     from zoo.metrics import sampling
     from zoo.models.base import latents_from_seeds
 
@@ -139,7 +145,7 @@ def code_grid(version_dir, first_seed, rows, steps, vary):
             if spec is varied:
                 values[:, int(index)] = np.tile(np.linspace(spec.low, spec.high, steps), rows)
             request[spec.name] = values
-    function = tf.saved_model.load(version_dir).signatures[signature.name]
+    function = trust.load(version_dir, trust_export).signatures[signature.name]
     with sampling.refused_as_user_error(version_dir):
         pixels = sampling.call(function, request)[signature.output_with(contract.IMAGES)]
     return images.make_grid(pixels, columns=steps), f"{rows} rows varying {vary} over {steps} columns"
@@ -203,16 +209,16 @@ def main(argv):
             raise UserError(f"--rows must be >= 1 and --steps >= 2 with rows*steps <= 1024, got {FLAGS.rows} "
                             f"and {FLAGS.steps}")
     if FLAGS.interpolate:
-        grid, what = interpolation_grid(version_dir, FLAGS.seed, FLAGS.rows, FLAGS.steps, FLAGS.label)
+        grid, what = interpolation_grid(version_dir, FLAGS.seed, FLAGS.rows, FLAGS.steps, FLAGS.label,
+                                        FLAGS.trust_export)
     elif FLAGS.vary:
-        grid, what = code_grid(version_dir, FLAGS.seed, FLAGS.rows, FLAGS.steps, FLAGS.vary)
+        grid, what = code_grid(version_dir, FLAGS.seed, FLAGS.rows, FLAGS.steps, FLAGS.vary, FLAGS.trust_export)
     else:
-        import tensorflow as tf
-
+        from zoo.export import trust
         from zoo.metrics import sampling
 
         interface = contract.from_export(version_dir)
-        loaded = tf.saved_model.load(version_dir)
+        loaded = trust.load(version_dir, FLAGS.trust_export)
         grid, what = sampling.preview_grid(interface, lambda name: loaded.signatures[name], version_dir,
                                   export.read_info(version_dir), FLAGS.seed, FLAGS.num, FLAGS.columns, FLAGS.label,
                                   FLAGS.num_classes, FLAGS.input, FLAGS.split, FLAGS.data_dir,

@@ -47,6 +47,8 @@ flags.DEFINE_integer("eval_every", None, "Measure FID/KID every N steps, keep th
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after K evaluations without improvement (0: never).")
 flags.DEFINE_string("export_dir", None, "Export root (TF Serving base paths; default <workdir>/exports, so a run "
                     "never writes into the shipped exports/); empty to skip the export.")
+flags.DEFINE_bool("trust_export", False, "Start from an --init_from export even if its graph holds ops zoo's own "
+                  "exports never use (see zoo.export.trust): only for an export whose source you trust.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
 flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. --set=model_config.latent_dim=64.")
 flags.DEFINE_bool("smoke", False, "Shrink the config to a few tiny steps (a quick check that it runs).")
@@ -93,7 +95,7 @@ def main(argv):
     strategy = train.make_strategy(FLAGS.strategy)
     export_dir = os.path.join(FLAGS.workdir, "exports") if FLAGS.export_dir is None else FLAGS.export_dir or None
     result = train.train_and_evaluate(config, FLAGS.workdir, export_dir=export_dir, strategy=strategy,
-                                      flags_text=flags_text())
+                                      flags_text=flags_text(), trust_export=FLAGS.trust_export)
     if result.interrupted:
         sys.exit(130)  # Interrupted: the checkpoint is saved, but the run did not finish.
 

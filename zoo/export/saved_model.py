@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.errors import TrainingDiverged, UserError
-from zoo.export import warmup
+from zoo.export import trust, warmup
 from zoo import contract
 from zoo import signatures as signatures_lib
 
@@ -170,7 +170,13 @@ def export_model(model, export_dir, name, info=None, version=None, extra_files=N
                 json.dump(content, f, indent=2, sort_keys=True)
         warmup.write(temporary, warmup.requests(name, interface))
         _check_reload(temporary, signatures)
+        problem = trust.first_problem(temporary)
+        if problem is not None:  # Served by this process; refused by others without --trust_export.
+            print(f"note: {name} version {version}: op {problem[0]} in {problem[1]} {problem[2]}: other zoo "
+                  f"processes refuse to run it without --trust_export until zoo/export/allowed_ops.py lists it",
+                  flush=True)
         os.rename(temporary, final)
+        trust.mark_written(final)  # zoo wrote it: loading it in this process is not checked again.
     finally:
         if os.path.exists(temporary):
             shutil.rmtree(temporary, ignore_errors=True)

@@ -19,7 +19,7 @@ from zoo.errors import UserError
 
 def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first_seed=None, batch_size=256,
                     feature_model=None, data_dir=None, reference_examples=10000, likelihood_examples=None,
-                    data_options=None, parameters=None):
+                    data_options=None, parameters=None, trust_export=False):
     """Returns the evaluation record of a SavedModel version (see the module docstring).
 
     Sample metrics go under "metrics" (with the sample count, seeds, feature network hash and
@@ -30,10 +30,10 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
     validation_size) read the data as the model was trained on it. `split` "test" gives the numbers
     to report; "validation" (held out of train) is what selection reads. `parameters` ({name:
     number}) sets the evaluated signatures' parameter inputs (e.g. a sampler's step count) instead of
-    their declared defaults; the record says which were set.
+    their declared defaults; the record says which were set. An export this process did not write
+    must pass zoo.export.trust unless `trust_export`.
     """
-    import tensorflow as tf
-
+    from zoo.export import trust
     from zoo.metrics import likelihood
 
     if not 0 < batch_size <= 1024:
@@ -43,7 +43,7 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
     interface = contract.from_export(version_dir)
     options = {"data_dir": data_dir, **(data_options or {})}
     started = time.perf_counter()
-    loaded = tf.saved_model.load(version_dir)
+    loaded = trust.load(version_dir, trust_export)
     record = {"export": version_dir, "dataset": dataset, "split": split}
     if parameters:
         record["parameters"] = dict(parameters)

@@ -18,7 +18,7 @@ from tensorflow_serving.config.file_system_storage_path_source_pb2 import (
 )
 
 from zoo.errors import UserError
-from zoo.export import serving_config
+from zoo.export import serving_config, trust
 from zoo.export.saved_model import list_versions
 from zoo.export.serving_config import MODELS_CONFIG
 
@@ -84,10 +84,11 @@ class LocalModels:
         version, outputs = models.predict("dcgan", {"seed": np.array([0, 1])}, version=version)
 
     A version label must point at a served version, or construction fails (TF Serving refuses such
-    a config too).
+    a config too). So does a served version whose graph holds ops zoo's own exports never use (file
+    access, Python calls: zoo.export.trust), unless `trust_export`.
     """
 
-    def __init__(self, export_root, preload=False):
+    def __init__(self, export_root, preload=False, trust_export=False):
         if not os.path.isdir(export_root):
             raise UserError(f"export root {export_root!r} is not a directory")
         self.export_root = export_root
@@ -101,6 +102,8 @@ class LocalModels:
                     raise UserError(f"{os.path.join(export_root, MODELS_CONFIG)}: label {label!r} of model "
                                     f"{model.name!r} points at version {version}, which is not served "
                                     f"(served versions: {served})")
+            for version in served:  # Before anything is loaded: a loaded version's restore op has run.
+                trust.check(os.path.join(model.path, str(version)), trust_export)
             if preload:
                 for version in served:
                     self._load(model.name, version)

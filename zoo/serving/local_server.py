@@ -22,7 +22,9 @@ REST encoding of tensorflow_serving/util/json_tensor.cc (row and columnar reques
 request's format, {"b64": ...} for binary strings in, and out for outputs named `*_bytes`); and
 error codes and messages close to the server's. Differences: servers bind 127.0.0.1 only; the
 config and the version directories are read once at start (no polling); there is no batching,
-warm-up, Classify, Regress or MultiInference; outputs are computed in full before output_filter.
+warm-up, Classify, Regress or MultiInference; outputs are computed in full before output_filter;
+a version whose graph holds ops zoo's own exports never use (file access, Python calls) is refused
+at start unless --trust_export (zoo.export.trust; TF Serving runs any graph).
 """
 
 import argparse
@@ -396,15 +398,17 @@ def start_rest_server(export_root, port=0):
 
 
 def main(argv=None):
-    """`python -m zoo.serving.local_server EXPORT_ROOT [--grpc_port=8500] [--rest_port=8501]`."""
+    """`python -m zoo.serving.local_server EXPORT_ROOT [--grpc_port=8500] [--rest_port=8501] [--trust_export]`."""
     parser = argparse.ArgumentParser(prog="zoo.serving.local_server", description=__doc__.splitlines()[0])
     parser.add_argument("export_root")
     parser.add_argument("--grpc_port", type=int, default=8500, help="gRPC port (negative: none)")
     parser.add_argument("--rest_port", type=int, default=8501, help="REST port (negative: none)")
     parser.add_argument("--preload", action="store_true", help="load every served version before answering")
+    parser.add_argument("--trust_export", action="store_true", help="serve versions whose graphs hold ops zoo's "
+                        "own exports never use (file access, Python calls; zoo.export.trust)")
     args = parser.parse_args(argv)
     try:
-        models = LocalModels(args.export_root, preload=args.preload)
+        models = LocalModels(args.export_root, preload=args.preload, trust_export=args.trust_export)
         servers = []
         if args.grpc_port >= 0:
             servers.append(start_grpc_server(models, args.grpc_port)[0])

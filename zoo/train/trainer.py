@@ -24,6 +24,7 @@ import tensorflow as tf
 from zoo import config as config_lib
 from zoo import contract, data, export, images, locks, registry
 from zoo.errors import CheckpointWriteFailed, TrainingDiverged, UserError
+from zoo.export import trust
 from zoo.metrics import sampling
 from zoo.train import checkpoints, steps, transfer
 from zoo.train.evaluation import BEST_DIR, HISTORY_FILE, TrainingEvaluator
@@ -290,7 +291,7 @@ def _summary(config, result, start, elapsed, evaluator):
     return line
 
 
-def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_text=None):
+def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_text=None, trust_export=False):
     """Trains `config.model` on `config.dataset` in `workdir`, resuming from its newest usable
     checkpoint (a damaged newer one is named and set aside).
 
@@ -300,19 +301,23 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     so no checkpoint or export is ever written from non-finite weights. The run holds the
     workdir's lock (zoo.locks) throughout: a second run on it is refused. Under a multi-worker
     strategy only the chief takes the lock and writes to `workdir`, and every stop is agreed by
-    all workers.
+    all workers. An `init_from` export must pass zoo.export.trust unless `trust_export`.
     """
     _validate(config)
     strategy = strategy or tf.distribute.get_strategy()
     worker = steps.worker_of(strategy)
     with locks.hold(workdir) if worker.chief else contextlib.nullcontext():
-        return _train(config, workdir, export_dir, strategy, flags_text, worker)
+        return _train(config, workdir, export_dir, strategy, flags_text, trust_export, worker)
 
 
-def _train(config, workdir, export_dir, strategy, flags_text, worker):
+def _train(config, workdir, export_dir, strategy, flags_text, trust_export, worker):
     _check_workdir(workdir, config)
     if config.get("init_from") and not checkpoints.checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR)):
-        transfer.describe_source(config.init_from)  # Refused before any data is read or network built.
+        # Refused before any data is read or network built. A warm start reads only an export's
+        # variables, never runs its graph; it is checked all the same, so one rule holds everywhere.
+        kind, path = transfer.describe_source(config.init_from)
+        if kind == "export":
+            trust.check(path, trust_export)
         inside = os.path.relpath(os.path.abspath(config.init_from), os.path.abspath(workdir))
         if inside == "." or not inside.startswith(".."):
             raise UserError(f"init_from {config.init_from!r} is inside this run's workdir: start the new run in "
