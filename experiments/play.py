@@ -31,6 +31,12 @@ flags.DEFINE_string("server", None, "http://host:port of TF Serving's REST API (
 flags.DEFINE_string("host", "127.0.0.1", "Interface to bind (0.0.0.0 exposes the playground to the network).",
                     flag_values=FLAGS)
 flags.DEFINE_integer("port", 7860, "Port to serve on.", flag_values=FLAGS)
+flags.DEFINE_bool("trust_export", False, "Run exports whose graphs hold ops zoo's own exports never use (file "
+                  "access, Python calls; see zoo.export.trust): only exports whose source you trust.",
+                  flag_values=FLAGS)
+flags.DEFINE_bool("trust_export", False, "List and run exports even if their graphs hold ops zoo's own exports never "
+                  "use (file access, Python calls; zoo.export.trust): only for exports whose source you trust.",
+                  flag_values=FLAGS)
 flags.DEFINE_string("keep_dir", None, "Folder that kept samples are written into (an image-folder dataset); "
                     "nothing else is written.", flag_values=FLAGS)
 
@@ -43,7 +49,7 @@ def roots(exports, runs):
     return found
 
 
-def build_app(exports, runs=None, server=None, keep_dir=None):
+def build_app(exports, runs=None, server=None, keep_dir=None, trust_export=False):
     """(app, entries): the playground over the exports found, without serving it."""
     try:
         import gradio  # noqa: F401
@@ -51,11 +57,11 @@ def build_app(exports, runs=None, server=None, keep_dir=None):
         raise UserError("zoo-play needs Gradio: pip install 'zoo[play]' (or make play)") from None
     from zoo.play import app as app_lib, backends
 
-    entries = backends.discover(roots(exports, runs))
+    entries = backends.discover(roots(exports, runs), trust_export)
     if not entries:
         raise UserError(f"no exports found under {', '.join(roots(exports, runs))}: expected <root>/<name>/<version>/"
                         "saved_model.pb (train one with zoo-train, or pass --exports)")
-    backend = backends.ServerBackend(server) if server else backends.LocalBackend()
+    backend = backends.ServerBackend(server) if server else backends.LocalBackend(trust_exports=trust_export)
     return app_lib.build(entries, backend, keep_dir=keep_dir), entries
 
 
@@ -72,7 +78,7 @@ def main(argv):
         raise UserError(f"--port must be between 1 and 65535, got {FLAGS.port}")
     from zoo.play import app as app_lib
 
-    app, entries = build_app(FLAGS.exports, FLAGS.runs, FLAGS.server, FLAGS.keep_dir)
+    app, entries = build_app(FLAGS.exports, FLAGS.runs, FLAGS.server, FLAGS.keep_dir, FLAGS.trust_export)
     usable = sum(1 for entry in entries if not entry.error)
     print(f"zoo-play: {usable} of {len(entries)} exports on http://{FLAGS.host}:{FLAGS.port} "
           f"({app.zoo_backend.description}); Ctrl-C stops", flush=True)

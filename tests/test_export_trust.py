@@ -172,3 +172,19 @@ def test_saver_functions_are_excluded_by_name_and_nowhere_else(tmp_path):
     assert op == "RestoreV2" and "another path" in why
     op, function, why = trust.first_problem(_saver_edited(tmp_path / "d", write_in_restore))
     assert op == "WriteFile" and "restore function" in why
+
+
+def test_the_playground_refuses_it_unless_trusted(tmp_path):
+    import numpy as np
+
+    from zoo.play import backends
+
+    target = str(tmp_path / "written.txt")
+    path = writing(target)
+    (entry,) = backends.discover([os.path.dirname(path)])
+    assert entry.path == path and not entry.error
+    with pytest.raises(UserError, match="refusing to run .* op WriteFile"):
+        backends.LocalBackend().call(entry, "serving_default", {"seed": np.array([0, 1])})
+    assert not os.path.exists(target)
+    images = backends.LocalBackend(trust_exports=True).call(entry, "serving_default", {"seed": np.array([0, 1])})
+    assert images["images"].shape == (2, 28, 28, 1) and os.path.exists(target)

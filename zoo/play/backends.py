@@ -4,7 +4,8 @@ Every export under the export roots is an `Entry`: its name, version, declared i
 (assets.extra/zoo_export.json), facts and model card, or the one-line reason it cannot be used.
 A backend answers `call(entry, signature, inputs)` with numpy outputs:
 
-- `LocalBackend`: the SavedModels in this process (TensorFlow's loader), loaded on first use;
+- `LocalBackend`: the SavedModels in this process (TensorFlow's loader), loaded on first use, each
+  only if its graph holds just the ops zoo's own exports use (zoo.export.trust) unless trusted;
 - `ServerBackend`: TF Serving's REST API (or zoo's stand-in server) at a URL, the same requests
   a client without zoo would send; the declarations still come from the export directories.
 """
@@ -53,9 +54,10 @@ def _read_card_markdown(version_dir):
         return f.read()
 
 
-def discover(roots):
+def discover(roots, trust=False):
     """[Entry] of the newest version of every model directory under each root (a root may also be
-    a model directory or a version directory), sorted by name; unreadable ones carry their error."""
+    a model directory or a version directory), sorted by name; unreadable ones, and ones whose graph
+    runs ops outside zoo's own (zoo.export.trust; unless `trust`), carry their error."""
     entries, seen = [], set()
     for root in roots:
         if not root or not os.path.isdir(root):
@@ -68,14 +70,14 @@ def discover(roots):
             candidates = [(root, os.path.join(root, name)) for name in sorted(os.listdir(root))
                           if os.path.isdir(os.path.join(root, name)) and saved_model.list_versions(os.path.join(root, name))]
         for export_root, model_dir in candidates:
-            entry = _entry(export_root, model_dir)
+            entry = _entry(export_root, model_dir, trust)
             if entry.key not in seen:
                 seen.add(entry.key)
                 entries.append(entry)
     return sorted(entries, key=lambda entry: entry.name)
 
 
-def _entry(export_root, path):
+def _entry(export_root, path, trust=False):
     try:
         version_dir = saved_model.resolve_version_dir(path)
     except UserError as error:
@@ -88,6 +90,13 @@ def _entry(export_root, path):
         entry.interface = contract.from_export_info(info, version_dir)
     except (UserError, ValueError, KeyError, TypeError) as error:
         entry.error = str(error).splitlines()[0]
+    if not entry.error:
+        from zoo.export import trust as trust_lib
+
+        try:
+            trust_lib.check(version_dir, trust)
+        except UserError as error:
+            entry.error = str(error)
     try:
         entry.card = cards.read(version_dir)
         entry.card_markdown = _read_card_markdown(version_dir)
@@ -108,9 +117,9 @@ class LocalBackend:
     def _signatures(self, entry):
         with self._lock:
             if entry.path not in self._loaded:
-                import tensorflow as tf
+                from zoo.export import trust
 
-                self._loaded[entry.path] = tf.saved_model.load(entry.path)
+                self._loaded[entry.path] = trust.load(entry.path, self.trust_exports)
             return self._loaded[entry.path].signatures
 
     def call(self, entry, signature, inputs):
