@@ -31,9 +31,6 @@ flags.DEFINE_string("server", None, "http://host:port of TF Serving's REST API (
 flags.DEFINE_string("host", "127.0.0.1", "Interface to bind (0.0.0.0 exposes the playground to the network).",
                     flag_values=FLAGS)
 flags.DEFINE_integer("port", 7860, "Port to serve on.", flag_values=FLAGS)
-flags.DEFINE_bool("trust_export", False, "Run exports whose graphs hold ops zoo's own exports never use (file "
-                  "access, Python calls; see zoo.export.trust): only exports whose source you trust.",
-                  flag_values=FLAGS)
 flags.DEFINE_bool("trust_export", False, "List and run exports even if their graphs hold ops zoo's own exports never "
                   "use (file access, Python calls; zoo.export.trust): only for exports whose source you trust.",
                   flag_values=FLAGS)
