@@ -117,8 +117,11 @@ def main(argv):
         steps, seconds = common.training_seconds(f.readlines())
     trained = os.path.join(model_dir, str(export.latest_version(model_dir)))
     info = export.read_info(trained)
-    if info.get("step") != steps:
-        raise SystemExit(f"{trained} holds step {info.get('step')}, the log ends at step {steps}")
+    # With evaluation on, the run exports its best validation checkpoint ("checkpoint": "best"),
+    # which may be earlier than the last step; the same step-bounded run selects it again.
+    exported_step = info.get("step")
+    if exported_step != steps and not (info.get("checkpoint") == "best" and exported_step < steps):
+        raise SystemExit(f"{trained} holds step {exported_step}, the log ends at step {steps}")
 
     eval_out = os.path.join(workdir, "eval.json")
     common.run_zoo_command(["zoo-eval", f"--export={trained}", *FLAGS.eval_flag, f"--out={eval_out}"])
@@ -154,7 +157,12 @@ def main(argv):
         "what": f"{(factory.__doc__ or '').strip()} {_first_paragraph(module.__doc__)}".strip(),
         "data": {"dataset": config.dataset, "train": train.description,
                  "license": data.license_of(config.dataset)},
-        "training": {"steps": steps, "wall_seconds": seconds, "batch_size": config.batch_size, "seed": config.seed,
+        "training": {"steps": steps, "exported_step": exported_step,
+                     "selection": (f"the checkpoint of step {exported_step:,}, best validation {config.eval_metric} "
+                                   f"({info['evaluation'][config.eval_metric]:.2f}, {config.eval_samples:,} samples vs "
+                                   f"the {config.eval_split} split) of the evaluations every {config.eval_every:,} steps"
+                                   if info.get("checkpoint") == "best" else "the last step"),
+                     "wall_seconds": seconds, "batch_size": config.batch_size, "seed": config.seed,
                      "overrides": list(FLAGS.set), "command": shlex.join(command), "reproduce": shlex.join(reproduce),
                      "stop": (f"stopped by its {FLAGS.max_train_seconds} s time budget"
                               if FLAGS.max_train_seconds and not FLAGS.train_steps else "all its steps"),

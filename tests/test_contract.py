@@ -63,6 +63,24 @@ def test_every_signature_answers_an_empty_batch(models, name):
                 assert value.shape[1:] == two[key].shape[1:], (signature.name, key, value.shape)
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_a_declared_prefix_length_only_extends_the_output(models, name):
+    """A `prefix` parameter (zoo-play streams by growing it): the output at a larger value starts
+    with the output at a smaller one, all else equal."""
+    model = models[name]
+    signatures = model.serving_signatures()
+    for signature in model.interface().signatures:
+        for spec in signature.inputs:
+            if not spec.prefix:
+                continue
+            request = {key: tf.constant(value) for key, value in signature.example_request(rows=2).items()}
+            short = signatures[signature.name](**dict(request, **{spec.name: tf.constant([3, 5], tf.int64)}))
+            long = signatures[signature.name](**dict(request, **{spec.name: tf.constant([9, 12], tf.int64)}))
+            for key, value in short.items():
+                for a, b in zip(value.numpy(), long[key].numpy()):
+                    assert bytes(b).startswith(bytes(a)) and len(b) > len(a), (signature.name, key, a, b)
+
+
 def test_a_declaration_that_contradicts_the_serving_functions_is_refused(models):
     model = models["dcgan"]
     signatures = model.serving_signatures()

@@ -120,6 +120,22 @@ def test_zoo_play_parses_its_own_flags_and_refuses_bad_ones_in_one_line(capsys):
     assert play.FLAGS is not __import__("absl.flags").flags.FLAGS  # Its own, so it sits beside any command.
 
 
+def test_an_export_that_writes_files_is_listed_with_its_reason_and_never_run(tmp_path):
+    from tests import test_export_trust
+
+    target = tmp_path / "written.txt"
+    test_export_trust.writing(str(target))
+    entries = backends.discover([str(tmp_path)])
+    assert len(entries) == 1 and "refusing to run" in entries[0].error and "WriteFile" in entries[0].error
+    with pytest.raises(UserError, match="WriteFile"):
+        backends.LocalBackend().call(entries[0], "serving_default", {"seed": np.zeros(1, np.int64)})
+    assert not target.exists()
+    trusted = backends.discover([str(tmp_path)], trust=True)[0]
+    assert not trusted.error
+    backends.LocalBackend(trust_exports=True).call(trusted, "serving_default", {"seed": np.zeros(1, np.int64)})
+    assert target.exists()  # --trust_export runs it: the user's choice.
+
+
 # The app, in-process ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

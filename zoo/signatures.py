@@ -62,7 +62,8 @@ def answers_empty_batches(function):
     declared dtypes and shapes, decided in the graph before any network runs: some CPU kernels
     (oneDNN convolutions and matmuls on AMX machines) fail on empty tensors instead of returning
     them. Any other request, including one whose inputs disagree on the batch size, runs the
-    function and its own input checks unchanged. Idempotent."""
+    function and its own input checks unchanged; so does every request to a function with an
+    output of unknown rank or none. Idempotent."""
     if getattr(function, "answers_empty_batches", False):
         return function
     specs = list(function.input_signature)
@@ -74,11 +75,10 @@ def answers_empty_batches(function):
     def guarded(*args):
         # Traced once per wrapper; the concrete function is the one the non-empty branch calls.
         outputs = function.get_concrete_function().structured_outputs
-        if not isinstance(outputs, dict):
-            raise TypeError(f"{function.__name__}: a serving signature returns a dict of outputs, got {type(outputs)}")
-        for name, tensor in outputs.items():
-            if not tensor.shape.rank:
-                raise TypeError(f"{function.__name__}: output {name!r} has no batch dimension")
+        if not isinstance(outputs, dict) or not all(tensor.shape.rank for tensor in outputs.values()):
+            # No empty answer can be built without a batch dimension; the exporter refuses such
+            # outputs itself (a batch dimension on every output), so pass the call through.
+            return function(*args)
         rows = tf.stack([tf.shape(args[index], out_type=tf.int64)[0] for index in batched])
         return tf.cond(tf.reduce_all(tf.equal(rows, 0)),
                        lambda: {name: _empty_like(tensor) for name, tensor in outputs.items()},

@@ -139,7 +139,8 @@ def render_markdown(card):
         f"- **Data:** {data['train']}. License: {data['license']}",
         f"- **Training:** {training['steps']:,} steps of batch {training['batch_size']} in "
         f"{_duration(training['wall_seconds'])} on {training['machine']} ({training['stop']}), "
-        f"seed {training['seed']}, {training['date']}",
+        f"seed {training['seed']}, {training['date']}"
+        + (f"; exported {training['selection']}" if training.get("selection") else ""),
         f"- **Size:** {card['size_bytes'] / 1e6:.1f} MB (the serving networks only: no discriminator, no optimizer state)",
         "",
         "## Measured",

@@ -179,7 +179,8 @@ class ByteLanguageModel(keras.Model):
         (bits per byte of the held-out text)."""
         generate = Signature("generate", [
             Input("prompt", "text", "string"),
-            Input("max_new_tokens", "parameter", "int64", default=64, low=1, high=MAX_NEW_TOKENS, example=1),
+            Input("max_new_tokens", "parameter", "int64", default=64, low=1, high=MAX_NEW_TOKENS, example=1,
+                  prefix=True),
             Input("temperature", "parameter", "float32", default=1.0, low=1e-6, high=1e6),
             Input("top_k", "parameter", "int64", default=0, low=0, high=VOCABULARY_SIZE),
             Input("seed", "seed", "int64"),
