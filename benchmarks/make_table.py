@@ -298,6 +298,30 @@ def text_table(rows, baselines):
     return lines + ["", training_note(with_baselines, "every fortune that is not test (9 in 10)")]
 
 
+def generation_table(result):
+    """Text generation speed, before (the shipped export) and after (cached decoding), one run."""
+    lines = ["| export | prompts x new bytes | before: bytes/s | after: bytes/s | after / before | same bytes |",
+             "|---|---|---|---|---|---|"]
+    for row in result["rows"]:
+        same = f"{row['prompts'] - len(row['differences'])} of {row['prompts']} texts"
+        lines.append(f"| {row['export']} | {row['prompts']} x {row['new_bytes']} | {row['before']['bytes_per_second']:.0f} | "
+                     f"{row['after']['bytes_per_second']:.0f} | {row['speedup']:.1f}x | {same} |")
+    sampling = result["sampling"]
+    load = result["load_average_1m"]
+    lines.append("")
+    lines.append(f"`{result['command']}`: before is the shipped export as it is, after the same weights re-exported "
+                 f"with the cached decoding; temperature {sampling['temperature']:g}, top_k {sampling['top_k']}, seeds "
+                 f"{sampling['seeds']}, one warm-up call, then the best of {len(result['rows'][0]['before']['all_seconds'])} "
+                 f"calls of each, interleaved; {result['machine']}, "
+                 f"{result['date']}, 1-minute load average {load['start']:g} to {load['end']:g}.")
+    differing = [(row, difference) for row in result["rows"] for difference in row["differences"]]
+    if differing:
+        lines.append("Texts that differ (from the first differing new byte on): " + "; ".join(
+            f"{row['export']}, {row['prompts']} x {row['new_bytes']}: prompt {difference['prompt']!r}, seed "
+            f"{difference['seed']}, new byte {difference['new_byte']}" for row, difference in differing) + ".")
+    return lines
+
+
 def throughput_table(result):
     lines = ["| variant | images/s (median) | ratio to zoo trainer |", "|---|---|---|"]
     for row in result["rows"]:
@@ -425,7 +449,7 @@ def main():
     likelihood = [row for row in load("likelihood_*.json") if "likelihood" in row]
     baselines_path = os.path.join(results, "likelihood_baselines.json")
     baselines = json.load(open(baselines_path)) if os.path.exists(baselines_path) else None
-    text = load("text_*.json")
+    text = [row for row in load("text_*.json") if "test_bits_per_byte" in row]  # Not text_generation.json.
     translation = load("translation_*.json")
     lines = []
     labels = run_labels(quality)
@@ -457,6 +481,9 @@ def main():
     if text:
         lines += ["### Text models on the fortunes (test: every 10th fortune)", ""]
         lines += text_table(text, baselines) + [""]
+    generation_path = os.path.join(results, "text_generation.json")
+    if os.path.exists(generation_path):
+        lines += ["### Text generation speed (cached decoding)", ""] + generation_table(json.load(open(generation_path))) + [""]
     throughput_path = os.path.join(results, "train_throughput.json")
     if os.path.exists(throughput_path):
         lines += ["### Training throughput", ""] + throughput_table(json.load(open(throughput_path)))
