@@ -38,7 +38,7 @@ flags.DEFINE_list("sizes", ["100", "1000"], "Training images of that class per r
 flags.DEFINE_list("seeds", ["0"], "Training seeds of every image row (more than one shows the seed-to-seed spread).")
 flags.DEFINE_enum("augment", "both", ["both", "off", "on"], "Image rows without DiffAugment, with it, or both.")
 flags.DEFINE_integer("steps", 1000, "Training steps of every image row (equal steps).")
-flags.DEFINE_string("source", "exports/dcgan_fashion_mnist/1", "The export fine-tuning starts from.")
+flags.DEFINE_string("source", "exports/dcgan_fashion_mnist/2", "The export fine-tuning starts from.")
 flags.DEFINE_string("source_run", "runs/ship/dcgan_fashion_mnist",
                     "A dcgan_fashion_mnist run (generator and discriminator) the run-started rows start from; "
                     "trained first with the shipped card's settings when it has no checkpoint.")
