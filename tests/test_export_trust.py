@@ -16,7 +16,7 @@ from zoo.serving import local_models, local_server
 
 EXPORTS = os.path.join(helpers.REPO, "exports")
 SHIPPED = trust.shipped_versions(EXPORTS)
-SHIPPED_DCGAN = os.path.join(EXPORTS, "dcgan_fashion_mnist", "1")
+SHIPPED_DCGAN = export.resolve_version_dir(os.path.join(EXPORTS, "dcgan_fashion_mnist"))  # Its shipped version.
 # What an export from elsewhere must never run: file access and calls into Python.
 DANGEROUS = {"ReadFile", "WriteFile", "MatchingFiles", "PyFunc", "PyFuncStateless", "EagerPyFunc", "SaveV2", "Save",
              "SaveSlices", "RestoreV2", "Restore", "RestoreSlice", "MergeV2Checkpoints", "DeleteFile"}
