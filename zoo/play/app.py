@@ -195,7 +195,6 @@ class _Panel:
         return f"last request: {seconds * 1000:.0f} ms ({self.backend.description})" if seconds is not None else ""
 
     def _answer(self, request, outputs, rows, per_row, notes):
-        gr = _gradio()
         update = {self.note: "\n\n".join(f"*{note}*" for note in notes), self.latency: self._latency()}
         if self.image_output is not None:
             images = outputs[self.image_output]
@@ -218,7 +217,6 @@ class _Panel:
             update[self.score] = "\n\n".join(handlers.likelihood_summary(self.signature, outputs, request))
         if self.json is not None:
             update[self.json] = {name: np.asarray(value).tolist() for name, value in outputs.items()}
-        del gr
         return update
 
     @staticmethod
