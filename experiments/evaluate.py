@@ -21,39 +21,45 @@ the training data held out of train (what zoo-tune and evaluation during trainin
 
 import json
 import os
+import sys
 
 from absl import flags
 
-from experiments.common import main_with_errors
+from experiments.common import command_flags, run_command
 from zoo.errors import UserError
 
-flags.DEFINE_string("export", None, "Model directory (exports/<name>) or a version directory.")
-flags.DEFINE_integer("version", None, "Version to evaluate (default: the highest).")
-flags.DEFINE_string("dataset", None, "Real data to compare with (default: the dataset the export was trained on).")
+FLAGS = command_flags()  # Its own flags (experiments.common): commands share a process.
+flags.DEFINE_string("export", None, "Model directory (exports/<name>) or a version directory.", flag_values=FLAGS)
+flags.DEFINE_integer("version", None, "Version to evaluate (default: the highest).", flag_values=FLAGS)
+flags.DEFINE_string("dataset", None, "Real data to compare with (default: the dataset the export was trained on).",
+                    flag_values=FLAGS)
 flags.DEFINE_string("split", "test", "Split of the real data: test (default) for the numbers to report; "
-                    "validation (held out of train) or train, optionally sliced like validation[:1000].")
-flags.DEFINE_string("data_dir", None, "Directory with the dataset's files.")
+                    "validation (held out of train) or train, optionally sliced like validation[:1000].",
+                    flag_values=FLAGS)
+flags.DEFINE_string("data_dir", None, "Directory with the dataset's files.", flag_values=FLAGS)
 flags.DEFINE_integer("validation_size", None, "Training examples held out as the validation split (default: what "
-                     "the export was trained with, else the dataset's default; 0: none).")
+                     "the export was trained with, else the dataset's default; 0: none).", flag_values=FLAGS)
 flags.DEFINE_integer("num_samples", 10000, "Generated images (seeds first_seed .. first_seed+N-1); 0 skips "
-                     "the sample metrics (likelihood models: only the likelihood).")
+                     "the sample metrics (likelihood models: only the likelihood).", flag_values=FLAGS)
 flags.DEFINE_string("classes", None, "Compare with these class ids only, e.g. 7 (default: the classes the export "
-                    "was trained on, all when it was trained on all; 'all' for every class).")
-flags.DEFINE_integer("reference_examples", 10000, "Real images used (a fixed subset of the split).")
-flags.DEFINE_integer("first_seed", None, "First seed of the generated images (default: 10**9).")
-flags.DEFINE_integer("batch_size", 256, "Images per signature call (at most 1024).")
+                    "was trained on, all when it was trained on all; 'all' for every class).", flag_values=FLAGS)
+flags.DEFINE_integer("reference_examples", 10000, "Real images used (a fixed subset of the split).", flag_values=FLAGS)
+flags.DEFINE_integer("first_seed", None, "First seed of the generated images (default: 10**9).", flag_values=FLAGS)
+flags.DEFINE_integer("batch_size", 256, "Images per signature call (at most 1024).", flag_values=FLAGS)
 flags.DEFINE_string("feature_model", None, "Feature network: default the shipped Fashion-MNIST one; "
-                    "a .keras model file or InceptionV3 .h5 weights.")
+                    "a .keras model file or InceptionV3 .h5 weights.", flag_values=FLAGS)
 flags.DEFINE_integer("likelihood_examples", None, "Likelihood models: score only the split's first N images "
-                     "(default: all).")
+                     "(default: all).", flag_values=FLAGS)
 flags.DEFINE_multi_string("parameter", [], "name=value: set a parameter input the evaluated signature declares "
-                          "(e.g. a diffusion sampler's steps=25) instead of its default; repeatable.")
+                          "(e.g. a diffusion sampler's steps=25) instead of its default; repeatable.",
+                          flag_values=FLAGS)
 flags.DEFINE_string("out", None, "JSON path (default: beside the run that wrote the export, "
                     "<workdir>/eval/<name>-<version>-<dataset>-<split>.json; for an export outside a run, such as "
-                    "a shipped one, runs/eval/<name>-<version>-<dataset>-<split>.json: never inside exports).")
+                    "a shipped one, runs/eval/<name>-<version>-<dataset>-<split>.json: never inside exports).",
+                    flag_values=FLAGS)
 flags.DEFINE_bool("trust_export", False, "Run --export even if its graph holds ops zoo's own exports never use "
-                  "(file access, Python calls; see zoo.export.trust): only for an export whose source you trust.")
-FLAGS = flags.FLAGS
+                  "(file access, Python calls; see zoo.export.trust): only for an export whose source you trust.",
+                  flag_values=FLAGS)
 
 
 def format_metrics(values):
@@ -152,9 +158,10 @@ def main(argv):
     print(f"{os.path.basename(model_dir)}/{version} vs {dataset} {FLAGS.split} {'  '.join(parts)} -> {out}", flush=True)
 
 
-def run():
-    main_with_errors(main)
+def run(argv=None):
+    """The command: parses argv (default sys.argv) and returns its exit status."""
+    return run_command(FLAGS, main, __doc__, argv)
 
 
 if __name__ == "__main__":
-    run()
+    sys.exit(run())

@@ -13,26 +13,31 @@ Reading the checkpoint holds the workdir's lock (zoo.locks): a workdir a trainin
 """
 
 import os
+import sys
 
 from absl import flags
 
-from experiments.common import main_with_errors
+from experiments.common import command_flags, run_command
 from zoo.errors import UserError
 
+FLAGS = command_flags()  # Its own flags (experiments.common): commands share a process.
 flags.DEFINE_string("workdir", None, "Training workdir holding checkpoints/ and config.json (omit to only "
-                    "change labels or the version policy of --name).")
+                    "change labels or the version policy of --name).", flag_values=FLAGS)
 flags.DEFINE_string("export_dir", "exports", "Export root: writes <export_dir>/<name>/<version>/ and "
-                    "<export_dir>/models.config.")
-flags.DEFINE_integer("version", None, "Version number (default: one past the highest existing).")
-flags.DEFINE_string("name", None, "Model name under export_dir (default: the config's export_name).")
-flags.DEFINE_string("checkpoint", "latest", "latest, best (kept when training evaluated), or a checkpoint path.")
-flags.DEFINE_multi_string("label", [], "Version label for models.config: NAME (the exported version) or NAME=VERSION.")
-flags.DEFINE_multi_string("unlabel", [], "Version label to remove from --name in models.config.")
+                    "<export_dir>/models.config.", flag_values=FLAGS)
+flags.DEFINE_integer("version", None, "Version number (default: one past the highest existing).", flag_values=FLAGS)
+flags.DEFINE_string("name", None, "Model name under export_dir (default: the config's export_name).", flag_values=FLAGS)
+flags.DEFINE_string("checkpoint", "latest", "latest, best (kept when training evaluated), or a checkpoint path.",
+                    flag_values=FLAGS)
+flags.DEFINE_multi_string("label", [], "Version label for models.config: NAME (the exported version) or NAME=VERSION.",
+                          flag_values=FLAGS)
+flags.DEFINE_multi_string("unlabel", [], "Version label to remove from --name in models.config.", flag_values=FLAGS)
 flags.DEFINE_string("version_policy", None, "TF Serving version policy for the model: latest, latest:N, all, "
-                    "specific:V1,V2 (default: kept; new models latest, labelled models their labels + latest).")
+                    "specific:V1,V2 (default: kept; new models latest, labelled models their labels + latest).",
+                    flag_values=FLAGS)
 flags.DEFINE_string("serving_base_path", None, "Where the server sees --export_dir (base_path prefix in "
-                    "models.config; default: as the file has it, else /models as in docker-compose.yml).")
-FLAGS = flags.FLAGS
+                    "models.config; default: as the file has it, else /models as in docker-compose.yml).",
+                    flag_values=FLAGS)
 
 
 def _parse_labels(values, exported_version):
@@ -96,9 +101,10 @@ def main(argv):
           f"{export.serving_config.describe_policy(entry.model_version_policy)}, labels {labels}", flush=True)
 
 
-def run():
-    main_with_errors(main)
+def run(argv=None):
+    """The command: parses argv (default sys.argv) and returns its exit status."""
+    return run_command(FLAGS, main, __doc__, argv)
 
 
 if __name__ == "__main__":
-    run()
+    sys.exit(run())

@@ -17,10 +17,10 @@ import sys
 
 from absl import flags
 
+from experiments.common import command_flags, run_command
 from zoo.errors import UserError
 
-# Its own flags (not absl's global FLAGS), so main(argv) runs in any process beside other commands.
-FLAGS = flags.FlagValues()
+FLAGS = command_flags()  # Its own flags (experiments.common): commands share a process.
 
 flags.DEFINE_multi_string("exports", ["exports"], "Export roots (TF Serving base paths), model or version "
                           "directories.", flag_values=FLAGS)
@@ -63,14 +63,8 @@ def build_app(exports, runs=None, server=None, keep_dir=None, trust_export=False
 
 
 def main(argv):
-    """Parses `argv` (program name first, absl flags and --flagfile) and serves until stopped."""
-    FLAGS.unparse_flags()  # Each call starts from the defaults, as a new process would.
-    try:
-        rest = FLAGS(list(argv))
-    except flags.Error as error:
-        raise UserError(str(error).splitlines()[0]) from None
-    if len(rest) > 1:
-        raise UserError(f"unexpected arguments {rest[1:]}: every option is a --flag (see --help)")
+    """Serves the playground over FLAGS' exports until stopped."""
+    del argv
     if not 0 < FLAGS.port < 65536:
         raise UserError(f"--port must be between 1 and 65535, got {FLAGS.port}")
     from zoo.play import app as app_lib
@@ -89,15 +83,8 @@ def main(argv):
 
 
 def run(argv=None):
-    argv = sys.argv if argv is None else argv
-    if any(arg in ("--help", "-h", "--helpfull") for arg in argv[1:]):
-        print(__doc__.strip() + "\n\nflags:\n" + FLAGS.get_help(), flush=True)
-        return 0
-    try:
-        return main(argv)
-    except UserError as error:
-        print(f"zoo-play: error: {error}", file=sys.stderr, flush=True)
-        return 2
+    """The command: parses argv (default sys.argv) and returns its exit status."""
+    return run_command(FLAGS, main, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -25,38 +25,49 @@ An export this process did not write runs only if its graph holds just the ops z
 use (no file access, no Python calls: zoo.export.trust); --trust_export runs it regardless.
 """
 
+import sys
+
 from absl import flags
 
-from experiments.common import main_with_errors
+from experiments.common import command_flags, run_command
 from zoo.errors import UserError
 
-flags.DEFINE_string("export", None, "Model directory (exports/<name>) or a version directory.")
-flags.DEFINE_integer("version", None, "Version to load (default: the highest).")
-flags.DEFINE_integer("num", 64, "Number of images (one per seed), or of input images to translate.")
-flags.DEFINE_integer("seed", 0, "First seed; image i uses seed + i.")
-flags.DEFINE_integer("columns", None, "Grid columns (default: a square grid).")
-flags.DEFINE_string("out", "grid.png", "Output PNG path.")
-flags.DEFINE_integer("label", None, "Conditional models: draw every image of this class (default: one row per class).")
-flags.DEFINE_bool("interpolate", False, "Draw latent interpolations (rows of --steps images) instead of samples.")
-flags.DEFINE_integer("rows", 8, "--interpolate/--vary: number of rows.")
-flags.DEFINE_integer("steps", 10, "--interpolate/--vary with a uniform code: images per row.")
+FLAGS = command_flags()  # Its own flags (experiments.common): commands share a process.
+flags.DEFINE_string("export", None, "Model directory (exports/<name>) or a version directory.", flag_values=FLAGS)
+flags.DEFINE_integer("version", None, "Version to load (default: the highest).", flag_values=FLAGS)
+flags.DEFINE_integer("num", 64, "Number of images (one per seed), or of input images to translate.", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "First seed; image i uses seed + i.", flag_values=FLAGS)
+flags.DEFINE_integer("columns", None, "Grid columns (default: a square grid).", flag_values=FLAGS)
+flags.DEFINE_string("out", "grid.png", "Output PNG path.", flag_values=FLAGS)
+flags.DEFINE_integer("label", None, "Conditional models: draw every image of this class (default: one row per class).",
+                     flag_values=FLAGS)
+flags.DEFINE_bool("interpolate", False, "Draw latent interpolations (rows of --steps images) instead of samples.",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("rows", 8, "--interpolate/--vary: number of rows.", flag_values=FLAGS)
+flags.DEFINE_integer("steps", 10, "--interpolate/--vary with a uniform code: images per row.", flag_values=FLAGS)
 flags.DEFINE_string("vary", None, "The declared code input varied along each row: <categorical code> or "
-                    "<uniform code>:<i>.")
+                    "<uniform code>:<i>.", flag_values=FLAGS)
 flags.DEFINE_string("input", None, "Image-to-image models: translate these files (a path or a glob) instead of "
-                    "the dataset's pairs.")
-flags.DEFINE_string("split", "test", "Image-to-image models: the split whose first --num pairs are drawn.")
-flags.DEFINE_string("data_dir", None, "Image-to-image models: where the dataset's files are (as for zoo-train).")
+                    "the dataset's pairs.", flag_values=FLAGS)
+flags.DEFINE_string("split", "test", "Image-to-image models: the split whose first --num pairs are drawn.",
+                    flag_values=FLAGS)
+flags.DEFINE_string("data_dir", None, "Image-to-image models: where the dataset's files are (as for zoo-train).",
+                    flag_values=FLAGS)
 flags.DEFINE_multi_string("parameter", [], "name=value: set a parameter input the drawn signature declares (e.g. "
-                          "a diffusion sampler's steps=10 or guidance=3) instead of its default; repeatable.")
-flags.DEFINE_string("server", None, "HOST:PORT of a running TF Serving: draw the grid through it instead of --export.")
-flags.DEFINE_string("model", None, "--server: the model name in the server's models.config.")
-flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "--server: gRPC (TF Serving port 8500) or REST (8501).")
-flags.DEFINE_string("version_label", None, "--server: a version label (e.g. stable, canary) instead of --version.")
+                          "a diffusion sampler's steps=10 or guidance=3) instead of its default; repeatable.",
+                          flag_values=FLAGS)
+flags.DEFINE_string("server", None, "HOST:PORT of a running TF Serving: draw the grid through it instead of --export.",
+                    flag_values=FLAGS)
+flags.DEFINE_string("model", None, "--server: the model name in the server's models.config.", flag_values=FLAGS)
+flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "--server: gRPC (TF Serving port 8500) or REST (8501).",
+                  flag_values=FLAGS)
+flags.DEFINE_string("version_label", None, "--server: a version label (e.g. stable, canary) instead of --version.",
+                    flag_values=FLAGS)
 flags.DEFINE_bool("trust_export", False, "Run --export even if its graph holds ops zoo's own exports never use "
-                  "(file access, Python calls; see zoo.export.trust): only for an export whose source you trust.")
+                  "(file access, Python calls; see zoo.export.trust): only for an export whose source you trust.",
+                  flag_values=FLAGS)
 flags.DEFINE_integer("num_classes", None, "Conditional models: classes for one row per class (default: what the "
-                     "export declares).")
-FLAGS = flags.FLAGS
+                     "export declares).", flag_values=FLAGS)
 
 
 def slerp(a, b, t):
@@ -227,9 +238,10 @@ def main(argv):
     print(f"wrote {FLAGS.out}: {what}, from {version_dir}", flush=True)
 
 
-def run():
-    main_with_errors(main)
+def run(argv=None):
+    """The command: parses argv (default sys.argv) and returns its exit status."""
+    return run_command(FLAGS, main, __doc__, argv)
 
 
 if __name__ == "__main__":
-    run()
+    sys.exit(run())

@@ -13,46 +13,61 @@ import sys
 
 from absl import flags
 
-from experiments.common import flags_text, main_with_errors
+from experiments.common import command_flags, flags_text, run_command
 from zoo.config import export_name  # noqa: F401  (re-exported: tests import it from here)
 from zoo.errors import UserError
 
-flags.DEFINE_string("config", None, "Config file (experiments/configs/*.py) or config name.")
-flags.DEFINE_string("model", None, "Registered model name; picks experiments/configs/<model>_<dataset>.py.")
+FLAGS = command_flags()  # Its own flags (experiments.common): commands share a process.
+flags.DEFINE_string("config", None, "Config file (experiments/configs/*.py) or config name.", flag_values=FLAGS)
+flags.DEFINE_string("model", None, "Registered model name; picks experiments/configs/<model>_<dataset>.py.",
+                    flag_values=FLAGS)
 flags.DEFINE_string("dataset", None, "fashion_mnist, folder:/path/to/images, fortunes, text:/path/to/file.txt, "
-                    "paired: fashion_mnist_edges|_masked|_lowres or paired_folder:/path, or a TFDS name.")
-flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, flags and sample grids go here.")
-flags.DEFINE_integer("train_steps", None, "Total training steps (overrides the config).")
-flags.DEFINE_integer("batch_size", None, "Global batch size (overrides the config).")
-flags.DEFINE_integer("seed", None, "Seed of the data order and the training noise (overrides the config).")
-flags.DEFINE_string("data_dir", None, "Directory with the dataset's files (IDX files for fashion_mnist).")
-flags.DEFINE_integer("image_size", None, "Resize folder images to this square size.")
-flags.DEFINE_integer("channels", None, "Convert folder images to 1 or 3 channels.")
-flags.DEFINE_enum("direction", None, ["AtoB", "BtoA"], "paired_folder: which half (or folder) is the input.")
+                    "paired: fashion_mnist_edges|_masked|_lowres or paired_folder:/path, or a TFDS name.",
+                    flag_values=FLAGS)
+flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, flags and sample grids go here.",
+                    flag_values=FLAGS)
+flags.DEFINE_integer("train_steps", None, "Total training steps (overrides the config).", flag_values=FLAGS)
+flags.DEFINE_integer("batch_size", None, "Global batch size (overrides the config).", flag_values=FLAGS)
+flags.DEFINE_integer("seed", None, "Seed of the data order and the training noise (overrides the config).",
+                     flag_values=FLAGS)
+flags.DEFINE_string("data_dir", None, "Directory with the dataset's files (IDX files for fashion_mnist).",
+                    flag_values=FLAGS)
+flags.DEFINE_integer("image_size", None, "Resize folder images to this square size.", flag_values=FLAGS)
+flags.DEFINE_integer("channels", None, "Convert folder images to 1 or 3 channels.", flag_values=FLAGS)
+flags.DEFINE_enum("direction", None, ["AtoB", "BtoA"], "paired_folder: which half (or folder) is the input.",
+                  flag_values=FLAGS)
 flags.DEFINE_integer("validation_size", None, "Training examples (text files: bytes) held out of train as the "
                      "validation split that evaluation during training reads (default: the dataset's, e.g. "
-                     "Fashion-MNIST's last 10,000 images; 0: none).")
+                     "Fashion-MNIST's last 10,000 images; 0: none).", flag_values=FLAGS)
 flags.DEFINE_string("classes", None, "Train on these class ids only, e.g. 7 or 0,2,4 (labelled images; every "
-                    "split, so evaluation references match).")
+                    "split, so evaluation references match).", flag_values=FLAGS)
 flags.DEFINE_string("train_split", None, "The split trained on (default train), sliced TFDS-style: 'train[:1%]', "
-                    "'train[:1000]'.")
-flags.DEFINE_integer("max_examples", None, "Train on the first N training examples (after --classes).")
+                    "'train[:1000]'.", flag_values=FLAGS)
+flags.DEFINE_integer("max_examples", None, "Train on the first N training examples (after --classes).",
+                     flag_values=FLAGS)
 flags.DEFINE_string("init_from", None, "Start from a run's workdir, a checkpoint (<workdir>/checkpoints/ckpt-N) or an "
-                    "export version dir (exports/<name>/<version>): its weights, fresh optimizers, step 0.")
+                    "export version dir (exports/<name>/<version>): its weights, fresh optimizers, step 0.",
+                    flag_values=FLAGS)
 flags.DEFINE_string("freeze", None, "Comma-separated regular expressions of variable paths to keep fixed, e.g. "
-                    "'discriminator/conv0/' (FreezeD).")
+                    "'discriminator/conv0/' (FreezeD).", flag_values=FLAGS)
 flags.DEFINE_integer("max_train_seconds", None, "Wall-clock budget of this invocation in seconds: stop (with a "
-                     "checkpoint and the export) when it is spent; a rerun trains another budget (0: none).")
-flags.DEFINE_integer("eval_every", None, "Measure FID/KID every N steps, keep the best checkpoint (0: off).")
-flags.DEFINE_integer("early_stopping_patience", None, "Stop after K evaluations without improvement (0: never).")
+                     "checkpoint and the export) when it is spent; a rerun trains another budget (0: none).",
+                     flag_values=FLAGS)
+flags.DEFINE_integer("eval_every", None, "Measure FID/KID every N steps, keep the best checkpoint (0: off).",
+                     flag_values=FLAGS)
+flags.DEFINE_integer("early_stopping_patience", None, "Stop after K evaluations without improvement (0: never).",
+                     flag_values=FLAGS)
 flags.DEFINE_string("export_dir", None, "Export root (TF Serving base paths; default <workdir>/exports, so a run "
-                    "never writes into the shipped exports/); empty to skip the export.")
+                    "never writes into the shipped exports/); empty to skip the export.", flag_values=FLAGS)
 flags.DEFINE_bool("trust_export", False, "Start from an --init_from export even if its graph holds ops zoo's own "
-                  "exports never use (see zoo.export.trust): only for an export whose source you trust.")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
-flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. --set=model_config.latent_dim=64.")
-flags.DEFINE_bool("smoke", False, "Shrink the config to a few tiny steps (a quick check that it runs).")
-FLAGS = flags.FLAGS
+                  "exports never use (see zoo.export.trust): only for an export whose source you trust.",
+                  flag_values=FLAGS)
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.",
+                  flag_values=FLAGS)
+flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. --set=model_config.latent_dim=64.",
+                          flag_values=FLAGS)
+flags.DEFINE_bool("smoke", False, "Shrink the config to a few tiny steps (a quick check that it runs).",
+                  flag_values=FLAGS)
 
 
 def build_config():
@@ -95,14 +110,15 @@ def main(argv):
     strategy = train.make_strategy(FLAGS.strategy)
     export_dir = os.path.join(FLAGS.workdir, "exports") if FLAGS.export_dir is None else FLAGS.export_dir or None
     result = train.train_and_evaluate(config, FLAGS.workdir, export_dir=export_dir, strategy=strategy,
-                                      flags_text=flags_text(), trust_export=FLAGS.trust_export)
+                                      flags_text=flags_text(FLAGS), trust_export=FLAGS.trust_export)
     if result.interrupted:
-        sys.exit(130)  # Interrupted: the checkpoint is saved, but the run did not finish.
+        return 130  # Interrupted: the checkpoint is saved, but the run did not finish.
 
 
-def run():
-    main_with_errors(main)
+def run(argv=None):
+    """The command: parses argv (default sys.argv) and returns its exit status."""
+    return run_command(FLAGS, main, __doc__, argv)
 
 
 if __name__ == "__main__":
-    run()
+    sys.exit(run())

@@ -19,40 +19,52 @@ import sys
 
 from absl import flags
 
-from experiments.common import main_with_errors
+from experiments.common import command_flags, run_command
 from zoo.errors import UserError
 
+FLAGS = command_flags()  # Its own flags (experiments.common): commands share a process.
 flags.DEFINE_string("model", None, "Registered model name; its experiments/configs/<model>_<dataset>.py declares "
-                    "search_space(hp).")
+                    "search_space(hp).", flag_values=FLAGS)
 flags.DEFINE_string("config", None, "Config to search from (a name in experiments/configs or a file) declaring "
-                    "search_space(hp); default: the model's <model>_<dataset>. --model may then be left out.")
-flags.DEFINE_string("dataset", "fashion_mnist", "Dataset (as zoo-train's --dataset).")
-flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm.")
-flags.DEFINE_integer("max_trials", 10, "Trials to run (Hyperband stops earlier when its brackets are done).")
+                    "search_space(hp); default: the model's <model>_<dataset>. --model may then be left out.",
+                    flag_values=FLAGS)
+flags.DEFINE_string("dataset", "fashion_mnist", "Dataset (as zoo-train's --dataset).", flag_values=FLAGS)
+flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm.",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("max_trials", 10, "Trials to run (Hyperband stops earlier when its brackets are done).",
+                     flag_values=FLAGS)
 flags.DEFINE_string("objective", "fid", "Minimized: fid, kid (image generators), nll, bits_per_dim, "
                     "negative_elbo (likelihood models), bits_per_byte (text models), translation_l1, "
-                    "translation_fid (image-to-image models); what the model declares it can be measured by.")
-flags.DEFINE_string("directory", None, "The search's directory: keras-tuner state, trial workdirs, the table.")
-flags.DEFINE_integer("steps", 1000, "Training steps per trial (Hyperband: of its longest trials).")
+                    "translation_fid (image-to-image models); what the model declares it can be measured by.",
+                    flag_values=FLAGS)
+flags.DEFINE_string("directory", None, "The search's directory: keras-tuner state, trial workdirs, the table.",
+                    flag_values=FLAGS)
+flags.DEFINE_integer("steps", 1000, "Training steps per trial (Hyperband: of its longest trials).", flag_values=FLAGS)
 flags.DEFINE_string("split", "validation", "Split the trials are scored on: validation (held out of train; "
-                    "default), or test (not for selection: it is what final numbers are reported on).")
+                    "default), or test (not for selection: it is what final numbers are reported on).",
+                    flag_values=FLAGS)
 flags.DEFINE_integer("validation_size", None, "Training examples held out of train as the validation split "
-                     "(default: the dataset's, e.g. Fashion-MNIST's last 10,000 images).")
-flags.DEFINE_integer("eval_samples", 2000, "Generated images for FID/KID, or --split images scored for likelihoods.")
-flags.DEFINE_integer("eval_reference_examples", 10000, "Real --split images of the FID/KID reference statistics.")
+                     "(default: the dataset's, e.g. Fashion-MNIST's last 10,000 images).", flag_values=FLAGS)
+flags.DEFINE_integer("eval_samples", 2000, "Generated images for FID/KID, or --split images scored for likelihoods.",
+                     flag_values=FLAGS)
+flags.DEFINE_integer("eval_reference_examples", 10000, "Real --split images of the FID/KID reference statistics.",
+                     flag_values=FLAGS)
 flags.DEFINE_string("export_dir", None, "Export root for the best trial (default <directory>/exports, so a search "
-                    "never writes into the shipped exports/); empty to skip the export.")
-flags.DEFINE_integer("seed", 0, "Seed of every trial's training and of the tuner's sampling.")
+                    "never writes into the shipped exports/); empty to skip the export.", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Seed of every trial's training and of the tuner's sampling.", flag_values=FLAGS)
 flags.DEFINE_multi_string("set", [], "Config override key=value applied to every trial, e.g. "
-                          "--set=batch_size=32.")
-flags.DEFINE_multi_string("fix", [], "Hold a hyperparameter of the search space at a value, e.g. --fix=loss=hinge.")
-flags.DEFINE_string("data_dir", None, "Directory with the dataset's files (IDX files for fashion_mnist).")
+                          "--set=batch_size=32.", flag_values=FLAGS)
+flags.DEFINE_multi_string("fix", [], "Hold a hyperparameter of the search space at a value, e.g. --fix=loss=hinge.",
+                          flag_values=FLAGS)
+flags.DEFINE_string("data_dir", None, "Directory with the dataset's files (IDX files for fashion_mnist).",
+                    flag_values=FLAGS)
 flags.DEFINE_integer("hyperband_max_epochs", 9, "Hyperband's max_epochs; one of its epochs is "
-                     "steps / hyperband_max_epochs training steps.")
-flags.DEFINE_integer("hyperband_factor", 3, "Hyperband's reduction factor.")
-flags.DEFINE_integer("max_consecutive_failures", 3, "Stop the search after this many failed trials in a row.")
-flags.DEFINE_bool("smoke", False, "Tiny configs and search spaces (a quick check that the search runs).")
-FLAGS = flags.FLAGS
+                     "steps / hyperband_max_epochs training steps.", flag_values=FLAGS)
+flags.DEFINE_integer("hyperband_factor", 3, "Hyperband's reduction factor.", flag_values=FLAGS)
+flags.DEFINE_integer("max_consecutive_failures", 3, "Stop the search after this many failed trials in a row.",
+                     flag_values=FLAGS)
+flags.DEFINE_bool("smoke", False, "Tiny configs and search spaces (a quick check that the search runs).",
+                  flag_values=FLAGS)
 
 
 def main(argv):
@@ -82,12 +94,13 @@ def main(argv):
     except KeyboardInterrupt:  # Ctrl-C (the trainer finishes its step first) or a second Ctrl-C.
         print(f"zoo-tune: interrupted: rerun the same command to continue the search in {FLAGS.directory} "
               "(completed trials are kept, the interrupted one is redone)", file=sys.stderr, flush=True)
-        sys.exit(130)
+        return 130
 
 
-def run():
-    main_with_errors(main)
+def run(argv=None):
+    """The command: parses argv (default sys.argv) and returns its exit status."""
+    return run_command(FLAGS, main, __doc__, argv)
 
 
 if __name__ == "__main__":
-    run()
+    sys.exit(run())

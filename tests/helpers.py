@@ -1,6 +1,9 @@
-"""Shared test helpers: tiny data, smoke configs, subprocess runs of the binaries."""
+"""Shared test helpers: tiny data, smoke configs, runs of the commands (in this process or a new one)."""
 
+import contextlib
 import gzip
+import importlib
+import io
 import os
 import re
 import struct
@@ -65,13 +68,52 @@ def smoke_config(model, data_dir, **overrides):
     return config
 
 
-def run_binary(name, *args, env=None, timeout=300):
-    """Runs `python -m experiments.<name> args` from the repo root; returns the CompletedProcess."""
-    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", f"experiments.{name}", *args],
-        cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
-    )
+# The installed name of each command module (setup.cfg's console_scripts).
+COMMANDS = {"train": "zoo-train", "export": "zoo-export", "sample": "zoo-sample", "evaluate": "zoo-eval",
+            "tune": "zoo-tune", "play": "zoo-play"}
+
+
+def run_binary(name, *args, env=None, timeout=300, new_process=False):
+    """Runs the command `experiments.<name>` with `args` from the repo root, as a user would, and
+    returns a CompletedProcess (returncode, stdout, stderr). In this process by default: each command
+    parses its own flags (experiments.common), so `run(argv)` is the command itself without
+    Python and TensorFlow starting again; `new_process=True` runs `python -m experiments.<name>`
+    (signals, resource limits, a clean interpreter)."""
+    if new_process:
+        full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
+        return subprocess.run(
+            [sys.executable, "-m", f"experiments.{name}", *args],
+            cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+        )
+    command = importlib.import_module(f"experiments.{name}")
+    out, err = io.StringIO(), io.StringIO()
+    with _environment(env or {}), _cwd(REPO), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = command.run([COMMANDS.get(name, name), *args])
+    return subprocess.CompletedProcess([COMMANDS.get(name, name), *args], status, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _environment(values):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update({key: str(value) for key, value in values.items()})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _cwd(path):
+    saved = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(saved)
 
 
 def assert_one_line_error(result, *fragments):
