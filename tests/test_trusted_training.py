@@ -212,7 +212,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one_and_says_so(tiny_fashi
         f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
         f"sys.argv = ['zoo-train'] + {args + ['--train_steps=4']!r}\n"
         "from experiments.train import run\n"
-        "run()\n")
+        "sys.exit(run())\n")
     helpers.assert_one_line_error(limited, "could not write checkpoint ckpt-4 in", "File too large",
                                   "the previous checkpoint", "ckpt-2 is intact", "rerun the same command to resume")
     assert _checkpoints(workdir) == ["ckpt-2"]

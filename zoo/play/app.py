@@ -385,9 +385,33 @@ def build(entries, backend, keep_dir=None, title="zoo playground"):
     return app
 
 
+def _patient_url_ok(url, patience=60.0):
+    """Gradio's launch asks its just-started server for its own URL and, if one request takes more
+    than 3 s, refuses to serve without a public share link (gradio-app/gradio#8671). On 2 cores busy
+    with a training that first answer can take longer: keep asking, up to `patience` seconds."""
+    import httpx
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            if httpx.head(url, timeout=10, verify=False).status_code in (200, 301, 302, 303, 307, 308, 401):
+                return True
+        except (httpx.ConnectError, httpx.TimeoutException):
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+
+
 def launch(app, host="127.0.0.1", port=7860, block=True):
     """Serves `app` on host:port (never a public share link); returns (app, local URL)."""
+    from gradio import networking
+
     app.queue(default_concurrency_limit=2)
-    app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=True,
-               show_error=False, max_file_size=MAX_UPLOAD, inbrowser=False, footer_links=["api"])
+    impatient, networking.url_ok = networking.url_ok, _patient_url_ok
+    try:
+        app.launch(server_name=host, server_port=port, share=False, prevent_thread_lock=not block, quiet=True,
+                   show_error=False, max_file_size=MAX_UPLOAD, inbrowser=False, footer_links=["api"])
+    finally:
+        networking.url_ok = impatient
     return app, app.local_url
