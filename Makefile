@@ -8,7 +8,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 DEMO_WORKDIR ?= runs/demo
 DEMO_SECONDS ?= 300
 
-.PHONY: text-data browser setup data demo play serve-local test test-slow benchmark clean
+.PHONY: text-data browser setup data demo play serve-local test test-integration test-slow benchmark clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -66,8 +66,13 @@ demo: setup
 serve-local: setup
 	$(BIN)/python -m zoo.serving.local_server exports --grpc_port=8500 --rest_port=8501 --preload
 
+# make test: the fast tier (what a contributor runs before each commit); make test-integration: the
+# tests that need fresh processes or repeat a check per model family. CI (.ci/run) runs both.
 test: setup data text-data browser
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=25
+
+test-integration: setup data text-data browser
+	$(BIN)/python -m pytest -q --durations=25 -m integration
 
 test-slow: setup data text-data
 	$(BIN)/python -m pytest -q -m slow

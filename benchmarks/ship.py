@@ -133,7 +133,8 @@ def main(argv):
     interface = contract.from_export(trained)
     reproduce = ["zoo-train", f"--config={FLAGS.config}", f"--train_steps={steps}", *sets,
                  f"--workdir=runs/reproduce/{FLAGS.config}", f"--export_dir=runs/reproduce/{FLAGS.config}/exports"]
-    evaluation_command = ["zoo-eval", f"--export={shipped_dir}", *FLAGS.eval_flag]
+    # Cards describe the repository's shipped tree: its path from the repository root, whatever --exports was.
+    evaluation_command = ["zoo-eval", f"--export=exports/{name}", *FLAGS.eval_flag]
     samples = record.get("num_samples")
     protocol = [f"{record['split']} split of {record['dataset']}"]
     if samples:

@@ -30,3 +30,16 @@ def rgb_folder(tmp_path_factory):
     from tests import helpers
 
     return helpers.write_rgb_folder(str(tmp_path_factory.mktemp("rgb")))
+
+
+@pytest.fixture(scope="session")
+def model_exports(tmp_path_factory):
+    """{model name: version dir}: every registered model at smoke size, untrained, exported once per
+    test session into one export root, as a deployment holds them (TF Serving's models.config and
+    batching parameters beside them). Read-only: a test that changes an export copies it first."""
+    from tests import helpers
+    from zoo import export
+
+    root = tmp_path_factory.mktemp("model_exports")
+    return {name: export.export_model(helpers.build_untrained(name), str(root), name)
+            for name in helpers.registered_models()}

@@ -141,3 +141,21 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def registered_models():
+    """Every registered model a user can train (not the registry's test-only entries)."""
+    from zoo import registry
+
+    return [name for name in registry.names() if not name.startswith("test_only")]
+
+
+def build_untrained(name):
+    """`name` at its smoke config's size, built for serving (byte windows for text models)."""
+    from tests import model_checks, text_checks
+    from zoo import config as config_lib
+
+    config = config_lib.load(config_lib.default_config_name(name, "fashion_mnist"), smoke=True)
+    if config.dataset == "fortunes":  # Text models: byte windows instead of images.
+        return text_checks.build(name)
+    return model_checks.build_from_config(name)

@@ -156,6 +156,7 @@ class ImageGeneratorTests:
     def test_serving(self):
         check_serving(self.model_name)
 
+    @pytest.mark.integration  # one end-to-end run per model family
     def test_smoke_training_on_an_rgb_folder_exports_samples_and_evaluates(self, rgb_folder, tmp_path):
         check_smoke_training(self.model_name, rgb_folder, tmp_path / "run", tmp_path / "exports")
 

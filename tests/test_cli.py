@@ -3,6 +3,8 @@
 import json
 import os
 
+import pytest
+
 from tests import helpers
 
 
@@ -59,6 +61,7 @@ def test_user_errors_are_one_line(tiny_fashion_mnist, tmp_path):
     helpers.assert_one_line_error(helpers.run_binary("sample", f"--export={tmp_path / 'none'}"), "no SavedModel versions")
 
 
+@pytest.mark.integration  # a signal to a fresh process
 def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(tiny_fashion_mnist, tmp_path):
     import signal
     import subprocess

@@ -44,6 +44,7 @@ def no_fashion_mnist_files(monkeypatch, tmp_path):
     monkeypatch.delenv(fashion_mnist.ENV_VAR, raising=False)
 
 
+@pytest.mark.integration  # import cost, in a fresh interpreter
 def test_import_neither_loads_data_nor_imports_tfds():
     code = "import sys, zoo.data; assert 'tensorflow_datasets' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,

@@ -94,12 +94,12 @@ def _disagreement(reference_dir, other_dir):
     return apart / moved, f"{worst}: {np.max(np.abs(reference[worst] - other[worst])):.2e}"
 
 
-# dcgan (EMA, synchronized batch norm) and pix2pix (dropout noise) run by default; the other
-# families take about 35 s each on 2 cores and run with `make test-slow`.
+# dcgan (EMA, synchronized batch norm) and pix2pix (dropout noise) run in `make test`; the other
+# families take about 35 s each on 2 cores and run in the integration tier (`make test-integration`).
 FAST_FAMILIES = ("dcgan", "pix2pix")
 
 
-@pytest.mark.parametrize("family", [family if family in FAST_FAMILIES else pytest.param(family, marks=pytest.mark.slow)
+@pytest.mark.parametrize("family", [family if family in FAST_FAMILIES else pytest.param(family, marks=pytest.mark.integration)
                                     for family in sorted(FAMILIES)])
 def test_two_replicas_train_as_one_device(family, tiny_fashion_mnist, tmp_path):
     """The same global batch (8) and seed, 3 steps: mirrored over 2 replicas ends at the default

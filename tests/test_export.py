@@ -66,6 +66,7 @@ def test_signatures_and_method_names_are_tf_serving_predict(dcgan_model, tmp_pat
     assert not any("discriminator" in name or "optimizer" in name for name in names), names
 
 
+@pytest.mark.integration  # fresh processes without zoo
 def test_same_seed_same_bytes_in_processes_that_cannot_import_zoo(dcgan_model, tmp_path):
     path = export.export_model(dcgan_model, str(tmp_path), "m")
     digests = []

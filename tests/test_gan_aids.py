@@ -102,7 +102,9 @@ def test_each_aid_trains_and_exports(aid, tmp_path):
         assert export.read_info(path)["generator_weights"] == "ema (decay 0.9)"
 
 
-@pytest.mark.parametrize("name", GANS)
+# dcgan in the fast tier; the other GANs (one end-to-end run per family) in the integration tier.
+@pytest.mark.parametrize("name", [name if name == "dcgan" else pytest.param(name, marks=pytest.mark.integration)
+                                  for name in GANS])
 def test_every_aid_a_gan_accepts_trains_and_exports_at_once(name, tmp_path):
     """All the aids a GAN accepts, together: they compose (two steps, finite losses, an export)."""
     overrides, used = {}, []

@@ -24,6 +24,7 @@ NUM_REAL = 2000  # Per set, for the real-data tests: small enough to stay fast.
 FAST_KID = {"kid_subsets": 20, "kid_subset_size": 500}
 
 
+@pytest.mark.integration  # import cost, in a fresh interpreter
 def test_import_loads_no_model_or_data():
     # scipy.linalg is not checked: Keras imports scikit-learn (a keras-tuner dependency) and with it
     # scipy.linalg whenever both are installed, whatever zoo does.

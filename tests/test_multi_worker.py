@@ -14,10 +14,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests import helpers
 from zoo import train
+
+pytestmark = pytest.mark.integration  # Two worker processes on loopback.
 
 
 

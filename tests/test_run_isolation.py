@@ -33,6 +33,7 @@ def _train_args(data_dir, workdir):
             "--set=checkpoint_every=5", "--set=image_every=0"]
 
 
+@pytest.mark.integration  # two processes on one workdir
 def test_a_second_trainer_on_a_workdir_in_use_is_refused_and_the_first_finishes_intact(tiny_fashion_mnist, tmp_path):
     workdir = tmp_path / "run"
     args = _train_args(tiny_fashion_mnist, workdir)
@@ -113,6 +114,7 @@ def _git_status():
     return result.stdout if result.returncode == 0 else None
 
 
+@pytest.mark.integration  # the installed command in a fresh process
 def test_a_default_training_from_the_repository_exports_into_its_run(tiny_fashion_mnist, tmp_path):
     """From the repository root, zoo-train without --export_dir exports into <workdir>/exports and
     zoo-eval without --out records beside the run (or, for a shipped export, under runs/eval of the

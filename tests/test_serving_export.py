@@ -1,6 +1,7 @@
 """TF Serving compatibility of every registered model's export, checked without the server binary.
 
-Each model is exported once (smoke size) into one export root, as a deployment would hold them.
+Each model is exported once per test session (smoke size, conftest.model_exports) into one export root, as a
+deployment would hold them.
 """
 
 import json
@@ -15,8 +16,7 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from tests import helpers, model_checks, text_checks
-from zoo import config as config_lib
+from tests import helpers
 from zoo import contract, export, registry
 from zoo.errors import UserError
 from zoo.export import compat, serving_config, warmup
@@ -26,18 +26,10 @@ MODELS = [name for name in registry.names() if not name.startswith("test_only")]
 PREDICT = "tensorflow/serving/predict"
 
 
-def _build(name):
-    config = config_lib.load(config_lib.default_config_name(name, "fashion_mnist"), smoke=True)
-    if config.dataset == "fortunes":  # Text models: byte windows instead of images.
-        return text_checks.build(name)
-    return model_checks.build_from_config(name)
-
-
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    """{model name: version dir}, all under one export root."""
-    root = tmp_path_factory.mktemp("exports")
-    return {name: export.export_model(_build(name), str(root), name) for name in MODELS}
+def exports(model_exports):
+    """{model name: version dir}, all under one export root (conftest's session-wide exports)."""
+    return model_exports
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -125,6 +117,7 @@ print(json.dumps(digests))
 """
 
 
+@pytest.mark.integration  # a fresh process without zoo
 def test_every_export_loads_and_serves_in_a_process_that_cannot_import_zoo(exports):
     import hashlib
 
@@ -166,6 +159,7 @@ def test_keras_networks_must_not_be_what_the_export_tracks(tmp_path):
         compat.replay_in_session(str(tmp_path / "1"), [log])
 
 
+@pytest.mark.integration  # TensorFlow's saved_model_cli, a fresh process
 def test_saved_model_cli_runs_serving_default(exports, tmp_path):
     saved_model_cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     np.save(tmp_path / "seed.npy", np.array([3, 4], np.int64))

@@ -215,6 +215,7 @@ def test_rescoring_a_shipped_export_repeats_its_card(name, tmp_path):
         assert measured[metric] == pytest.approx(value, rel=RESCORE_TOLERANCE, abs=1e-6), metric
 
 
+@pytest.mark.integration  # a fresh process without zoo
 def test_readme_python_snippet_runs_on_the_shipped_exports_without_zoo():
     """README's "Shipped models" snippet, as a user pastes it, in a process where zoo cannot be imported."""
     readme = _readme()

@@ -113,6 +113,7 @@ def test_reproduce_compares_within_a_relative_tolerance(tmp_path):
         reproduce.shipped_card(str(exports), "other")
 
 
+@pytest.mark.integration  # benchmarks/ship.py and reproduce.py as processes
 @pytest.mark.slow
 def test_ship_then_reproduce_end_to_end(tiny_fashion_mnist, tmp_path):
     """benchmarks/ship.py trains, measures, writes the card and ships version 1; reproduce.py retrains

@@ -16,9 +16,9 @@ from zoo import export, serving
 from zoo.serving.client import ServingError
 
 BINARY = shutil.which("tensorflow_model_server")
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(
     BINARY is None, reason="tensorflow_model_server is not on PATH (TF Serving's binary; install it or run inside "
-                           "the tensorflow/serving image to run this test)")
+                           "the tensorflow/serving image to run this test)")]
 
 
 def _free_port():

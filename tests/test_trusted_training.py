@@ -195,6 +195,7 @@ def test_no_readable_checkpoint_is_refused_in_one_line(tiny_fashion_mnist, tmp_p
         train.train_and_evaluate(_config(tiny_fashion_mnist, train_steps=4), workdir)
 
 
+@pytest.mark.integration  # a file-size limit on a fresh process
 def test_a_failed_checkpoint_write_keeps_the_previous_one_and_says_so(tiny_fashion_mnist, tmp_path):
     """A real write error: a per-file size limit (RLIMIT_FSIZE) the checkpoint's data file exceeds
     while the small files (records, event log) stay under it, as on a disk that fills up."""

@@ -184,6 +184,7 @@ class TextModelTests:
         log_likelihood = scores["log_likelihood"].numpy()
         assert log_likelihood[0] < 0 and log_likelihood[1] == log_likelihood[2] == 0
 
+    @pytest.mark.integration  # a fresh process without zoo
     def test_export_has_no_python_ops_and_loads_without_zoo(self, trained):
         assert not graph_ops(trained["result"].export_path) & PY_FUNC_OPS
         run = subprocess.run([sys.executable, "-c", ZOO_FREE_CLIENT, trained["result"].export_path],
