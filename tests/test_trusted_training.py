@@ -5,6 +5,7 @@ newest checkpoint falls back to the previous one, and a failed write keeps the p
 import glob
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -56,6 +57,20 @@ def _tensors(path):
 def _config(data_dir, **overrides):
     defaults = dict(checkpoint_every=1, log_every=100, image_every=0, keep_checkpoints=10)
     return helpers.smoke_config("mlp_gan", data_dir, **{**defaults, **overrides})
+
+
+@pytest.fixture(scope="module")
+def two_step_run(tiny_fashion_mnist, tmp_path_factory):
+    """A 2-step mlp_gan run (ckpt-1, ckpt-2), trained once for this module; tests resume copies of it."""
+    workdir = str(tmp_path_factory.mktemp("two_step") / "run")
+    train.train_and_evaluate(_config(tiny_fashion_mnist, train_steps=2), workdir)
+    return workdir
+
+
+def _copy_of(run, tmp_path):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(run, workdir)
+    return workdir
 
 
 def test_non_finite_weights_stop_the_run_at_their_step_and_reach_no_checkpoint(tiny_fashion_mnist, tmp_path,
@@ -130,9 +145,9 @@ def test_export_refuses_non_finite_weights(tiny_fashion_mnist, tmp_path):
     ("model_config.latent_dim", 7, None),
     ("channels", 3, "None"),
 ])
-def test_a_resume_that_changes_what_the_checkpoint_means_is_refused(tiny_fashion_mnist, tmp_path, key, value, recorded):
-    workdir = str(tmp_path / "run")
-    train.train_and_evaluate(_config(tiny_fashion_mnist, train_steps=2), workdir)
+def test_a_resume_that_changes_what_the_checkpoint_means_is_refused(tiny_fashion_mnist, two_step_run, tmp_path, key,
+                                                                     value, recorded):
+    workdir = _copy_of(two_step_run, tmp_path)
     before = open(os.path.join(workdir, "config.json")).read()
     config = _config(tiny_fashion_mnist, train_steps=4)
     if key.startswith("model_config."):
@@ -146,9 +161,8 @@ def test_a_resume_that_changes_what_the_checkpoint_means_is_refused(tiny_fashion
     assert _checkpoints(workdir) == ["ckpt-1", "ckpt-2"]
 
 
-def test_a_resume_may_change_steps_logging_cadence_and_budget(tiny_fashion_mnist, tmp_path):
-    workdir = str(tmp_path / "run")
-    train.train_and_evaluate(_config(tiny_fashion_mnist, train_steps=2), workdir)
+def test_a_resume_may_change_steps_logging_cadence_and_budget(tiny_fashion_mnist, two_step_run, tmp_path):
+    workdir = _copy_of(two_step_run, tmp_path)
     config = _config(tiny_fashion_mnist, train_steps=3, log_every=1, checkpoint_every=3, image_every=3,
                      max_train_seconds=600, eval_every=0, nan_policy="skip")
     assert train.train_and_evaluate(config, workdir).step == 3
@@ -185,9 +199,9 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tiny_fashion
     assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-6")
 
 
-def test_no_readable_checkpoint_is_refused_in_one_line(tiny_fashion_mnist, tmp_path):
-    workdir = str(tmp_path / "run")
-    train.train_and_evaluate(_config(tiny_fashion_mnist, train_steps=2, checkpoint_every=1, keep_checkpoints=2), workdir)
+def test_no_readable_checkpoint_is_refused_in_one_line(tiny_fashion_mnist, two_step_run, tmp_path):
+    workdir = _copy_of(two_step_run, tmp_path)
+    assert _checkpoints(workdir) == ["ckpt-1", "ckpt-2"]
     for name in ("ckpt-1", "ckpt-2"):
         _damage(os.path.join(workdir, "checkpoints", name))
     with pytest.raises(UserError, match=r"no usable checkpoint in .*\(ckpt-2 is unreadable \(.*\); ckpt-1 is "
