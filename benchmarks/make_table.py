@@ -1,8 +1,10 @@
-"""Regenerates README's benchmark tables from benchmarks/results/*.json.
+"""Regenerates the benchmark tables (docs/benchmarks.md) from benchmarks/results/*.json and README's
+shipped-model tables from the model cards.
 
     python benchmarks/make_table.py
 
-Replaces the text between `<!-- benchmarks:start -->` and `<!-- benchmarks:end -->` in README.md.
+Replaces the text between `<!-- benchmarks:start -->` and `<!-- benchmarks:end -->` in
+docs/benchmarks.md, and between `<!-- shipped:start -->` and `<!-- shipped:end -->` in README.md.
 Every table says the split its numbers were measured on (a split column; the test split is for
 reported numbers, selection reads the validation split) and what its rows trained on: rows recorded
 before the validation split was held out of train have no "train_data" and trained on all of the
@@ -17,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASHION_MNIST_WHOLE = ("all 60,000 Fashion-MNIST training images, where train is now the first 50,000 and "
                        "validation the last 10,000")
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+BENCHMARKS_DOC = os.path.join("docs", "benchmarks.md")  # The benchmark tables (README links it).
 SHIPPED_START, SHIPPED_END = "<!-- shipped:start -->", "<!-- shipped:end -->"
 MODELS_HEADER = "| name | paper | config | what it is |"
 
@@ -171,7 +174,7 @@ def translation_table(rows):
               f"{first['split']} split translated through the SavedModel; PSNR/SSIM per image on 0..255 pixels "
               "(averaged), L1 the mean absolute pixel error on a 0..1 scale, FID/KID of the outputs against the "
               "test targets in the shipped feature space. Grids (input | output | target): "
-              + ", ".join(f"[{row['name']}]({row['grid']})" for row in sorted(rows, key=lambda row: row["name"])) + ". "
+              + ", ".join(f"[{row['name']}](../{row['grid']})" for row in sorted(rows, key=lambda row: row["name"])) + ". "
               + training_note(rows, "pairs made from " + FASHION_MNIST_WHOLE)]
     return lines
 
@@ -490,14 +493,15 @@ def main():
     serving_path = os.path.join(results, "serving_latency.json")
     if os.path.exists(serving_path):
         lines += ["", "### Serving latency", ""] + serving_table(json.load(open(serving_path)))
-    readme_path = os.path.join(ROOT, "README.md")
-    readme = open(readme_path).read()
-    before, rest = readme.split(START)
+    tables_path = os.path.join(ROOT, BENCHMARKS_DOC)
+    tables = open(tables_path).read()
+    before, rest = tables.split(START)
     _, after = rest.split(END)
-    with open(readme_path, "w") as f:
+    with open(tables_path, "w") as f:
         f.write(before + START + "\n" + "\n".join(lines) + "\n" + END + after)
+    readme_path = os.path.join(ROOT, "README.md")
     shipped = write_shipped(readme_path)
-    print(f"README.md: {len(shipped)} shipped exports, {len(quality)} quality rows, {len(aids)} aid rows, {len(likelihood)} likelihood rows, "
+    print(f"README.md: {len(shipped)} shipped exports; {BENCHMARKS_DOC}: {len(quality)} quality rows, {len(aids)} aid rows, {len(likelihood)} likelihood rows, "
           f"{len(text)} text rows, throughput {'yes' if os.path.exists(throughput_path) else 'no'}")
 
 

@@ -216,6 +216,19 @@ def test_rescoring_a_shipped_export_repeats_its_card(name, tmp_path):
 
 
 @pytest.mark.integration  # a fresh process without zoo
+def test_readme_first_screen_snippet_runs_as_pasted_without_zoo():
+    """The five lines under README's "Quick start", in a process where zoo cannot be imported."""
+    readme = _readme()
+    section = readme[readme.index("## Quick start"):readme.index("## Shipped models")]
+    code = section[section.index("```python\n") + len("```python\n"):]
+    code = code[:code.index("```")]
+    assert len(code.strip().splitlines()) <= 5
+    result = helpers.run_python('import sys\nsys.modules["zoo"] = None\n' + code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "(3, 28, 28, 1) <dtype: 'uint8'>"
+
+
+@pytest.mark.integration  # a fresh process without zoo
 def test_readme_python_snippet_runs_on_the_shipped_exports_without_zoo():
     """README's "Shipped models" snippet, as a user pastes it, in a process where zoo cannot be imported."""
     readme = _readme()
