@@ -14,20 +14,20 @@ SERVING_OPS (so a user's fresh export of any model is one zoo runs).
 """
 
 SHIPPED_SERVING_OPS = frozenset({
-    'AddV2', 'All', 'Any', 'Assert', 'BatchMatMulV2', 'BiasAdd', 'Cast', 'ConcatV2', 'Const', 'Conv2D',
-    'Conv2DBackpropInput', 'Cos', 'Cumsum', 'DecodeRaw', 'Einsum', 'EnsureShape', 'Equal', 'Exp', 'Expm1',
-    'Fill', 'FloorDiv', 'GatherV2', 'Greater', 'GreaterEqual', 'Identity', 'IdentityN', 'If', 'IsFinite',
-    'LeakyRelu', 'Less', 'LessEqual', 'Log', 'LogicalAnd', 'LogicalOr', 'MatMul', 'MatrixBandPart', 'Max',
-    'Maximum', 'Mean', 'Minimum', 'Mul', 'Neg', 'NoOp', 'OneHot', 'Pack', 'Pad', 'Placeholder', 'Pow', 'Prod',
-    'Range', 'ReadVariableOp', 'RealDiv', 'ReduceJoin', 'Relu', 'Reshape', 'ResizeNearestNeighbor', 'Round',
-    'Rsqrt', 'SelectV2', 'Shape', 'Sigmoid', 'Sin', 'Softmax', 'Softplus',
-    'SparseSoftmaxCrossEntropyWithLogits', 'Split', 'Sqrt', 'Square', 'SquaredDifference', 'Squeeze',
-    'StatefulPartitionedCall', 'StatelessIf', 'StatelessMultinomial', 'StatelessRandomGetKeyCounter',
-    'StatelessRandomNormalV2', 'StatelessRandomUniformFullIntV2', 'StatelessRandomUniformIntV2',
-    'StatelessRandomUniformV2', 'StatelessWhile', 'StopGradient', 'StridedSlice', 'StringJoin',
-    'StringLength', 'Sub', 'Sum', 'Tanh', 'TensorListFromTensor', 'TensorListGetItem', 'TensorListReserve',
-    'TensorListSetItem', 'TensorListStack', 'TensorScatterUpdate', 'TopKV2', 'Transpose', 'Unpack',
-    'VarHandleOp', 'While', 'ZerosLike',
+    'AddV2', 'All', 'Any', 'Assert', 'BatchMatMulV2', 'BiasAdd', 'Bitcast', 'BitwiseAnd', 'BitwiseOr',
+    'BitwiseXor', 'Cast', 'ConcatV2', 'Const', 'Conv2D', 'Conv2DBackpropInput', 'Cos', 'Cumsum', 'DecodeRaw',
+    'Einsum', 'EnsureShape', 'Equal', 'Exp', 'Expm1', 'Fill', 'FloorDiv', 'GatherV2', 'Greater',
+    'GreaterEqual', 'Identity', 'IdentityN', 'If', 'IsFinite', 'LeakyRelu', 'LeftShift', 'Less', 'LessEqual',
+    'Log', 'LogicalAnd', 'LogicalOr', 'MatMul', 'MatrixBandPart', 'Max', 'Maximum', 'Mean', 'Minimum', 'Mul',
+    'Neg', 'NoOp', 'OneHot', 'Pack', 'Pad', 'Placeholder', 'Pow', 'Prod', 'Range', 'ReadVariableOp',
+    'RealDiv', 'ReduceJoin', 'Relu', 'Reshape', 'ResizeNearestNeighbor', 'RightShift', 'Round', 'Rsqrt',
+    'SelectV2', 'Shape', 'Sigmoid', 'Sin', 'Softmax', 'Softplus', 'SparseSoftmaxCrossEntropyWithLogits',
+    'Split', 'Sqrt', 'Square', 'SquaredDifference', 'Squeeze', 'StatefulPartitionedCall', 'StatelessIf',
+    'StatelessMultinomial', 'StatelessRandomGetKeyCounter', 'StatelessRandomNormalV2',
+    'StatelessRandomUniformFullIntV2', 'StatelessRandomUniformIntV2', 'StatelessRandomUniformV2',
+    'StatelessWhile', 'StopGradient', 'StridedSlice', 'StringJoin', 'StringLength', 'Sub', 'Sum', 'Tanh',
+    'TensorListFromTensor', 'TensorListGetItem', 'TensorListReserve', 'TensorListSetItem', 'TensorListStack',
+    'TensorScatterUpdate', 'TopKV2', 'Transpose', 'Unpack', 'VarHandleOp', 'Where', 'While', 'ZerosLike',
 })
 SAVE_OPS = frozenset({
     'Const', 'DisableCopyOnRead', 'Identity', 'MergeV2Checkpoints', 'NoOp', 'Pack', 'ReadVariableOp',
@@ -43,9 +43,6 @@ ADDED_SERVING_OPS = frozenset({
     # enable_op_determinism(): TensorFlow composes it from these instead of
     # SparseSoftmaxCrossEntropyWithLogits, whose kernel is not deterministic.
     'BroadcastTo', 'LogSoftmax', 'Select',
-    # The language models' batched categorical sampler (zoo/models/stateless_categorical.py: Philox in
-    # integer ops), in the text exports since cached decoding and not yet in the shipped ones.
-    'Bitcast', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor', 'LeftShift', 'RightShift', 'Where',
 })
 # Everywhere outside the saver's two functions.
 SERVING_OPS = SHIPPED_SERVING_OPS | ADDED_SERVING_OPS
