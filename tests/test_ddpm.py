@@ -249,15 +249,45 @@ def reference_ancestral(model, seed):
     return x
 
 
-def sample(model, seeds, steps, eta, labels=None, guidance=None):
+def reference_dpm_solver(model, seed, steps, order, label=None, guidance=1.0):
+    """DPM-Solver++ (Lu et al. 2022, Algorithm 2: multistep, data prediction) for one image in
+    float64, written in log-SNR time: lambda = log(alpha / sigma), h_i = lambda_i - lambda_{i-1},
+    x_i = (sigma_i / sigma_{i-1}) x_{i-1} - alpha_i (exp(-h_i) - 1) D_i with D_i the clipped data
+    prediction (order 1) or (1 + 1/(2 r_i)) x0_{i-1} - 1/(2 r_i) x0_{i-2}, r_i = h_{i-1} / h_i (order
+    2, from the second step on); the last step, to alpha = 1, sigma = 0 (lambda infinite), is
+    first order: x = x0. Steps dividing T: t_k = T - 1 - k T / S."""
+    timesteps = model.timesteps
+    alpha_bar = alpha_bars(model.betas)
+    visited = [timesteps - 1 - k * (timesteps // steps) for k in range(steps)]
+    alpha, sigma = np.sqrt(alpha_bar), np.sqrt(1 - alpha_bar)
+    log_snr = np.log(alpha / sigma)
+    x = noise(seed, 0, model.image_shape)
+    previous_x0 = previous_h = None
+    for k, t in enumerate(visited):
+        x0 = np.clip((x - sigma[t] * eps_of(model, x, t, label, guidance)) / alpha[t], -1, 1)
+        if k + 1 == steps:
+            return x0
+        s = visited[k + 1]
+        h = log_snr[s] - log_snr[t]
+        data = x0
+        if order == 2 and previous_x0 is not None:
+            r = previous_h / h
+            data = (1 + 1 / (2 * r)) * x0 - 1 / (2 * r) * previous_x0
+        x = sigma[s] / sigma[t] * x - alpha[s] * (np.exp(-h) - 1) * data
+        previous_x0, previous_h = x0, h
+
+
+def sample(model, seeds, steps, eta, labels=None, guidance=None, order=None):
     rows = len(seeds)
     steps = steps if isinstance(steps, list) else [steps] * rows
     eta = eta if isinstance(eta, list) else [eta] * rows
+    if order is not None:
+        order = tf.constant(order if isinstance(order, list) else [order] * rows, tf.int64)
     if labels is not None:
         guidance = guidance if isinstance(guidance, list) else [guidance] * rows
     return model.sample_images(tf.constant(seeds, tf.int64), tf.constant(steps, tf.int64),
                                tf.constant(eta, tf.float32), None if labels is None else tf.constant(labels, tf.int64),
-                               None if labels is None else tf.constant(guidance, tf.float32)).numpy()
+                               None if labels is None else tf.constant(guidance, tf.float32), order=order).numpy()
 
 
 def test_ddim_with_eta_1_and_every_timestep_is_ddpm_ancestral_sampling():
@@ -276,6 +306,37 @@ def test_ddim_with_eta_0_is_deterministic_and_matches_the_reference():
         np.testing.assert_allclose(images[row], reference_ddim(model, seed, 5, 0.0), atol=2e-4)
     np.testing.assert_array_equal(images, sample(model, [3, 4], 5, 0.0))
     assert not np.allclose(images[0], images[1])
+
+
+def test_dpm_solver_2m_matches_the_float64_reference():
+    model = build()
+    images = sample(model, [3, 4], 5, 0.0, order=2)
+    for row, seed in enumerate([3, 4]):
+        np.testing.assert_allclose(images[row], reference_dpm_solver(model, seed, 5, order=2), atol=2e-4)
+    # A second-order sampler, not DDIM again: the same seeds and steps end elsewhere.
+    assert np.abs(images - sample(model, [3, 4], 5, 0.0, order=1)).max() > 1e-3  # 5x the tolerance above
+
+
+def test_dpm_solver_first_order_is_ddim():
+    """DPM-Solver++'s first-order update in log-SNR time is DDIM at eta 0 (the float64 references
+    agree), and order 1 is what the export's DDIM rows run."""
+    model = build()
+    for seed in (3, 4):
+        first_order = reference_dpm_solver(model, seed, 5, order=1)
+        np.testing.assert_allclose(first_order, reference_ddim(model, seed, 5, 0.0), atol=1e-6)
+        np.testing.assert_allclose(sample(model, [seed], 5, 0.0, order=1)[0], first_order, atol=2e-4)
+
+
+def test_dpm_solver_under_guidance_matches_the_reference_and_rows_mix_orders():
+    model = build(conditional=True)
+    guided = sample(model, [5, 6], 4, 0.0, labels=[2, 7], guidance=3.0, order=2)
+    for row, (seed, label) in enumerate([(5, 2), (6, 7)]):
+        np.testing.assert_allclose(guided[row], reference_dpm_solver(model, seed, 4, 2, label, 3.0), atol=2e-4)
+    mixed = sample(model, [5, 6, 7], [4, 5, 2], [0.0, 0.0, 0.5], labels=[2, 7, 1], guidance=[3.0, 1.0, 2.0],
+                   order=[2, 1, 1])
+    np.testing.assert_allclose(mixed[0], guided[0], atol=1e-5)
+    np.testing.assert_allclose(mixed[1], sample(model, [6], 5, 0.0, labels=[7], guidance=1.0, order=1)[0], atol=1e-5)
+    np.testing.assert_allclose(mixed[2], sample(model, [7], 2, 0.5, labels=[1], guidance=2.0, order=1)[0], atol=1e-5)
 
 
 def test_each_row_is_a_function_of_its_own_inputs():
@@ -331,7 +392,7 @@ def test_signatures_sample_the_declared_defaults_and_refuse_bad_inputs():
     signatures = model.serving_signatures()
     interface = model.interface()
     spec = interface.signature("sample")
-    assert [item.name for item in spec.inputs] == ["seed", "steps", "eta", "label", "guidance"]
+    assert [item.name for item in spec.inputs] == ["seed", "steps", "eta", "label", "guidance", "order"]
     assert (spec.input_with("parameter").default, spec.input_with("parameter").high) == (4, 20)
     seeds = tf.constant([0, 1], tf.int64)
     labels = tf.constant([3, 4], tf.int64)
@@ -342,9 +403,11 @@ def test_signatures_sample_the_declared_defaults_and_refuse_bad_inputs():
         "images"].shape == (0, *SMALL)
 
     def call(**changes):
-        request = {"seed": [0, 1], "steps": [2, 2], "eta": [0.0, 0.0], "label": [1, 2], "guidance": [1.0, 1.0]}
+        request = {"seed": [0, 1], "steps": [2, 2], "eta": [0.0, 0.0], "label": [1, 2], "guidance": [1.0, 1.0],
+                   "order": [1, 2]}
         request.update(changes)
-        dtypes = {"seed": tf.int64, "steps": tf.int64, "label": tf.int64, "eta": tf.float32, "guidance": tf.float32}
+        dtypes = {"seed": tf.int64, "steps": tf.int64, "label": tf.int64, "eta": tf.float32, "guidance": tf.float32,
+                  "order": tf.int64}
         return signatures["sample"](**{key: tf.constant(value, dtypes[key]) for key, value in request.items()})
 
     call()  # Valid.
@@ -356,6 +419,9 @@ def test_signatures_sample_the_declared_defaults_and_refuse_bad_inputs():
                                                                           dict(guidance=[float("nan"), 1.0])],
         "label: every label must be between 0 and 9": [dict(label=[10, 0]), dict(label=[-1, 0])],
         "steps: needs one value per seed": [dict(steps=[2])],
+        "order: every value must be 1 or 2": [dict(order=[0, 1]), dict(order=[3, 1])],
+        "order: needs one value per seed": [dict(order=[1])],
+        "DPM-Solver\\+\\+\\(2M\\) \\(order 2\\) is deterministic: eta must be 0": [dict(eta=[0.0, 0.5])],
         "guidance: needs one value per seed": [dict(guidance=[1.0, 1.0, 1.0])],
     }
     for message, changes in errors.items():
@@ -374,7 +440,7 @@ def test_parameters_are_set_by_name_within_their_declared_range():
     assert request["steps"].dtype == np.int64 and list(request["steps"]) == [2, 2]
     assert request["eta"].dtype == np.float32 and list(request["eta"]) == [0.5, 0.5]
     for parameters, message in [({"stpes": 2}, "sample has no parameter 'stpes'; its parameters: steps (default 4, 1..20), "
-                                               "eta (default 0.0, 0.0..1.0)"),
+                                               "eta (default 0.0, 0.0..1.0), order (default 1, 1..2)"),
                                 ({"steps": 21}, "parameter steps must be an integer between 1 and 20, got 21"),
                                 ({"steps": 2.5}, "parameter steps must be an integer between 1 and 20, got 2.5"),
                                 ({"eta": -1}, "parameter eta must be a number between 0.0 and 1.0, got -1")]:

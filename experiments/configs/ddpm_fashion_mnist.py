@@ -28,6 +28,8 @@ def diffusion_model_config(config):
     config.model_config.sample_steps = 50
     config.model_config.eta = 0.0
     config.model_config.guidance = 1.0
+    # The export's default sampler: 1 DDIM (with eta), 2 DPM-Solver++(2M) (Lu et al. 2022; eta 0).
+    config.model_config.solver_order = 1
     return config
 
 

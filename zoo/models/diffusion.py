@@ -28,13 +28,25 @@ and variance beta-tilde; tested against an independent implementation). With gui
 estimate is eps_uncond + w (eps_cond - eps_uncond): w = 1 is the conditional model, w = 0 the
 unconditional one, larger w trades diversity for fidelity.
 
+Sampling (DPM-Solver++(2M), in-graph, `order` = 2; Lu et al. 2022, "DPM-Solver++: Fast Solver for
+Guided Sampling of Diffusion Probabilistic Models", Algorithm 2). With alpha = sqrt(a), sigma =
+sqrt(1 - a), lambda = log(alpha / sigma) and h = lambda_prev - lambda_t, the data prediction x0
+(clipped as above) of the current and the previous step give
+    D = (1 + 1 / (2 r)) x0 - 1 / (2 r) x0_last,   r = h_last / h
+    x_prev = (sigma_prev / sigma_t) x_t - alpha_prev (exp(-h) - 1) D
+a second-order multistep update at one network call per step, the standard sampler at 10-20
+steps for epsilon-prediction models and the one its authors recommend under guidance. Its first
+step (no previous x0) and its last (to a = 1, where lambda is infinite) are first order, which is
+DDIM at eta = 0 exactly (D = x0 makes the update sqrt(a_prev) x0 + sqrt(1 - a_prev) eps): `order`
+= 1 is DDIM, with eta; `order` = 2 is deterministic (eta must be 0).
+
 Every image is a function of its own row: x_T is drawn from (seed, 0) and step k's noise from
-(seed, k + 1); steps, eta, label and guidance are per row (a batch runs the longest row's steps,
+(seed, k + 1); steps, eta, order, label and guidance are per row (a batch runs the longest row's steps,
 each row moving only on its own). So the same request row gives the same image in every process and
 in any batch, which TF Serving's request batching relies on.
 
 Serving (uint8 images out): `serving_default(seed[, label])` at the default steps, eta and guidance;
-`sample(seed, steps, eta[, label, guidance])`, every input validated in-graph.
+`sample(seed, steps, eta[, label, guidance], order)`, every input validated in-graph.
 """
 
 import math
@@ -52,6 +64,7 @@ from zoo.registry import register
 SCHEDULES = ("linear", "cosine")
 MAX_TIMESTEPS = 1000  # The most steps a `sample` request may ask for is the model's T (at most this).
 MAX_GUIDANCE = 20.0
+SOLVER_ORDERS = (1, 2)  # 1: DDIM (DPM-Solver++ first order, with eta); 2: DPM-Solver++(2M).
 MIN_RESOLUTION = 8  # The U-Net halves the image while both sides are even and above this.
 
 
@@ -226,7 +239,7 @@ class Diffusion(keras.Model):
     and guidance (see the module docstring)."""
 
     def __init__(self, network, image_shape, betas, ema_network=None, num_classes=0, label_dropout=0.1,
-                 sample_steps=50, eta=0.0, guidance=1.0, **kwargs):
+                 sample_steps=50, eta=0.0, guidance=1.0, solver_order=1, **kwargs):
         super().__init__(**kwargs)
         self.network, self.ema_network = network, ema_network
         self.image_shape = tuple(int(size) for size in image_shape)
@@ -236,6 +249,7 @@ class Diffusion(keras.Model):
         self.num_classes = int(num_classes)
         self.label_dropout = float(label_dropout)
         self.sample_steps, self.eta, self.guidance = int(sample_steps), float(eta), float(guidance)
+        self.solver_order = int(solver_order)
         self.ema_decay = 0.0
 
     @property
@@ -353,8 +367,10 @@ class Diffusion(keras.Model):
         pairs = tf.stack([tf.cast(seeds, tf.int64), tf.cast(streams, tf.int64)], axis=1)
         return tf.map_fn(one, pairs, fn_output_signature=tf.TensorSpec(self.image_shape, tf.float32))
 
-    def ddim_step(self, network, x, seeds, k, steps, eta, labels=None, guidance=None):
-        """One DDIM step k of every row (rows with steps <= k keep x)."""
+    def solver_step(self, network, x, x0_last, h_last, seeds, k, steps, eta, order, labels=None, guidance=None):
+        """Step k of every row (rows with steps <= k keep x): DDIM, or DPM-Solver++(2M) where the row's
+        order is 2 and the step is neither its first nor its last (see the module docstring).
+        Returns (x_prev, x0, h): the new x, and this step's data prediction and log-SNR step for the next."""
         k = tf.cast(k, tf.int64)
         active = k < steps
         t, t_prev = sampling_timesteps(steps, self.timesteps, k)
@@ -371,24 +387,45 @@ class Diffusion(keras.Model):
         x_prev = tf.cond(tf.reduce_any(noisy),
                          lambda: x_prev + sigma4 * self._row_normals(seeds, tf.fill(tf.shape(seeds), k + 1)),
                          lambda: x_prev)
-        return tf.where(active[:, None, None, None], x_prev, x)
+        # DPM-Solver++(2M): lambda = log(alpha / sigma) = (log a - log(1 - a)) / 2, finite where t_prev >= 0.
+        inner = t_prev >= 0
+        safe_prev = tf.where(inner, a_prev, 0.5)
+        h = tf.where(inner, 0.5 * (tf.math.log(safe_prev) - tf.math.log(1.0 - safe_prev))
+                     - 0.5 * (tf.math.log(a_t) - tf.math.log(1.0 - a_t)), 0.0)
+        second = tf.logical_and(tf.logical_and(active, inner), tf.logical_and(order == 2, k > 0))
 
-    def sample_images(self, seeds, steps, eta, labels=None, guidance=None, network=None):
-        """Images in [-1, 1] [N, H, W, C] by DDIM (see the module docstring); every argument per row."""
+        def multistep():
+            half_inverse_r = tf.where(second, h / (2.0 * tf.where(second, h_last, 1.0)), 0.0)[:, None, None, None]
+            data = (1.0 + half_inverse_r) * x0 - half_inverse_r * x0_last
+            ratio = tf.sqrt((1.0 - safe_prev) / (1.0 - a_t))[:, None, None, None]
+            update = ratio * x - tf.sqrt(a_prev4) * tf.math.expm1(-h)[:, None, None, None] * data
+            return tf.where(second[:, None, None, None], update, x_prev)
+
+        x_prev = tf.cond(tf.reduce_any(second), multistep, lambda: x_prev)
+        keep = active[:, None, None, None]
+        return tf.where(keep, x_prev, x), tf.where(keep, x0, x0_last), tf.where(active, h, h_last)
+
+    def sample_images(self, seeds, steps, eta, labels=None, guidance=None, network=None, order=None):
+        """Images in [-1, 1] [N, H, W, C] by DDIM or DPM-Solver++(2M) (see the module docstring); every
+        argument per row (order: 1 or 2 per row, default the model's solver_order)."""
         network = network or self.sampling_network
         seeds = tf.convert_to_tensor(seeds, tf.int64)
         steps = tf.cast(steps, tf.int64)
         eta = tf.cast(eta, tf.float32)
+        order = (tf.fill(tf.shape(seeds), tf.constant(self.solver_order, tf.int64)) if order is None
+                 else tf.cast(order, tf.int64))
         if self.conditional:
             labels, guidance = tf.cast(labels, tf.int64), tf.cast(guidance, tf.float32)
         rows = tf.shape(seeds)[0]
 
         def run():
-            def body(k, x):
-                return k + 1, self.ddim_step(network, x, seeds, k, steps, eta, labels, guidance)
+            def body(k, x, x0_last, h_last):
+                return (k + 1, *self.solver_step(network, x, x0_last, h_last, seeds, k, steps, eta, order, labels,
+                                                 guidance))
 
-            _, x = tf.while_loop(lambda k, x: k < tf.reduce_max(steps), body,
-                                 (tf.constant(0, tf.int64), self.initial_noise(seeds)))
+            x = self.initial_noise(seeds)
+            _, x, _, _ = tf.while_loop(lambda k, *_: k < tf.reduce_max(steps), body,
+                                       (tf.constant(0, tf.int64), x, tf.zeros_like(x), tf.zeros([rows], tf.float32)))
             return x
 
         # TensorFlow's CPU convolutions reject an empty batch; an empty request gets an empty answer.
@@ -396,7 +433,7 @@ class Diffusion(keras.Model):
 
     # ---- serving ---------------------------------------------------------------------------------
 
-    def _checks(self, seed, steps=None, eta=None, label=None, guidance=None):
+    def _checks(self, seed, steps=None, eta=None, label=None, guidance=None, order=None):
         rows = tf.shape(seed)[0]
         checks = [base.check_serving_batch(seed, "seed")]
 
@@ -414,6 +451,17 @@ class Diffusion(keras.Model):
                 checks += [per_row(value, name),
                            tf.debugging.assert_greater_equal(value, 0.0, message=message),
                            tf.debugging.assert_less_equal(value, high, message=message)]  # NaN fails both.
+        if order is not None:
+            message = f"order: every value must be {' or '.join(map(str, SOLVER_ORDERS))} (1 DDIM, 2 DPM-Solver++(2M))"
+            checks += [per_row(order, "order"),
+                       tf.debugging.assert_greater_equal(order, tf.constant(min(SOLVER_ORDERS), tf.int64),
+                                                         message=message),
+                       tf.debugging.assert_less_equal(order, tf.constant(max(SOLVER_ORDERS), tf.int64),
+                                                      message=message)]
+            if eta is not None:
+                checks.append(tf.debugging.Assert(
+                    tf.reduce_all(tf.logical_or(order < 2, tf.equal(eta, 0.0))),
+                    ["eta: DPM-Solver++(2M) (order 2) is deterministic: eta must be 0 where order is 2"]))
         if label is not None:
             message = f"label: every label must be between 0 and {self.num_classes - 1}"
             checks += [per_row(label, "label"),
@@ -428,38 +476,40 @@ class Diffusion(keras.Model):
         eta_spec = tf.TensorSpec([None], tf.float32, name="eta")
         label_spec = tf.TensorSpec([None], tf.int64, name="label")
         guidance_spec = tf.TensorSpec([None], tf.float32, name="guidance")
+        order_spec = tf.TensorSpec([None], tf.int64, name="order")
 
         def defaults(seed):
             rows = tf.shape(seed)
             return (tf.fill(rows, tf.constant(self.sample_steps, tf.int64)), tf.fill(rows, self.eta),
-                    tf.fill(rows, self.guidance))
+                    tf.fill(rows, self.guidance), tf.fill(rows, tf.constant(self.solver_order, tf.int64)))
 
-        def images(seed, steps, eta, label=None, guidance=None):
-            return {"images": base.to_uint8(self.sample_images(seed, steps, eta, label, guidance))}
+        def images(seed, steps, eta, order, label=None, guidance=None):
+            return {"images": base.to_uint8(self.sample_images(seed, steps, eta, label, guidance, order=order))}
 
         if self.conditional:
             @tf.function(input_signature=[seed_spec, label_spec])
             def serving_default(seed, label):
                 seed, label = base.checked(self._checks(seed, label=label), seed, label)
-                steps, eta, guidance = defaults(seed)
-                return images(seed, steps, eta, label, guidance)
+                steps, eta, guidance, order = defaults(seed)
+                return images(seed, steps, eta, order, label, guidance)
 
-            @tf.function(input_signature=[seed_spec, steps_spec, eta_spec, label_spec, guidance_spec])
-            def sample(seed, steps, eta, label, guidance):
-                seed, steps, eta, label, guidance = base.checked(
-                    self._checks(seed, steps, eta, label, guidance), seed, steps, eta, label, guidance)
-                return images(seed, steps, eta, label, guidance)
+            @tf.function(input_signature=[seed_spec, steps_spec, eta_spec, label_spec, guidance_spec, order_spec])
+            def sample(seed, steps, eta, label, guidance, order):
+                seed, steps, eta, label, guidance, order = base.checked(
+                    self._checks(seed, steps, eta, label, guidance, order), seed, steps, eta, label, guidance, order)
+                return images(seed, steps, eta, order, label, guidance)
         else:
             @tf.function(input_signature=[seed_spec])
             def serving_default(seed):
                 seed = base.checked(self._checks(seed), seed)
-                steps, eta, _ = defaults(seed)
-                return images(seed, steps, eta)
+                steps, eta, _, order = defaults(seed)
+                return images(seed, steps, eta, order)
 
-            @tf.function(input_signature=[seed_spec, steps_spec, eta_spec])
-            def sample(seed, steps, eta):
-                seed, steps, eta = base.checked(self._checks(seed, steps, eta), seed, steps, eta)
-                return images(seed, steps, eta)
+            @tf.function(input_signature=[seed_spec, steps_spec, eta_spec, order_spec])
+            def sample(seed, steps, eta, order):
+                seed, steps, eta, order = base.checked(self._checks(seed, steps, eta, order=order), seed, steps, eta,
+                                                       order)
+                return images(seed, steps, eta, order)
 
         return base.answering_empty_batches({"serving_default": serving_default, "sample": sample})
 
@@ -474,6 +524,8 @@ class Diffusion(keras.Model):
             label = Input("label", "class_label", "int64", num_values=self.num_classes, feature=LABEL)
             guidance = Input("guidance", "parameter", "float32", default=self.guidance, low=0.0, high=MAX_GUIDANCE)
             inputs, default_inputs = [*inputs, label, guidance], [seed, label]
+        inputs.append(Input("order", "parameter", "int64", default=self.solver_order, low=min(SOLVER_ORDERS),
+                            high=max(SOLVER_ORDERS)))
         return Interface(
             [Signature("serving_default", default_inputs, {"images": "images"}),
              Signature("sample", inputs, {"images": "images"})],
@@ -481,7 +533,8 @@ class Diffusion(keras.Model):
             preview="samples")
 
     def export_info(self):
-        info = {"image_shape": list(self.image_shape), "timesteps": self.timesteps, "sampler": "ddim",
+        sampler = {1: "ddim", 2: "dpm_solver++_2m"}[self.solver_order]
+        info = {"image_shape": list(self.image_shape), "timesteps": self.timesteps, "sampler": sampler,
                 "default_steps": self.sample_steps, "default_eta": self.eta,
                 "network_weights": f"ema (decay {self.ema_decay})" if self.ema_decay else "raw"}
         if self.conditional:
@@ -505,6 +558,10 @@ def ddpm(config, spec):
     if not 0.0 <= config.eta <= 1.0 or not 0.0 <= config.guidance <= MAX_GUIDANCE:
         raise UserError(f"ddpm eta must be in [0, 1] and guidance in [0, {MAX_GUIDANCE:g}], got {config.eta} "
                         f"and {config.guidance}")
+    solver_order = config.get("solver_order", 1)
+    if solver_order not in SOLVER_ORDERS or (solver_order == 2 and config.eta != 0.0):
+        raise UserError(f"ddpm solver_order must be one of {SOLVER_ORDERS} (1 DDIM, 2 DPM-Solver++(2M), which needs "
+                        f"eta = 0), got {solver_order} with eta {config.eta}")
     if not 0.0 <= config.label_dropout < 1.0:
         raise UserError(f"ddpm label_dropout must be in [0, 1), got {config.label_dropout}")
     if config.width < 1 or config.num_res_blocks < 1 or not config.channel_mults:
@@ -519,7 +576,7 @@ def ddpm(config, spec):
     model = Diffusion(make_network("network"), image_shape, betas,
                       ema_network=make_network("ema_network") if config.ema_decay else None,
                       num_classes=num_classes, label_dropout=config.label_dropout, sample_steps=config.sample_steps,
-                      eta=config.eta, guidance=config.guidance)
+                      eta=config.eta, guidance=config.guidance, solver_order=solver_order)
     model.compile(keras.optimizers.Adam(config.learning_rate), ema_decay=config.ema_decay,
                   clip_norm=config.get("clip_norm", 0.0))
     return model

@@ -48,7 +48,9 @@ ADDED_KEYS = {"train_split": "train", "classes": None, "max_examples": None, "in
               **{f"model_config.{key}": value for key, value in {
                   "diffaugment": "", "ema_decay": 0.0, "ema_batch_norm": "average", "real_label": 1.0,
                   "r1_gamma": 0.0, "r1_interval": 1, "gradient_penalty_weight": 0.0, "n_critic": 1,
-                  "beta_2": 0.999, "beta_1": 0.9, "discriminator_normalization": "batch"}.items()}}
+                  "beta_2": 0.999, "beta_1": 0.9, "discriminator_normalization": "batch",
+                  # Diffusion's sampler default (1: DDIM), declared since DPM-Solver++(2M) joined it.
+                  "solver_order": 1}.items()}}
 # Compared as well once the run has evaluations: they define what "best" and patience compare.
 EVALUATION_KEYS = ("eval_split", "eval_metric", "eval_samples", "eval_reference_examples", "feature_model")
 
