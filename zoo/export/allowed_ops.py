@@ -23,11 +23,11 @@ SHIPPED_SERVING_OPS = frozenset({
     'RealDiv', 'ReduceJoin', 'Relu', 'Reshape', 'ResizeNearestNeighbor', 'RightShift', 'Round', 'Rsqrt',
     'SelectV2', 'Shape', 'Sigmoid', 'Sin', 'Softmax', 'Softplus', 'SparseSoftmaxCrossEntropyWithLogits',
     'Split', 'Sqrt', 'Square', 'SquaredDifference', 'Squeeze', 'StatefulPartitionedCall', 'StatelessIf',
-    'StatelessMultinomial', 'StatelessRandomGetKeyCounter', 'StatelessRandomNormalV2',
-    'StatelessRandomUniformFullIntV2', 'StatelessRandomUniformIntV2', 'StatelessRandomUniformV2',
-    'StatelessWhile', 'StopGradient', 'StridedSlice', 'StringJoin', 'StringLength', 'Sub', 'Sum', 'Tanh',
-    'TensorListFromTensor', 'TensorListGetItem', 'TensorListReserve', 'TensorListSetItem', 'TensorListStack',
-    'TensorScatterUpdate', 'TopKV2', 'Transpose', 'Unpack', 'VarHandleOp', 'Where', 'While', 'ZerosLike',
+    'StatelessRandomGetKeyCounter', 'StatelessRandomNormalV2', 'StatelessRandomUniformIntV2',
+    'StatelessRandomUniformV2', 'StatelessWhile', 'StopGradient', 'StridedSlice', 'StringJoin',
+    'StringLength', 'Sub', 'Sum', 'Tanh', 'TensorListFromTensor', 'TensorListGetItem', 'TensorListReserve',
+    'TensorListSetItem', 'TensorListStack', 'TensorScatterUpdate', 'TopKV2', 'Transpose', 'Unpack',
+    'VarHandleOp', 'Where', 'While', 'ZerosLike',
 })
 SAVE_OPS = frozenset({
     'Const', 'DisableCopyOnRead', 'Identity', 'MergeV2Checkpoints', 'NoOp', 'Pack', 'ReadVariableOp',
