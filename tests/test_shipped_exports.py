@@ -22,7 +22,7 @@ from zoo.serving.local_models import LocalModels
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPORTS = os.path.join(ROOT, "exports")
 README = os.path.join(ROOT, "README.md")
-LIMIT_BYTES = 80_000_000
+LIMIT_BYTES = 100_000_000  # Issue 30: the shipped exports stay under 100 MB in git in total.
 # Re-scoring the same weights with the same seeds and feature network repeats every number up to
 # the float summation order of the machine's kernels: 1% relative is far above that noise and far
 # below any change of the weights, the data or the protocol.
