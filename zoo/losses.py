@@ -12,7 +12,7 @@ the caller multiplies by its weight.
 import tensorflow as tf
 
 from zoo.errors import UserError
-from zoo.models import base
+from zoo import random_draws as base  # The per-replica draws (zoo.models.base re-exports them).
 
 # The kinds whose discriminator loss has a target for real data that label smoothing can lower.
 _SMOOTHABLE = "minimax, non_saturating and least_squares"
@@ -106,7 +106,7 @@ def gradient_penalty(discriminator_fn, real, fake, seed, target=1.0):
 
     x_hat = eps * real + (1 - eps) * fake with one eps ~ U[0, 1) per sample, drawn by
     `tf.random.stateless_uniform([batch, 1, ...], seed=seed)` (a shape-[2] seed) for the global
-    batch under a tf.distribute strategy (`zoo.models.base.replica_uniform`); the norm runs
+    batch under a tf.distribute strategy (`zoo.random_draws.replica_uniform`); the norm runs
     over all non-batch axes of inputs of any rank >= 2. `discriminator_fn` maps a batch to one
     score per sample; it must treat samples independently (no batch normalization, as the paper
     says). Call it inside the discriminator's GradientTape: the penalty's gradient reaches D's

@@ -3,14 +3,14 @@ GAN Training*): the same random color, translation and cutout applied to real an
 before the discriminator, differentiable so the generator learns through it.
 
 Every draw is stateless (seeded per step), so a resumed run augments exactly as before, and made for
-the global batch (`zoo.models.base.replica_uniform`), so an image meets the same transformation
+the global batch (`zoo.random_draws.replica_uniform`), so an image meets the same transformation
 whatever the number of replicas. Images are in [-1, 1], [N, H, W, C], as the pipeline gives them.
 """
 
 import tensorflow as tf
 
 from zoo.errors import UserError
-from zoo.models import base
+from zoo import random_draws as base  # The per-replica draws (zoo.models.base re-exports them).
 
 POLICIES = ("color", "translation", "cutout")
 
