@@ -7,6 +7,10 @@ BIN := $(VENV)/bin
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 DEMO_WORKDIR ?= runs/demo
 DEMO_SECONDS ?= 300
+# make test and make test-integration run one pytest-xdist worker per core (whole files per worker,
+# so a module's shared fixtures are built once).
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist=loadfile
 
 .PHONY: text-data browser setup data demo play serve-local test test-integration test-slow benchmark clean
 
@@ -69,10 +73,10 @@ serve-local: setup
 # make test: the fast tier (what a contributor runs before each commit); make test-integration: the
 # tests that need fresh processes or repeat a check per model family. CI (.ci/run) runs both.
 test: setup data text-data browser
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q $(XDIST) --durations=25
 
 test-integration: setup data text-data browser
-	$(BIN)/python -m pytest -q --durations=25 -m integration
+	$(BIN)/python -m pytest -q $(XDIST) --durations=25 -m integration
 
 test-slow: setup data text-data
 	$(BIN)/python -m pytest -q -m slow

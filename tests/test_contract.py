@@ -24,20 +24,32 @@ def models():
     return {name: model_checks.build_from_config(name) for name in MODELS}
 
 
+@pytest.fixture(scope="module")
+def served(models):
+    """name -> that model's serving functions, traced once for the module (the tests only call them)."""
+    cache = {}
+
+    def signatures(name):
+        if name not in cache:
+            cache[name] = models[name].serving_signatures()
+        return cache[name]
+    return signatures
+
+
 @pytest.mark.parametrize("name", MODELS)
-def test_every_model_declares_what_it_serves(models, name):
+def test_every_model_declares_what_it_serves(models, served, name):
     model = models[name]
     interface = model.interface()
-    saved_model.check_declared(interface, model.serving_signatures())  # Raises on any mismatch.
+    saved_model.check_declared(interface, served(name))  # Raises on any mismatch.
     assert contract.Interface.from_json(json.loads(contract.dumps(interface))) == interface
     assert interface.evaluations, f"{name} declares no evaluation"
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_every_declared_example_request_is_accepted(models, name):
+def test_every_declared_example_request_is_accepted(models, served, name):
     """The declared roles make valid requests: each signature answers a batch of two."""
     model = models[name]
-    signatures = model.serving_signatures()
+    signatures = served(name)
     for signature in model.interface().signatures:
         outputs = signatures[signature.name](**{key: tf.constant(value)
                                                 for key, value in signature.example_request(rows=2).items()})
@@ -46,11 +58,11 @@ def test_every_declared_example_request_is_accepted(models, name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_every_signature_answers_an_empty_batch(models, name):
+def test_every_signature_answers_an_empty_batch(models, served, name):
     """A batch of 0 gets 0-row outputs of the dtypes and inner shapes a batch of 2 gets, whatever
     the CPU's kernels would do with an empty tensor (issue 32: oneDNN on AMX fails on them)."""
     model = models[name]
-    signatures = model.serving_signatures()
+    signatures = served(name)
     for signature in model.interface().signatures:
         function = signatures[signature.name]
         two = function(**{key: tf.constant(value) for key, value in signature.example_request(rows=2).items()})
@@ -64,11 +76,11 @@ def test_every_signature_answers_an_empty_batch(models, name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_a_declared_prefix_length_only_extends_the_output(models, name):
+def test_a_declared_prefix_length_only_extends_the_output(models, served, name):
     """A `prefix` parameter (zoo-play streams by growing it): the output at a larger value starts
     with the output at a smaller one, all else equal."""
     model = models[name]
-    signatures = model.serving_signatures()
+    signatures = served(name)
     for signature in model.interface().signatures:
         for spec in signature.inputs:
             if not spec.prefix:

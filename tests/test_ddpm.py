@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tests import helpers, model_checks
 from zoo import config as config_lib
-from zoo import contract, registry, train
+from zoo import contract, export, registry, train
 from zoo.data import DataSpec
 from zoo.errors import UserError
 from zoo.metrics import sampling
@@ -189,6 +189,7 @@ def test_ema_weights_sample_and_export():
         assert not np.array_equal(average.numpy(), value.numpy())
 
 
+@pytest.mark.integration  # every-family resume; the fast tier resumes dcgan and mlp_gan (test_train.py)
 def test_resume_continues_exactly(tiny_fashion_mnist, tmp_path):
     """10 straight steps == 5 steps, a new trainer, 5 more: identical network, EMA and optimizer
     (class-conditional, so the label dropout's draws are covered too)."""
@@ -452,23 +453,26 @@ def test_parameters_are_set_by_name_within_their_declared_range():
         sampling.parse_parameters(["steps"])
 
 
+@pytest.mark.integration  # one end-to-end run per model family, as in model_checks.ModelChecks
 def test_smoke_training_on_an_rgb_folder_exports_samples_and_evaluates(rgb_folder, tmp_path):
     model_checks.check_smoke_training("ddpm", rgb_folder, tmp_path / "run", tmp_path / "exports")
 
 
 def test_conditional_export_samples_with_chosen_steps_from_the_command_line(tiny_fashion_mnist, tmp_path):
-    """zoo-train a class-conditional smoke model; zoo-sample and zoo-eval set its sampler's parameters
-    by name (a bad one's message: test_parameters_are_set_by_name_within_their_declared_range)."""
-    config = helpers.smoke_config("cddpm", tiny_fashion_mnist, train_steps=2)
-    result = train.train_and_evaluate(config, str(tmp_path / "run"), export_dir=str(tmp_path / "exports"))
-    interface = contract.from_export(result.export_path)
+    """zoo-sample and zoo-eval set a class-conditional export's sampler parameters by name (a bad
+    one's message: test_parameters_are_set_by_name_within_their_declared_range). The export is
+    the smoke model's with random weights: what is checked is the commands, not training (the
+    trainer's export of every family: the smoke trainings of the integration tier)."""
+    path = export.export_model(build((28, 28, 1), conditional=True), str(tmp_path / "exports"), "cddpm_fashion_mnist",
+                               info={"dataset": "fashion_mnist"})
+    interface = contract.from_export(path)
     assert interface.evaluation(contract.SAMPLES).signature == "sample"
     out = tmp_path / "grid.png"
-    done = helpers.run_binary("sample", f"--export={result.export_path}", "--num=20", "--parameter=steps=2",
+    done = helpers.run_binary("sample", f"--export={path}", "--num=20", "--parameter=steps=2",
                               "--parameter=guidance=3", f"--out={out}")
     assert done.returncode == 0, done.stderr
     assert "one row per class (10 classes)" in done.stdout and "steps=2, guidance=3" in done.stdout and out.exists()
-    evaluated = helpers.run_binary("evaluate", f"--export={result.export_path}", f"--data_dir={tiny_fashion_mnist}",
+    evaluated = helpers.run_binary("evaluate", f"--export={path}", f"--data_dir={tiny_fashion_mnist}",
                                    "--num_samples=20", "--reference_examples=32", "--parameter=steps=1",
                                    f"--out={tmp_path / 'eval.json'}")
     assert evaluated.returncode == 0, evaluated.stderr

@@ -94,9 +94,10 @@ def _disagreement(reference_dir, other_dir):
     return apart / moved, f"{worst}: {np.max(np.abs(reference[worst] - other[worst])):.2e}"
 
 
-# dcgan (EMA, synchronized batch norm) and pix2pix (dropout noise) run in `make test`; the other
-# families take about 35 s each on 2 cores and run in the integration tier (`make test-integration`).
-FAST_FAMILIES = ("dcgan", "pix2pix")
+# dcgan (EMA, synchronized batch norm) runs in `make test`; the other families (pix2pix's dropout
+# noise among them, ~50 s) take 15-50 s each on 2 cores and run in the integration tier
+# (`make test-integration`). The per-replica draws themselves are checked in `make test` below.
+FAST_FAMILIES = ("dcgan",)
 
 
 @pytest.mark.parametrize("family", [family if family in FAST_FAMILIES else pytest.param(family, marks=pytest.mark.integration)

@@ -1,6 +1,7 @@
 """GPT: the shared text-model checks, exact resume with dropout, two replicas, and the untied head."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests import text_checks
@@ -30,6 +31,7 @@ def test_resume_with_dropout_continues_exactly(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.integration  # mirrored per family; `make test` runs it for dcgan and pix2pix (test_distributed.py)
 def test_mirrored_strategy_on_two_cpus(tmp_path):
     strategy = train.make_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2

@@ -163,6 +163,7 @@ def test_readme_model_table_shows_the_card(name):
     assert card["headline"] in rows[0], f"README shows {rows[0]!r}, the card says {card['headline']!r}"
 
 
+@pytest.mark.integration  # every shipped model loaded again (each export replayed its warm-up when written)
 def test_models_config_serves_every_shipped_model_and_the_stand_in_server_answers_its_warm_up():
     """What `make serve-local` serves: every model of exports/models.config, each answering its own
     warm-up requests through the session loader TF Serving uses, with finite numbers."""

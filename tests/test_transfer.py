@@ -254,6 +254,7 @@ def test_zoo_train_fine_tunes_an_export_on_one_class_from_the_command_line(sourc
     helpers.assert_one_line_error(bad, "is none of: a run's workdir")
 
 
+@pytest.mark.integration  # transfer per family; `make test` fine-tunes image models from their exports
 def test_a_text_model_fine_tunes_from_its_export_on_another_text_file(tmp_path):
     """GPT trained on one text file, exported; a run on another file starts from the export: at step
     0 it scores text exactly as the export does (every variable came across), and training moves it."""
