@@ -20,9 +20,14 @@ one channel the model is the paper's.
 Serving: `serving_default(seed)` samples inside the graph (a tf.while_loop over rows, and inside it
 over columns) and `log_likelihood(images)` scores uint8 images in nats, exactly. A sampled image is
 a function of its seed alone: one uniform per pixel, drawn from the seed, picks the level by
-inverting the conditional's CDF. (Convolutions over a different batch may round the logits
-differently in the last bit; a uniform that close to a CDF boundary would pick the neighbouring
-level. Tests compare batches of 1 and 3 exactly.)
+inverting the conditional's CDF. Sampling does not re-run the network per pixel: each layer caches
+the rows (vertical stack) or pixels (horizontal stack) its kernel reads and computes only the new
+one (Ramachandran et al. 2017), the per-pixel layers as matrix products (`PixelCNN.sample_levels`;
+benchmarks/pixelcnn_sampling.py measures it against the sampler before the caches and against
+cropping both stacks to the receptive field, `GatedPixelCNN.reach`). (Convolutions over a different
+batch or shape, and a matrix product in place of a convolution, may round the logits differently in
+the last bit; a uniform that close to a CDF boundary would pick the neighbouring level. Tests compare
+batches of 1 and 3, and the cached sampler with the one before it, exactly.)
 """
 
 import math
@@ -62,9 +67,11 @@ class GatedPixelCNN(keras.Model):
     the horizontal stack the k//2 pixels to the left. Layers 1.. (type B, `kernel_size`): the
     vertical stack reads the previous vertical features of rows i-k//2..i (which themselves see
     only rows above i), the horizontal stack its features at columns j-k//2..j. Nothing is padded
-    below, and the horizontal stack pads only on the left, so dropping the rows below row i (and,
-    in the horizontal stack, the columns right of column j) leaves the outputs up to them
-    unchanged: the sampler relies on that.
+    below, and the horizontal stack pads only on the left, so each layer's output at (i, j) reads
+    only its input's rows i-k//2..i (layer 0: ..i-1), columns j-k//2..j+k//2, in the vertical stack
+    and columns j-k//2..j (layer 0: ..j-1) of row i in the horizontal one: the sampler caches exactly
+    those (`vertical_row`,
+    `pixel_logits`), and `reach` sums them into the window of the logits.
     """
 
     def __init__(self, image_shape, filters=64, num_layers=6, kernel_size=3, first_kernel_size=7, head_units=256,
@@ -125,6 +132,59 @@ class GatedPixelCNN(keras.Model):
 
     def call(self, x, training=False):
         return self.horizontal_logits(x, self.vertical_feeds(x))
+
+    def reach(self):
+        """How far the logits at (i, j) see, from the kernel sizes: rows i-reach..i-1 within reach
+        columns on either side, and the reach pixels left of (i, j) in row i; nothing else.
+
+        Each layer's kernel reaches k//2 further (layer 0 up and sideways in the vertical stack, left
+        in the horizontal one; every later layer one step of k//2 in each), so reach is their sum.
+        """
+        return sum(k // 2 for k in self.kernel_sizes)
+
+    def vertical_row(self, index, rows):
+        """Layer `index` of the vertical stack at one row r, from exactly the rows its kernel reads
+        there [N, k//2 (layer 0) or k//2 + 1, W, channels]: layer 0 reads the input's rows r-k//2..r-1,
+        each later layer the previous layer's features at rows r-k//2..r. Returns (vertical features,
+        feed to the horizontal stack) of row r, [N, 1, W, .]; as `vertical` computes them for row r."""
+        pad = self.kernel_sizes[index] // 2
+        conv = self.vertical_convs[index](tf.pad(rows, [[0, 0], [0, 0], [pad, pad], [0, 0]]))
+        return _gate(conv), self.vertical_to_horizontal[index](conv)
+
+    def pixel_weights(self):
+        """The horizontal stack's and the head's kernels as the matrices of one output position
+        ([taps * in, out], taps in column order: the layout of `pixel_logits`' windows) with their
+        biases, read in the order `call` reads them."""
+        layers = [layer for pair in zip(self.horizontal_convs, self.horizontal_outputs) for layer in pair]
+        return [(tf.reshape(layer.kernel, [-1, layer.filters]), tf.convert_to_tensor(layer.bias))
+                for layer in layers + [self.head_hidden, self.head_out]]
+
+    def pixel_logits(self, weights, windows, h_windows, feeds):
+        """The horizontal stack and the head at one pixel (i, j), as matrix products: the 1-row
+        convolutions there read a fixed window of columns, here flattened to [N, taps * channels].
+
+        `weights`: `pixel_weights()`. `windows`: the network's input at the k//2 pixels left of (i, j)
+        (layer 0's window) [N, k//2 * channels]; `h_windows[l - 1]`: layer l-1's features at the k//2
+        pixels left of (i, j), for each later layer l; `feeds`: every layer's vertical feed at (i, j),
+        [N, 2 * filters] each. Returns (logits [N, channels, 256], each later layer's window for
+        (i, j + 1)), zeros standing for the padding left of column 0 as in `horizontal`.
+        """
+        def dense(x, kernel_bias):
+            return tf.nn.bias_add(tf.matmul(x, kernel_bias[0]), kernel_bias[1])
+
+        h, next_windows = None, []
+        for index, k in enumerate(self.kernel_sizes):
+            conv_weights, output_weights = weights[2 * index], weights[2 * index + 1]
+            if index == 0:
+                conv = dense(windows, conv_weights)  # Not the pixel itself: type A.
+            else:
+                taps = tf.concat([h_windows[index - 1], h], axis=1)
+                next_windows.append(h if k // 2 == 1 else taps[:, h.shape[-1]:])
+                conv = dense(taps, conv_weights)
+            out = dense(_gate(conv + feeds[index]), output_weights)
+            h = out if index == 0 else h + out
+        logits = dense(tf.nn.relu(dense(tf.nn.relu(h), weights[-2])), weights[-1])
+        return tf.reshape(logits, [-1, self.channels, LEVELS]), next_windows
 
 
 def uniforms_from_seeds(seeds, image_shape):
@@ -194,33 +254,61 @@ class PixelCNN(keras.Model):
     def sample_levels(self, uniforms):
         """Ancestral sampling in raster order: integer levels [N, H, W, C] from `uniforms` of that shape.
 
-        The vertical feeds of row i depend only on rows above it, so they are computed once per row
-        (from rows 0..i only); each pixel of the row then runs the horizontal stack over columns
-        0..j of that row. Both crops are exact: nothing is padded below a row, and the horizontal
-        stack pads nothing right of a column.
+        Every layer keeps what it computed before (Ramachandran et al. 2017, *Fast Generation for
+        Convolutional Autoregressive Models*) and computes only what is new: once per row, each layer
+        of the vertical stack computes that row alone from the k//2 rows above it that it cached (and,
+        above layer 0, the new row of the layer below: `vertical_row`); once per pixel, each layer of
+        the horizontal stack computes that pixel alone from the k//2 pixels to its left that it cached
+        (and the new pixel of the layer below: `pixel_logits`, where a one-position
+        convolution is a matrix product, which on CPU costs far less than a convolution call). The
+        caches start as zeros, the padding the network sees above row 0 and left of column 0, so
+        each pixel's logits are the ones `call` gives the finished image (to rounding: see the
+        module docstring).
         """
         height, width, channels = self.image_shape
+        network = self.network
+        kernel_sizes = network.kernel_sizes
+        filters = network.horizontal_outputs[0].filters
         batch_size = tf.shape(uniforms)[0]
+        uniforms_by_row = tf.transpose(uniforms, [1, 2, 0, 3])  # [H, W, N, C]: one gather per pixel.
 
-        def row_step(i, levels):
-            feeds = self.network.vertical_feeds(network_inputs(levels[:, :i + 1]), last_row=True)
+        def row_step(i, rows, above, v_windows):
+            """Row i from the input's k//2 rows above it (`above`) and each vertical layer l >= 1's
+            window of layer l-1's features at the k//2 rows above it (`v_windows`)."""
+            feeds, next_v_windows, v = [], [], None
+            for index, k in enumerate(kernel_sizes):
+                window = above if index == 0 else tf.concat([v_windows[index - 1], v], axis=1)
+                if index > 0:
+                    next_v_windows.append(window[:, 1:])
+                v, feed = network.vertical_row(index, window)
+                feeds.append(feed)
+            feeds = tf.transpose(tf.concat(feeds, axis=-1)[:, 0], [1, 0, 2])  # [W, N, layers * 2 * filters]
+            weights = network.pixel_weights()  # Read after the vertical stack's, in `call`'s order.
+            row_uniforms = tf.gather(uniforms_by_row, i)
 
-            def column_step(j, row):
-                x = network_inputs(row[:, :, :j + 1])
-                logits = self.network.horizontal_logits(x, [feed[:, :, :j + 1] for feed in feeds])[:, 0, -1]
-                pixel = inverse_cdf_sample(logits, uniforms[:, i, j])
-                at_column = tf.equal(tf.range(width), j)[None, None, :, None]
-                return j + 1, tf.where(at_column, pixel[:, None, None, :], row)
+            def column_step(j, row, left, h_windows):
+                logits, h_windows = network.pixel_logits(
+                    weights, left, h_windows, tf.split(tf.gather(feeds, j), len(kernel_sizes), axis=-1))
+                pixel = inverse_cdf_sample(logits, tf.gather(row_uniforms, j))  # [N, C]
+                left = tf.concat([left[:, channels:], network_inputs(pixel)], axis=1)
+                return j + 1, row.write(j, pixel), left, h_windows
 
-            _, row = tf.while_loop(lambda j, row: j < width, column_step,
-                                   (tf.constant(0), tf.zeros([batch_size, 1, width, channels], tf.int32)))
-            at_row = tf.equal(tf.range(height), i)[None, :, None, None]
-            return i + 1, tf.where(at_row, row, levels)
+            _, row, _, _ = tf.while_loop(
+                lambda j, *_: j < width, column_step,
+                (tf.constant(0), tf.TensorArray(tf.int32, size=width, element_shape=[None, channels]),
+                 tf.zeros([batch_size, kernel_sizes[0] // 2 * channels]),
+                 [tf.zeros([batch_size, k // 2 * filters]) for k in kernel_sizes[1:]]))
+            row = tf.transpose(row.stack(), [1, 0, 2])  # [N, W, C]
+            above = tf.concat([above[:, 1:], network_inputs(row)[:, None]], axis=1)
+            return i + 1, rows.write(i, row), above, next_v_windows
 
         def sample():
-            _, levels = tf.while_loop(lambda i, levels: i < height, row_step,
-                                      (tf.constant(0), tf.zeros([batch_size, height, width, channels], tf.int32)))
-            return levels
+            _, rows, _, _ = tf.while_loop(
+                lambda i, *_: i < height, row_step,
+                (tf.constant(0), tf.TensorArray(tf.int32, size=height, element_shape=[None, width, channels]),
+                 tf.zeros([batch_size, kernel_sizes[0] // 2, width, channels]),
+                 [tf.zeros([batch_size, k // 2, width, filters]) for k in kernel_sizes[1:]]))
+            return tf.transpose(rows.stack(), [1, 0, 2, 3])
 
         # TensorFlow's CPU convolutions reject an empty batch; an empty request gets an empty answer.
         return tf.cond(batch_size > 0, sample, lambda: tf.zeros([0, height, width, channels], tf.int32))
