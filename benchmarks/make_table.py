@@ -1,10 +1,11 @@
 """Regenerates the benchmark tables (docs/benchmarks.md) from benchmarks/results/*.json and README's
 shipped-model tables from the model cards.
 
-    python benchmarks/make_table.py
+    python benchmarks/make_table.py [--benchmarks_only]
 
 Replaces the text between `<!-- benchmarks:start -->` and `<!-- benchmarks:end -->` in
-docs/benchmarks.md, and between `<!-- shipped:start -->` and `<!-- shipped:end -->` in README.md.
+docs/benchmarks.md, and between `<!-- shipped:start -->` and `<!-- shipped:end -->` in README.md
+(not with --benchmarks_only, which leaves README.md alone).
 Every table says the split its numbers were measured on (a split column; the test split is for
 reported numbers, selection reads the validation split) and what its rows trained on: rows recorded
 before the validation split was held out of train have no "train_data" and trained on all of the
@@ -14,6 +15,7 @@ training data.
 import glob
 import json
 import os
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FASHION_MNIST_WHOLE = ("all 60,000 Fashion-MNIST training images, where train is now the first 50,000 and "
@@ -325,6 +327,31 @@ def generation_table(result):
     return lines
 
 
+def pixelcnn_sampling_table(result):
+    """benchmarks/pixelcnn_sampling.py: seconds per serving_default call of the shipped PixelCNN export
+    (before), the same weights with the sampler cropped to the receptive field (crop only), and with
+    the per-layer caches (after), one run."""
+    lines = ["| export | images per call | before: s | crop only: s | after: s | after / before | crop only / before | "
+             "same images as before |", "|---|---|---|---|---|---|---|---|"]
+    for row in result["rows"]:
+        lines.append(f"| {row['export']} | {row['images']} | {row['before']['seconds']:.2f} | {row['crop_only']['seconds']:.2f} | "
+                     f"{row['after']['seconds']:.2f} | **{row['speedup']:.1f}x** | {row['crop_only_speedup']:.1f}x | "
+                     f"{row['after']['same_images']} of {row['images']} (crop only: {row['crop_only']['same_images']}) |")
+    load = result["load_average_1m"]
+    lines += ["", f"`{result['command']}`: `serving_default` with seeds {result['seeds']}; before is the shipped export as it "
+              "is (the vertical stack once per row over rows 0..i, the whole horizontal stack and head over columns 0..j "
+              "for every pixel), crop only the same weights re-exported with both stacks cropped to the window the "
+              "logits read (`GatedPixelCNN.reach()`, 8 rows and columns here; measured, not shipped), after the same "
+              "weights re-exported with each layer computing only the new row or pixel from its cached ones (Ramachandran "
+              "et al. 2017; the per-pixel layers as matrix products). One warm-up call, then the best of "
+              f"{len(result['rows'][0]['before']['all_seconds'])} calls of each, interleaved; {result['machine']}, "
+              f"{result['date']}, 1-minute load average {load['start']:g} to {load['end']:g}"
+              + (f" ({result['note']})" if result.get("note") else "") + ": absolute times are inflated, the ratios "
+              "in one run are the result. Both re-exports score images as the shipped export does (log_likelihood "
+              "equal)."]
+    return lines
+
+
 def throughput_table(result):
     lines = ["| variant | images/s (median) | ratio to zoo trainer |", "|---|---|---|"]
     for row in result["rows"]:
@@ -347,6 +374,63 @@ def serving_table(result):
                  f"{result['rows'][0]['requests']} per path and batch over {result['rounds']} interleaved rounds; the "
                  f"server is zoo.serving.local_server in a second process (TensorFlow's SavedModel loader behind "
                  f"tensorflow-serving-api's servicer, Python handlers), {result['machine']}, {result['date']}.")
+    return lines
+
+
+def playground_tables(result):
+    """benchmarks/playground.py: zoo-play's start to its first image, then one request per kind of
+    export through the UI beside the same call on the SavedModel signature."""
+    first = result["time_to_first_image"]
+    starts, middle = first["starts"], first["median"]
+    request = first["request"]
+    steps = [("app_built_s", "exports listed and checked, app built (its `zoo-play:` line)"),
+             ("page_answers_s", "page answers (`GET /` is 200)"),
+             ("client_connected_s", "gradio_client connected (config and API read)"),
+             ("first_image_s", f"first images returned: `{request['endpoint']}` at its defaults")]
+    lines = [f"| since starting zoo-play | s (median of {len(starts)}) | each start (s) |", "|---|---|---|"]
+    for key, what in steps:
+        lines.append(f"| {what} | {middle[key]:.1f} | {', '.join(f'{start[key]:.1f}' for start in starts)} |")
+    model = middle.get("first_request_model_ms")
+    lines += ["", f"`{result['command']}` starts `{first['command']}` {first['where']}. The first request "
+              f"(`{request['export']}` `{request['signature']}`, widget values {request['values']}: {request['why']}) "
+              f"took {middle['first_request_s']:.1f} s"
+              + (f", {model / 1e3:.1f} s of it the model call as the UI reports it (loading the SavedModel on first "
+                 "use, then running it)" if model is not None else "") + f". Setup: {result['setup']}.", ""]
+    latency = result["latency"]
+    lines += ["| kind: declared input roles -> output | panel (export / signature) | UI p50 ms | UI p90 ms | "
+              "direct p50 ms | direct p90 ms | **UI / direct** (p50) | UI - direct, paired p50 ms | "
+              "model call inside the UI, p50 ms |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in latency["rows"]:
+        ui, direct = row["ui"], row["direct"]
+        inside = row.get("ui_backend_call")
+        inside = f"{inside['p50_ms']:.0f}" if inside else "—"
+        panel = f"`{row['export']}` / `{row['signature']}`" + (" (streamed)" if row["streamed"] else "")
+        lines.append(f"| {row['kind']} | {panel} | {ui['p50_ms']:.0f} | {ui['p90_ms']:.0f} | {direct['p50_ms']:.1f} | "
+                     f"{direct['p90_ms']:.1f} | **{row['ui_over_direct_p50']:.1f}** | {row['ui_minus_direct']['p50_ms']:.0f} | "
+                     f"{inside} |")
+    streamed = [row for row in latency["rows"] if row["streamed"] and row.get("ui_first_update")]
+    load = result["load_average_1m"]
+    lines += ["", f"`{result['command']}`: for each kind, the first panel of that kind in the page's order, "
+              f"{latency['requests']} timed requests after {latency['warmup']} warm-up ones, {latency['count']} "
+              f"row{'s' if latency['count'] != 1 else ''} per request, widgets at their defaults (images in: the declared example image uploaded); "
+              f"{latency['how']}. The first call of each kind checked that the UI answered what the signature "
+              "answers. UI / direct is the number to compare across machines (load slows both paths, measured "
+              "side by side); where the call itself takes a few milliseconds it is the UI's own cost over a tiny "
+              "denominator and swings most with load, so read UI - direct there: the p50 of each UI request's "
+              "duration minus that of the direct request next to it (what the UI adds). The model call inside "
+              "the UI is the backend time the page itself shows (\"last request\"); the rest of a UI request is "
+              "Gradio's queue, the handler (latents, PNGs, the zip) and the transport."
+              + (" Streamed text is timed to its last update (its prefix grown 8, 16, 32, ... new tokens, one "
+                 "call each); its first update came after "
+                 + ", ".join(f"{row['ui_first_update']['p50_ms']:.0f} ms ({row['export']})" for row in streamed)
+                 + " (p50)." if streamed else "")
+              + f" {result['machine']} (Python {result['software']['python']}, Gradio {result['software']['gradio']}, "
+              f"gradio_client {result['software']['gradio_client']}), {result['date']}; the machine was shared: "
+              f"{result['shared_machine']} (1-minute load average {load['start']:g} at the start, "
+              + (f"{load['latency_rounds'][0]:g} to {load['latency_rounds'][1]:g} during the latency rounds, "
+                 if load.get("latency_rounds") else "")
+              + f"{load['end']:g} at the end), so every latency is inflated: compare the ratios, not the milliseconds, "
+              "across machines."]
     return lines
 
 
@@ -443,7 +527,11 @@ def write_shipped(readme_path):
     return shipped
 
 
-def main():
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    unknown = [arg for arg in argv if arg != "--benchmarks_only"]
+    if unknown:
+        raise SystemExit(f"usage: python benchmarks/make_table.py [--benchmarks_only]; unknown: {' '.join(unknown)}")
     results = os.path.join(ROOT, "benchmarks", "results")
     every = [json.load(open(path)) for path in sorted(glob.glob(os.path.join(results, "quality_*.json")))]
     quality = [row for row in every if not row.get("budget_steps")]
@@ -487,18 +575,30 @@ def main():
     generation_path = os.path.join(results, "text_generation.json")
     if os.path.exists(generation_path):
         lines += ["### Text generation speed (cached decoding)", ""] + generation_table(json.load(open(generation_path))) + [""]
+    pixelcnn_sampling_path = os.path.join(results, "pixelcnn_sampling.json")
+    if os.path.exists(pixelcnn_sampling_path):
+        lines += ["### PixelCNN sampling speed (per-layer caches)", ""]
+        lines += pixelcnn_sampling_table(json.load(open(pixelcnn_sampling_path))) + [""]
     throughput_path = os.path.join(results, "train_throughput.json")
     if os.path.exists(throughput_path):
         lines += ["### Training throughput", ""] + throughput_table(json.load(open(throughput_path)))
     serving_path = os.path.join(results, "serving_latency.json")
     if os.path.exists(serving_path):
         lines += ["", "### Serving latency", ""] + serving_table(json.load(open(serving_path)))
+    playground_path = os.path.join(results, "playground.json")
+    if os.path.exists(playground_path):
+        lines += ["", "### Playground: time to the first image and latency per kind of export (zoo-play)", ""]
+        lines += playground_tables(json.load(open(playground_path)))
     tables_path = os.path.join(ROOT, BENCHMARKS_DOC)
     tables = open(tables_path).read()
     before, rest = tables.split(START)
     _, after = rest.split(END)
     with open(tables_path, "w") as f:
         f.write(before + START + "\n" + "\n".join(lines) + "\n" + END + after)
+    if "--benchmarks_only" in argv:
+        print(f"{BENCHMARKS_DOC}: {len(quality)} quality rows, {len(aids)} aid rows, {len(likelihood)} likelihood rows, "
+              f"{len(text)} text rows; README.md left alone")
+        return
     readme_path = os.path.join(ROOT, "README.md")
     shipped = write_shipped(readme_path)
     print(f"README.md: {len(shipped)} shipped exports; {BENCHMARKS_DOC}: {len(quality)} quality rows, {len(aids)} aid rows, {len(likelihood)} likelihood rows, "
