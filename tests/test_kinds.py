@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import zoo.data
 import zoo.metrics.likelihood
 from tests import helpers, text_checks
 from zoo import contract, kinds, train
@@ -152,6 +153,13 @@ def test_vae_keeps_the_checkpoint_of_its_best_validation_bits_per_dim(tiny_fashi
     by_step = {entry["step"]: entry["bits_per_dim"] for entry in entries}
     for step, value in rescored.items():
         np.testing.assert_allclose(value, by_step[step], rtol=1e-5)
+    # By hand too: the signature's nats on the first 24 validation images, in bits per dimension.
+    source = zoo.data.load(config.dataset, "validation", data_dir=tiny_fashion_mnist)
+    images = np.stack([example["image"].numpy() for example in source.dataset.take(24)])
+    signature = best_model.interface().signature("log_likelihood")
+    outputs = best_model.serving_signatures()["log_likelihood"](tf.constant(images))
+    nats = outputs[signature.output_with(contract.LOG_LIKELIHOOD)].numpy().astype(np.float64)
+    np.testing.assert_allclose(-nats.mean() / (28 * 28 * np.log(2)), by_step[best_step], rtol=1e-5)
     # ... and the best is the lowest entry, which is what the run exported.
     assert best_step == min(entries, key=lambda entry: entry["bits_per_dim"])["step"] and last_step == 8
     info = json.load(open(os.path.join(result.export_path, "assets.extra", "zoo_export.json")))
