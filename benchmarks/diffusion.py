@@ -66,11 +66,11 @@ def seconds_per_64(version_dir, parameters):
     import numpy as np
     import tensorflow as tf
 
-    from zoo import contract
+    from zoo import contract, kinds
     from zoo.metrics import sampling
 
     interface = contract.from_export(version_dir)
-    signature = interface.evaluation_signature(contract.SAMPLES)
+    signature = interface.evaluation_signature(kinds.SAMPLES)
     function = tf.saved_model.load(version_dir).signatures[signature.name]
     seeds = np.arange(64, dtype=np.int64)
     sampling.call(function, sampling.sample_request(signature, seeds[:2], parameters=parameters))
@@ -116,7 +116,7 @@ def _latest_export(workdir, name):
 def main(argv):
     del argv
     from zoo import config as config_lib
-    from zoo import contract
+    from zoo import contract, kinds
 
     config = config_lib.load(FLAGS.config)
     out = FLAGS.out or os.path.join(ROOT, "benchmarks", "results", f"diffusion_{FLAGS.config}.json")
@@ -151,7 +151,7 @@ def main(argv):
               f"KID {row['metrics']['kid_mean']:.3f}", flush=True)
 
     version_dir = _latest_export(workdir, config.export_name)
-    signature = contract.from_export(version_dir).evaluation_signature(contract.SAMPLES)
+    signature = contract.from_export(version_dir).evaluation_signature(kinds.SAMPLES)
     steps_input = next(spec.name for spec in signature.inputs_with(contract.PARAMETER) if spec.dtype == "int64")
     done = {row["steps"] for row in result["sampling"]}
     for steps in (int(value) for value in FLAGS.sampling_steps):

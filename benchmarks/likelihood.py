@@ -44,10 +44,10 @@ def time_sampling(version_dir, num):
     call of that size (conditional models: balanced labels, as zoo-eval draws them)."""
     import tensorflow as tf
 
-    from zoo import contract
+    from zoo import contract, kinds
     from zoo.metrics import sampling
 
-    signature = contract.from_export(version_dir).evaluation_signature(contract.SAMPLES)
+    signature = contract.from_export(version_dir).evaluation_signature(kinds.SAMPLES)
     serving = tf.saved_model.load(version_dir).signatures[signature.name]
     sampling.generate_images(serving, signature, num, 0, batch_size=num)
     start = time.perf_counter()

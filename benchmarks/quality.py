@@ -42,11 +42,11 @@ def label_accuracy(version_dir, per_label=1000):
     import numpy as np
     import tensorflow as tf
 
-    from zoo import contract
+    from zoo import contract, kinds
     from zoo.metrics import load_feature_extractor, sampling
 
     interface = contract.from_export(version_dir)
-    signature = interface.evaluation_signature(contract.SAMPLES)
+    signature = interface.evaluation_signature(kinds.SAMPLES)
     serving = tf.saved_model.load(version_dir).signatures[signature.name]
     classifier = load_feature_extractor()
     accuracy = {}
@@ -61,7 +61,7 @@ def label_accuracy(version_dir, per_label=1000):
 def main(argv):
     del argv
 
-    from zoo import contract
+    from zoo import contract, kinds
     from zoo.metrics.exports import evaluate_export
 
     # A budget other than 10 minutes names its row (and file), so the 10- and 60-minute rows coexist.
@@ -70,7 +70,7 @@ def main(argv):
     config, name, _, result = common.train_from_scratch(
         FLAGS.config, FLAGS.set, FLAGS.workdir, row_name, FLAGS.steps, FLAGS.minutes,
         eval_every=0, image_every=0, checkpoint_every=2000)
-    conditional = contract.from_export(result.export_path).evaluation_signature(contract.SAMPLES).input_with(
+    conditional = contract.from_export(result.export_path).evaluation_signature(kinds.SAMPLES).input_with(
         contract.CLASS_LABEL) is not None
     record = evaluate_export(result.export_path, config.dataset, "test", FLAGS.num_samples)
     budget = f"--steps={FLAGS.steps}" if FLAGS.steps else f"--minutes={FLAGS.minutes:g}"

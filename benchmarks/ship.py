@@ -40,7 +40,7 @@ flags.DEFINE_bool("replace", False, "Remove older shipped versions of this model
 FLAGS = flags.FLAGS
 
 def _limitations(config, spec, interface, steps, seconds, evaluation_split, name, metrics, export_root):
-    from zoo import contract
+    from zoo import kinds
     from zoo.export import floors
 
     manifest = floors.load(export_root)
@@ -54,19 +54,23 @@ def _limitations(config, spec, interface, steps, seconds, evaluation_split, name
         limits = [f"Trained for {steps:,} steps ({seconds / 60:.1f} minutes on 2 CPU cores), meeting its quality floor "
                   f"({floor}, exports/{floors.FLOORS_FILE}); a CPU-budget model, not a state-of-the-art one: "
                   "longer training or a larger network may still improve it."]
-    kinds = {evaluation.kind for evaluation in interface.evaluations}
-    if kinds & {contract.SAMPLES, contract.TRANSLATION}:
-        limits.append("FID/KID here use zoo's Fashion-MNIST feature network, not InceptionV3: comparable across "
-                      "zoo's cards and benchmarks, not with published FIDs.")
-    if contract.TEXT_LIKELIHOOD in kinds:
-        limits.append("Byte-level and small: it imitates the style of its training text, may repeat passages of "
-                      "it verbatim, and states nothing reliable; not for factual or user-facing text.")
-    else:
-        limits.append(f"Only {config.dataset}-like images ({'x'.join(map(str, spec.image_shape))}); any other "
-                      "input is out of distribution.")
+    for _, kind in kinds.declared(interface):  # What each kind of evaluation says of its limits, once.
+        limits += [line for line in kind.limitations(config.dataset, spec.image_shape) if line not in limits]
     limits.append(f"Metrics are on the {evaluation_split} split, which played no part in training or in choosing "
                   "this version.")
     return limits
+
+
+def _selection(config, info, interface, exported_step):
+    """Which checkpoint the card's version holds: the best of the evaluations during training, or the last."""
+    from zoo import kinds
+
+    if info.get("checkpoint") != "best":
+        return "the last step"
+    metric = info.get("eval_metric", config.eval_metric)  # Exports before it was recorded selected on it.
+    _, kind, _ = kinds.training_choice(interface, metric, config.model)
+    return (f"the checkpoint of step {exported_step:,}, best validation {metric} ({info['evaluation'][metric]:.2f}, "
+            f"{kind.training_protocol(config)}) of the evaluations every {config.eval_every:,} steps")
 
 
 def _first_paragraph(text):
@@ -75,17 +79,10 @@ def _first_paragraph(text):
 
 
 def _intended_use(interface):
-    from zoo import contract
+    """What the model's first declared kind of evaluation says it is for."""
+    from zoo import kinds
 
-    kinds = {evaluation.kind for evaluation in interface.evaluations}
-    if contract.TEXT_LIKELIHOOD in kinds:
-        return ("Trying byte-level text generation and scoring (bits/byte) without training; a starting point for "
-                "fine-tuning on other text; serving and client tests.")
-    if contract.TRANSLATION in kinds:
-        return ("Trying image-to-image translation on 28x28 grayscale images without training; a baseline to compare "
-                "training recipes with; serving and client tests.")
-    return ("Drawing samples and measuring them without training; a starting point for fine-tuning; a reference "
-            "for serving and client tests. Not a state-of-the-art model.")
+    return kinds.declared(interface)[0][1].intended_use
 
 
 def main(argv):
@@ -93,7 +90,7 @@ def main(argv):
     if not FLAGS.config:
         raise SystemExit("--config is required")
     from zoo import config as config_lib
-    from zoo import contract, data, export, registry
+    from zoo import contract, data, export, kinds, registry
     from zoo.export import cards, saved_model, serving_config
 
     config = config_lib.apply_overrides(config_lib.load(FLAGS.config), FLAGS.set)
@@ -135,17 +132,8 @@ def main(argv):
                  f"--workdir=runs/reproduce/{FLAGS.config}", f"--export_dir=runs/reproduce/{FLAGS.config}/exports"]
     # Cards describe the repository's shipped tree: its path from the repository root, whatever --exports was.
     evaluation_command = ["zoo-eval", f"--export=exports/{name}", *FLAGS.eval_flag]
-    samples = record.get("num_samples")
     protocol = [f"{record['split']} split of {record['dataset']}"]
-    if samples:
-        protocol.append(f"{samples:,} samples vs {record['reference']['num_examples']:,} real images, "
-                        f"features {record['feature_model']['name']} {record['feature_model']['hash']}")
-    if "translation" in record:
-        protocol.append(f"{record['translation']['num_examples']:,} pairs")
-    if "likelihood" in record:
-        likelihood = record["likelihood"]
-        protocol.append(f"{likelihood.get('num_tokens') or likelihood.get('num_examples'):,} "
-                        f"{'bytes' if 'bits_per_byte' in likelihood else 'images'} scored")
+    protocol += [part for _, kind in kinds.declared(interface) for part in kind.protocol(record)]
     train = data.load_for(config, "train")
     factory = registry.get(config.model)
     module = sys.modules[factory.__module__]
@@ -159,10 +147,7 @@ def main(argv):
         "data": {"dataset": config.dataset, "train": train.description,
                  "license": data.license_of(config.dataset)},
         "training": {"steps": steps, "exported_step": exported_step,
-                     "selection": (f"the checkpoint of step {exported_step:,}, best validation {config.eval_metric} "
-                                   f"({info['evaluation'][config.eval_metric]:.2f}, {config.eval_samples:,} samples vs "
-                                   f"the {config.eval_split} split) of the evaluations every {config.eval_every:,} steps"
-                                   if info.get("checkpoint") == "best" else "the last step"),
+                     "selection": _selection(config, info, interface, exported_step),
                      "wall_seconds": seconds, "batch_size": config.batch_size, "seed": config.seed,
                      "overrides": list(FLAGS.set), "command": shlex.join(command), "reproduce": shlex.join(reproduce),
                      "stop": (f"stopped by its {FLAGS.max_train_seconds} s time budget"

@@ -62,42 +62,6 @@ flags.DEFINE_bool("trust_export", False, "Run --export even if its graph holds o
                   flag_values=FLAGS)
 
 
-def format_metrics(values):
-    parts = [f"FID {values['fid']:.2f}"]
-    if "kid_mean" in values:
-        parts.append(f"KID {values['kid_mean']:.4f}±{values['kid_std']:.4f}")
-    for name in ("precision", "recall", "density", "coverage"):
-        if name in values:
-            parts.append(f"{name} {values[name]:.3f}")
-    return "  ".join(parts)
-
-
-def split_name(split):
-    return split.split("[")[0]
-
-
-def format_likelihood(record):
-    if "bits_per_byte" in record:
-        return f"{record['bits_per_byte']:.4f} bits/byte ({record['num_tokens']} bytes predicted)"
-    text = (f"NLL {record['nll']['nll_nats']:.1f} nats = {record['nll']['bits_per_dim']:.3f} bits/dim "
-            f"({record['num_examples']} {record['split']} images)")
-    if "negative_elbo" in record:
-        text += f"  -ELBO {record['negative_elbo']['bits_per_dim']:.3f} bits/dim"
-    return text
-
-
-def format_translation(record):
-    text = f"PSNR {record['psnr']:.2f} dB"
-    if "ssim" in record:
-        text += f"  SSIM {record['ssim']:.4f}"
-    text += f"  L1 {record['l1']:.4f}"
-    if "fid" in record:
-        text += f"  FID {record['fid']:.2f}  KID {record['kid_mean']:.4f}±{record['kid_std']:.4f}"
-    else:
-        text += f"  (FID skipped: {record['fid_skipped']})"
-    return text + f" ({record['num_examples']} pairs)"
-
-
 def default_record_dir(version_dir):
     """Where a record goes without --out: `<workdir>/eval` when the export is in a run's workdir
     (`<workdir>/<export root>/<name>/<version>`, the workdir holding run.json), else `runs/eval`
@@ -143,18 +107,10 @@ def main(argv):
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(record, f, indent=2)
-    parts = []
-    if "metrics" in record:
-        parts.append(f"({record['num_samples']} samples, features {record['feature_model']['hash']}): "
-                     f"{format_metrics(record['metrics'])}")
-    if "label_accuracy" in record:
-        accuracy = record["label_accuracy"]
-        parts.append(f"label accuracy {accuracy['accuracy']:.3f} (real {split_name(FLAGS.split)} images: "
-                     f"{accuracy['real_accuracy']:.3f})")
-    if "likelihood" in record:
-        parts.append(format_likelihood(record["likelihood"]))
-    if "translation" in record:
-        parts.append(format_translation(record["translation"]))
+    from zoo import contract, kinds
+
+    interface = contract.from_export(version_dir)
+    parts = [part for _, kind in kinds.declared(interface) for part in kind.summary(record, FLAGS.split)]
     print(f"{os.path.basename(model_dir)}/{version} vs {dataset} {FLAGS.split} {'  '.join(parts)} -> {out}", flush=True)
 
 

@@ -53,7 +53,8 @@ flags.DEFINE_string("freeze", None, "Comma-separated regular expressions of vari
 flags.DEFINE_integer("max_train_seconds", None, "Wall-clock budget of this invocation in seconds: stop (with a "
                      "checkpoint and the export) when it is spent; a rerun trains another budget (0: none).",
                      flag_values=FLAGS)
-flags.DEFINE_integer("eval_every", None, "Measure FID/KID every N steps, keep the best checkpoint (0: off).",
+flags.DEFINE_integer("eval_every", None, "Measure the model on eval_split every N steps (FID/KID, or its likelihood: see "
+                     "eval_metric) and keep the best checkpoint (0: off).",
                      flag_values=FLAGS)
 flags.DEFINE_integer("early_stopping_patience", None, "Stop after K evaluations without improvement (0: never).",
                      flag_values=FLAGS)

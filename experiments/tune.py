@@ -35,7 +35,7 @@ flags.DEFINE_integer("max_trials", 10, "Trials to run (Hyperband stops earlier w
                      flag_values=FLAGS)
 flags.DEFINE_string("objective", "fid", "Minimized: fid, kid (image generators), nll, bits_per_dim, "
                     "negative_elbo (likelihood models), bits_per_byte (text models), translation_l1, "
-                    "translation_fid (image-to-image models); what the model declares it can be measured by.",
+                    "translation_fid, translation_kid (image-to-image models); what the model declares it can be measured by.",
                     flag_values=FLAGS)
 flags.DEFINE_string("directory", None, "The search's directory: keras-tuner state, trial workdirs, the table.",
                     flag_values=FLAGS)

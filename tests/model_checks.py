@@ -117,7 +117,7 @@ def check_smoke_training(name, rgb_folder, workdir, export_dir):
     """The model's config in smoke mode trains (with its preview grid), checkpoints and exports
     through the one trainer on a user's 16x16 RGB folder (beyond 28x28 gray); the export samples a
     grid and is evaluated in a feature network trained on the folder's own labels."""
-    from zoo import contract, export
+    from zoo import contract, export, kinds
     from zoo.metrics import sampling
     from zoo.metrics.exports import evaluate_export
 
@@ -137,7 +137,7 @@ def check_smoke_training(name, rgb_folder, workdir, export_dir):
     record = evaluate_export(result.export_path, rgb_folder, "train", num_samples=8, reference_examples=16,
                              likelihood_examples=8)
     assert "trained" in record["feature_model"]["name"] and record["metrics"]["fid"] > 0  # Not the shipped net.
-    if interface.evaluation(contract.IMAGE_LIKELIHOOD):
+    if interface.evaluation(kinds.IMAGE_LIKELIHOOD):
         assert record["likelihood"]["num_dims"] == np.prod(helpers.RGB_SHAPE)
 
 

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from tests import helpers, model_checks
 from zoo import config as config_lib
-from zoo import contract, export, registry, train
+from zoo import contract, export, kinds, registry, train
 from zoo.data import DataSpec
 from zoo.errors import UserError
 from zoo.metrics import sampling
@@ -466,7 +466,7 @@ def test_conditional_export_samples_with_chosen_steps_from_the_command_line(tiny
     path = export.export_model(build((28, 28, 1), conditional=True), str(tmp_path / "exports"), "cddpm_fashion_mnist",
                                info={"dataset": "fashion_mnist"})
     interface = contract.from_export(path)
-    assert interface.evaluation(contract.SAMPLES).signature == "sample"
+    assert interface.evaluation(kinds.SAMPLES).signature == "sample"
     out = tmp_path / "grid.png"
     done = helpers.run_binary("sample", f"--export={path}", "--num=20", "--parameter=steps=2",
                               "--parameter=guidance=3", f"--out={out}")

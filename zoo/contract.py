@@ -20,17 +20,13 @@ An input may also carry an `example`: the value its warm-up request uses when th
 example would not do (a text long enough to score). Outputs have roles too (`images`: uint8
 images; `log_likelihood`, `elbo`, `num_tokens`: per-row numbers; `text`).
 
-Evaluations name what can be measured and through which signature:
+Evaluations name what can be measured and through which signature; each kind of evaluation is
+one module of zoo.kinds, which says the input roles it fills and needs and the output roles it
+reads (a generator's seeds, an image likelihood's images, a text likelihood's text, a
+translation's images; any of them may also take parameters, left at their declared defaults).
 
-    samples           signature(seed[, class_label]) -> images; FID/KID/precision/recall vs `reference`
-    image_likelihood  signature(image[, class_label]) -> log_likelihood[, elbo]; NLL, bits/dim
-    text_likelihood   signature(text) -> log_likelihood, num_tokens; bits per byte
-    translation       signature(image) -> images; PSNR/SSIM/L1/FID of outputs vs the `reference` feature
-
-Any of them may also take parameters, which evaluation leaves at their declared defaults.
-
-The preview (trainer grids, zoo-sample's default grid) is one of the model's evaluations of kind
-samples or translation, or none.
+The preview (trainer grids, zoo-sample's default grid) is one of the model's evaluations whose
+kind draws images, or none.
 """
 
 import dataclasses
@@ -45,18 +41,8 @@ INPUT_ROLES = (SEED, CLASS_LABEL, LATENT, IMAGE, TEXT, CATEGORICAL_CODE, UNIFORM
 # Output roles.
 IMAGES, LOG_LIKELIHOOD, ELBO, NUM_TOKENS, MEAN, LOG_VAR = "images", "log_likelihood", "elbo", "num_tokens", "mean", "log_var"
 OUTPUT_ROLES = (IMAGES, LOG_LIKELIHOOD, ELBO, NUM_TOKENS, TEXT, MEAN, LOG_VAR)
-# Evaluation kinds.
-SAMPLES, IMAGE_LIKELIHOOD, TEXT_LIKELIHOOD, TRANSLATION = "samples", "image_likelihood", "text_likelihood", "translation"
 DEFAULT_SIGNATURE = "serving_default"  # TF Serving's default signature key.
 DTYPES = ("int64", "float32", "uint8", "string")
-# Evaluation kind -> (input roles it fills, the input role it needs, output roles it reads).
-EVALUATIONS = {
-    SAMPLES: ({SEED, CLASS_LABEL, PARAMETER}, SEED, (IMAGES,)),
-    IMAGE_LIKELIHOOD: ({IMAGE, CLASS_LABEL, PARAMETER}, IMAGE, (LOG_LIKELIHOOD,)),
-    TEXT_LIKELIHOOD: ({TEXT, PARAMETER}, TEXT, (LOG_LIKELIHOOD, NUM_TOKENS)),
-    TRANSLATION: ({IMAGE, PARAMETER}, IMAGE, (IMAGES,)),
-}
-PREVIEW_KINDS = (SAMPLES, TRANSLATION)
 _ROLE_DTYPES = {"seed": "int64", "class_label": "int64", "latent": "float32", "image": "uint8", "text": "string",
                 "categorical_code": "int64", "uniform_code": "float32"}
 
@@ -184,7 +170,7 @@ class Signature:
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
-    """A measurement that applies to the model: its kind (see EVALUATIONS) and signature.
+    """A measurement that applies to the model: its kind (a zoo.kinds name) and signature.
 
     `reference` names the data feature outputs are compared with (samples: the real images;
     translation: the targets)."""
@@ -215,34 +201,39 @@ class Interface:
         names = [signature.name for signature in self.signatures]
         if DEFAULT_SIGNATURE not in names:
             raise ValueError(f"an interface needs a serving_default signature; it declares {names}")
+        from zoo import kinds
+
         for evaluation in self.evaluations:
-            if evaluation.kind not in EVALUATIONS:
-                raise ValueError(f"unknown evaluation {evaluation.kind!r}; known: {', '.join(EVALUATIONS)}")
+            try:
+                kind = kinds.get(evaluation.kind)
+            except ValueError as error:
+                raise ValueError(str(error)) from None
             if evaluation.signature not in names:
                 raise ValueError(f"evaluation {evaluation.kind} uses undeclared signature {evaluation.signature!r}")
-            fills, needs, outputs = EVALUATIONS[evaluation.kind]
             signature = self.signature(evaluation.signature)
-            if needs not in signature.roles() or not signature.roles() <= fills:
-                raise ValueError(f"evaluation {evaluation.kind} needs a signature taking {needs} (and only "
-                                 f"{sorted(fills)}); {signature.name} takes {sorted(signature.roles())}")
-            missing = [role for role in outputs if signature.output_with(role) is None]
+            if kind.needs not in signature.roles() or not signature.roles() <= kind.fills:
+                raise ValueError(f"evaluation {evaluation.kind} needs a signature taking {kind.needs} (and only "
+                                 f"{sorted(kind.fills)}); {signature.name} takes {sorted(signature.roles())}")
+            missing = [role for role in kind.outputs if signature.output_with(role) is None]
             if missing:
                 raise ValueError(f"evaluation {evaluation.kind}: {signature.name} has no output of role {missing}")
             for spec in signature.inputs:
                 if spec.role in ("image", "class_label") and not spec.feature:
                     raise ValueError(f"evaluation {evaluation.kind}: input {spec.name} needs the data feature it reads")
         if self.preview is not None:
-            if self.preview not in PREVIEW_KINDS or self.evaluation(self.preview) is None:
+            preview_kinds = kinds.preview_kinds()
+            if self.preview not in preview_kinds or self.evaluation(self.preview) is None:
                 raise ValueError(f"preview {self.preview!r} must be one of the declared evaluations of kind "
-                                 f"{' or '.join(PREVIEW_KINDS)}")
+                                 f"{' or '.join(preview_kinds)}")
 
     def signature(self, name):
         """The declared signature `name`, or None."""
         return next((signature for signature in self.signatures if signature.name == name), None)
 
     def evaluation(self, kind):
-        """The declared evaluation of `kind`, or None."""
-        return next((evaluation for evaluation in self.evaluations if evaluation.kind == kind), None)
+        """The declared evaluation of `kind` (a name or a zoo.kinds Kind), or None."""
+        name = getattr(kind, "name", kind)
+        return next((evaluation for evaluation in self.evaluations if evaluation.kind == name), None)
 
     def evaluation_signature(self, kind):
         evaluation = self.evaluation(kind)

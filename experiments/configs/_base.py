@@ -41,6 +41,8 @@ def trainer_config(model, dataset="fashion_mnist"):
     config.max_skipped_updates = 10
     # Evaluation during training (zoo.train.evaluation): FID/KID of eval_samples fixed-seed images
     # against eval_split every eval_every steps (0: off); the best checkpoint is kept in best/.
+    # eval_metric may name any training metric of the model's kinds of evaluation (zoo.kinds), e.g.
+    # bits_per_dim; "fid" stands for the model's primary one when it measures no FID (text: bits_per_byte).
     # Selection reads the validation split held out of train; "test" is for reported numbers.
     config.eval_every = 0
     config.eval_samples = 2000

@@ -7,8 +7,9 @@ split), its signatures as the SavedModel holds them, its size, and its intended 
 The files sit in assets.extra, which TF Serving copies but never reads, so adding a card does not
 change what a server loads.
 
-Nothing here names a model or a signature input: the headline metric is picked by what the
-evaluation record holds (zoo.metrics.exports), the signature table is read from saved_model.pb.
+Nothing here names a model, a signature input or a kind of evaluation: the metrics and the
+headline are what each kind (zoo.kinds) picks from the evaluation record, the signature table is
+read from saved_model.pb.
 """
 
 import json
@@ -23,9 +24,6 @@ CARD_JSON = "model_card.json"
 CARD_MARKDOWN = "model_card.md"
 SCHEMA = 1
 
-# Numbers of an evaluation record a card keeps, by where they are in the record.
-_SAMPLE_METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage")
-_TRANSLATION_METRICS = ("psnr", "ssim", "l1", "fid", "kid_mean", "kid_std")
 
 
 def card_path(version_dir, markdown=False):
@@ -72,45 +70,19 @@ def directory_bytes(path):
 
 
 def metrics_of(record):
-    """The numbers a card keeps from a zoo-eval record, flat: {name: value}. Translation metrics
-    are prefixed `translation_` only where a sample metric of the same name exists."""
-    values = {}
-    for name in _SAMPLE_METRICS:
-        if name in record.get("metrics", {}):
-            values[name] = record["metrics"][name]
-    if "label_accuracy" in record:
-        values["label_accuracy"] = record["label_accuracy"]["accuracy"]
-        values["label_accuracy_real"] = record["label_accuracy"]["real_accuracy"]
-    likelihood = record.get("likelihood", {})
-    if "bits_per_byte" in likelihood:
-        values["bits_per_byte"] = likelihood["bits_per_byte"]
-    if "nll" in likelihood:
-        values["nll_bits_per_dim"] = likelihood["nll"]["bits_per_dim"]
-        values["nll_nats"] = likelihood["nll"]["nll_nats"]
-    if "negative_elbo" in likelihood:
-        values["negative_elbo_bits_per_dim"] = likelihood["negative_elbo"]["bits_per_dim"]
-    for name in _TRANSLATION_METRICS:
-        if name in record.get("translation", {}):
-            values[name if name not in values else f"translation_{name}"] = record["translation"][name]
-    return values
+    """The numbers a card keeps from a zoo-eval record, flat: {name: value}, as each kind of
+    evaluation (zoo.kinds) picks them. Translation metrics are prefixed `translation_` only where a
+    sample metric of the same name exists."""
+    from zoo import kinds
+
+    return kinds.card_metrics(record)
 
 
 def headline(metrics):
     """The short text of a card's main numbers, e.g. `FID 41.3, label accuracy 0.87`."""
-    parts = []
-    if "psnr" in metrics:
-        parts.append(f"PSNR {metrics['psnr']:.2f} dB")
-        if "ssim" in metrics:
-            parts.append(f"SSIM {metrics['ssim']:.3f}")
-    if "nll_bits_per_dim" in metrics:
-        parts.append(f"{metrics['nll_bits_per_dim']:.3f} bits/dim")
-    if "bits_per_byte" in metrics:
-        parts.append(f"{metrics['bits_per_byte']:.3f} bits/byte")
-    if "fid" in metrics:
-        parts.append(f"FID {metrics['fid']:.1f}")
-    if "label_accuracy" in metrics:
-        parts.append(f"label accuracy {metrics['label_accuracy']:.2f}")
-    return ", ".join(parts)
+    from zoo import kinds
+
+    return kinds.headline(metrics)
 
 
 def reproduce_evaluation(card):

@@ -220,14 +220,14 @@ def preview_grid(interface, call, where, info, first_seed, num, columns=None, la
     function = call(evaluation.signature)
     if num > _max_batch():
         raise UserError(f"--num must be at most {_max_batch()}, got {num}")
-    if interface.preview == contract.SAMPLES:
+    image = signature.input_with(contract.IMAGE)
+    if image is None:  # Drawn from seeds.
         if input_pattern:
             raise UserError(f"--input translates images; {where} samples from seeds")
         with refused_as_user_error(where):
             return sample_grid(function, signature, first_seed, num, columns, label, parameters)
     if label is not None:
         raise UserError(f"--label needs a conditional model; {where} translates images")
-    image = signature.input_with(contract.IMAGE)
     if input_pattern:
         inputs, names = _read_inputs(input_pattern, image.shape, num)
         targets, what = None, f"{len(inputs)} files {names[0]}..{names[-1]} (input | output)"

@@ -232,9 +232,9 @@ def _preview(model, source):
     evaluation = interface.evaluation(interface.preview)
     signature = interface.signature(evaluation.signature)
     function = model.serving_signatures()[evaluation.signature]
-    if interface.preview == contract.SAMPLES:
-        return lambda: sampling.sample_grid(function, signature, 0, PREVIEW_SEEDS)[0]
     image = signature.input_with(contract.IMAGE)
+    if image is None:  # Drawn from seeds.
+        return lambda: sampling.sample_grid(function, signature, 0, PREVIEW_SEEDS)[0]
     inputs, targets = sampling.examples_of(source, PREVIEW_EXAMPLES, [image.feature, evaluation.reference])
     return lambda: sampling.translation_grid(inputs, sampling.translate(function, signature, inputs), targets)[0]
 
@@ -279,7 +279,7 @@ def _summary(config, result, start, elapsed, evaluator):
     line += f"; checkpoint {result.checkpoint}" + (f"; export {result.export_path}" if result.export_path else "")
     if evaluator is not None and evaluator.best() is not None:
         best = evaluator.best()
-        line += f"; best {config.eval_metric}={best[config.eval_metric]:.4f} at step {best['step']}"
+        line += f"; best {evaluator.metric}={best[evaluator.metric]:.4f} at step {best['step']}"
     if result.skipped_updates:
         line += f"; skipped {result.skipped_updates} non-finite updates"
     if result.stop_reason == "stopped_by_peer":
@@ -466,7 +466,8 @@ def _train(config, workdir, export_dir, strategy, flags_text, trust_export, work
     if export_dir and not stopped and worker.chief:
         info = export_record(config, model, step)
         if evaluator is not None and config.export_checkpoint == "best" and evaluator.best() is not None:
-            info.update(step=evaluator.restore_best(checkpoint), checkpoint="best", evaluation=evaluator.best())
+            info.update(step=evaluator.restore_best(checkpoint), checkpoint="best", evaluation=evaluator.best(),
+                        eval_metric=evaluator.metric)
         export_path = export.export_model(model, export_dir, config.export_name, info)
     result = TrainResult(step, values, average, average * examples_per_step, path, export_path, stop_reason, steady,
                          skipped["total"])

@@ -34,25 +34,18 @@ import shutil
 import time
 
 from zoo import config as config_lib
-from zoo import contract
 from zoo.errors import TrainingDiverged, UserError
 
 TUNERS = ("random", "bayesian", "hyperband")
-# Objective name -> (the evaluation a model must declare, an output role its signature must have
-# (or None), how to read the objective from evaluate_export's record). All minimized.
-OBJECTIVES = {
-    "fid": (contract.SAMPLES, None, lambda record: record["metrics"]["fid"]),
-    "kid": (contract.SAMPLES, None, lambda record: record["metrics"]["kid_mean"]),
-    "nll": (contract.IMAGE_LIKELIHOOD, None, lambda record: record["likelihood"]["nll"]["nll_nats"]),
-    "bits_per_dim": (contract.IMAGE_LIKELIHOOD, None, lambda record: record["likelihood"]["nll"]["bits_per_dim"]),
-    "negative_elbo": (contract.IMAGE_LIKELIHOOD, contract.ELBO,
-                      lambda record: record["likelihood"]["negative_elbo"]["bits_per_dim"]),
-    "bits_per_byte": (contract.TEXT_LIKELIHOOD, None, lambda record: record["likelihood"]["bits_per_byte"]),
-    "translation_l1": (contract.TRANSLATION, None, lambda record: record["translation"]["l1"]),
-    "translation_fid": (contract.TRANSLATION, None, lambda record: record["translation"]["fid"]),
-}
-# Evaluations that draw outputs (and so read eval_samples as their number of samples or pairs).
-DRAWING = (contract.SAMPLES, contract.TRANSLATION)
+
+
+def objective_names():
+    """zoo-tune's --objective choices: every kind's objectives (zoo.kinds), all minimized."""
+    from zoo import kinds
+
+    return tuple(kinds.objectives())
+
+
 SEARCH_FILE = "search.json"
 PROJECT = "keras_tuner"
 TRIALS_DIR = "trials"
@@ -173,15 +166,12 @@ def trial_config(config, overrides):
 
 def check_objective(config, objective):
     """Refuses, before any training, an objective the model's declared evaluations cannot produce."""
-    from zoo import data, registry
+    from zoo import data, kinds, registry
 
-    if objective not in OBJECTIVES:
-        raise UserError(f"unknown --objective {objective!r}; available: {', '.join(OBJECTIVES)}")
+    kinds.objective(objective)  # An unknown name is one line naming the available ones.
     source = data.load_for(config, "train")
     interface = registry.get(config.model)(config.model_config, source.spec).interface()
-    produces = [name for name, (kind, role, _) in OBJECTIVES.items()
-                if interface.evaluation(kind) is not None
-                and (role is None or interface.evaluation_signature(kind).output_with(role) is not None)]
+    produces = kinds.available_objectives(interface)
     if objective not in produces:
         raise UserError(f"{config.model} cannot produce --objective={objective}; it can: {', '.join(produces) or 'none'}")
 
@@ -330,15 +320,15 @@ class ZooTuner(_tuner_base()):
             raise keras_tuner.errors.FailedTrialError(str(error)) from None
         if result.interrupted:
             raise KeyboardInterrupt  # The trial stays RUNNING in the oracle: a rerun redoes it.
-        from zoo import data
+        from zoo import data, kinds
 
-        kind, _, read = OBJECTIVES[search.objective]
+        kind, objective = kinds.objective(search.objective)
         options = {key: value for key, value in data.options_of(config).items() if key != "data_dir"}
         record = evaluate_export(
-            result.export_path, config.dataset, search.split, num_samples=search.eval_samples if kind in DRAWING else 0,
+            result.export_path, config.dataset, search.split, num_samples=search.eval_samples if kind.draws else 0,
             data_dir=config.get("data_dir"), reference_examples=search.eval_reference_examples,
             likelihood_examples=search.eval_samples, data_options=options)
-        value = float(read(record))
+        value = float(objective.read(record))
         seconds = round(time.perf_counter() - started, 1)
         _write_json(os.path.join(workdir, TRIAL_RESULT), {"objective": search.objective, "value": value,
                                                           "split": search.split, "steps": result.step,
