@@ -68,7 +68,7 @@ demo: setup
 # TF Serving's APIs on 8500 (gRPC) and 8501 (REST) from zoo's stand-in server, where Docker cannot
 # run: for trying clients and zoo-sample --server; `docker compose up` is the real server.
 serve-local: setup
-	$(BIN)/python -m zoo.serving.local_server exports --grpc_port=8500 --rest_port=8501 --preload
+	$(BIN)/python -m zoo.serving.local_server exports --grpc_port=8500 --rest_port=8501 --preload --enable_batching
 
 # make test: the fast tier (what a contributor runs before each commit); make test-integration: the
 # tests that need fresh processes or repeat a check per model family. CI (.ci/run) runs both.

@@ -162,6 +162,12 @@ class LocalModels:
         Raises StatusError as TF Serving's Predict would: unknown model/version (NOT_FOUND), unknown
         label, signature, input or output alias, wrong dtype or shape, a failed in-graph check
         (INVALID_ARGUMENT, with the TensorFlow message)."""
+        version, session, feed, fetch = self.prepare(name, inputs, version, label, signature_name, output_filter)
+        return version, self.run(session, fetch, feed)
+
+    def prepare(self, name, inputs, version=None, label=None, signature_name=None, output_filter=()):
+        """Checks a Predict request as `predict` does; returns (version, session, feed, fetch), the
+        feed keyed by graph tensor name and the fetch {output alias: tensor name}."""
         version = self.resolve(name, version, label)
         signature_name = signature_name or DEFAULT_SIGNATURE
         session, defs = self._load(name, version)
@@ -194,8 +200,13 @@ class LocalModels:
                 raise invalid_argument(f"{alias}: expects shape {shape} but got {list(value.shape)}")
             feed[info.name] = value
         fetch = {alias: signature.outputs[alias].name for alias in (output_filter or outputs)}
+        return version, session, feed, fetch
+
+    @staticmethod
+    def run(session, fetch, feed):
+        """Runs a prepared request; an in-graph failure becomes the StatusError TF Serving answers."""
         try:
-            return version, session.run(fetch, feed)
+            return session.run(fetch, feed)
         except tf.errors.OpError as error:
             raise StatusError(_GRPC_CODES.get(error.error_code, "UNKNOWN"), error.message.strip()) from None
 

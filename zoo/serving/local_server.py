@@ -21,8 +21,10 @@ version; how (name, version, label) resolve and fail (unknown model or version: 
 REST encoding of tensorflow_serving/util/json_tensor.cc (row and columnar requests, answers in the
 request's format, {"b64": ...} for binary strings in, and out for outputs named `*_bytes`); and
 error codes and messages close to the server's. Differences: servers bind 127.0.0.1 only; the
-config and the version directories are read once at start (no polling); there is no batching,
-warm-up, Classify, Regress or MultiInference; outputs are computed in full before output_filter;
+config and the version directories are read once at start (no polling); request batching
+(`--enable_batching --batching_parameters_file`, as the server's flags) is zoo.serving.batching's
+Python scheduler with the server's rules, not its C++ one; there is no warm-up, Classify, Regress
+or MultiInference; outputs are computed in full before output_filter;
 a version whose graph holds ops zoo's own exports never use (file access, Python calls) is refused
 at start unless --trust_export (zoo.export.trust; TF Serving runs any graph).
 """
@@ -30,6 +32,7 @@ at start unless --trust_export (zoo.export.trust; TF Serving runs any graph).
 import argparse
 import http.server
 import json
+import os
 import re
 import threading
 import urllib.parse
@@ -67,7 +70,8 @@ _MODEL_PATH = re.compile(
 
 
 def _as_models(export_root):
-    return export_root if isinstance(export_root, LocalModels) else LocalModels(export_root)
+    # A LocalModels (or a BatchingModels over one) as given, else the LocalModels of a directory.
+    return LocalModels(export_root) if isinstance(export_root, (str, bytes, os.PathLike)) else export_root
 
 
 class LocalServer:
@@ -157,10 +161,12 @@ class _ModelService(model_service_pb2_grpc.ModelServiceServicer):
         return _answer(context, lambda: self.models.status(*_spec_of(request.model_spec)))
 
 
-def start_grpc_server(export_root, port=0, max_workers=8):
+def start_grpc_server(export_root, port=0, max_workers=64):
     """Serves PredictionService (Predict, GetModelMetadata) and ModelService (GetModelStatus) on
     127.0.0.1:`port` (0: any free port). `export_root` is a directory or a LocalModels (to share
-    loaded models with a REST server). Returns (LocalServer, bound port)."""
+    loaded models with a REST server; a zoo.serving.batching.BatchingModels to batch requests).
+    `max_workers` bounds the requests in flight at once (a request waiting for its batch holds one).
+    Returns (LocalServer, bound port)."""
     models = _as_models(export_root)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=[
         ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_BYTES),
@@ -406,9 +412,19 @@ def main(argv=None):
     parser.add_argument("--preload", action="store_true", help="load every served version before answering")
     parser.add_argument("--trust_export", action="store_true", help="serve versions whose graphs hold ops zoo's "
                         "own exports never use (file access, Python calls; zoo.export.trust)")
+    parser.add_argument("--enable_batching", action="store_true", help="batch concurrent requests to one signature "
+                        "(zoo.serving.batching), as tensorflow_model_server --enable_batching")
+    parser.add_argument("--batching_parameters_file", default=None, help="a BatchingParameters text file (default "
+                        "with --enable_batching: EXPORT_ROOT/batching_parameters.txt if present, else TF Serving's defaults)")
     args = parser.parse_args(argv)
     try:
+        if args.batching_parameters_file and not args.enable_batching:
+            raise UserError("--batching_parameters_file needs --enable_batching")
         models = LocalModels(args.export_root, preload=args.preload, trust_export=args.trust_export)
+        if args.enable_batching:
+            from zoo.serving import batching
+
+            models = batching.BatchingModels(models, batching.options_for(args.export_root, args.batching_parameters_file))
         servers = []
         if args.grpc_port >= 0:
             servers.append(start_grpc_server(models, args.grpc_port)[0])
@@ -418,6 +434,8 @@ def main(argv=None):
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     for server in servers:
         print(f"serving {server.kind} on 127.0.0.1:{server.port}: {', '.join(models.names()) or 'no models'}", flush=True)
+    if args.enable_batching:
+        print(f"batching: {models.options.describe()}", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
