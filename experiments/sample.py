@@ -90,7 +90,7 @@ def interpolation_grid(version_dir, first_seed, rows, steps, label=None, trust_e
     from zoo import contract, images
     from zoo.export import trust
     from zoo.metrics import sampling
-    from zoo.models.base import latents_from_seeds
+    from zoo.signatures import latents_from_seeds
 
     interface = contract.from_export(version_dir)
     signature = interface.signature_taking({contract.LATENT}, {contract.CLASS_LABEL})
@@ -125,7 +125,7 @@ def code_grid(version_dir, first_seed, rows, steps, vary, trust_export=False):
     from zoo import contract, images
     from zoo.export import trust
     from zoo.metrics import sampling
-    from zoo.models.base import latents_from_seeds
+    from zoo.signatures import latents_from_seeds
 
     interface = contract.from_export(version_dir)
     codes = (contract.CATEGORICAL_CODE, contract.UNIFORM_CODE)

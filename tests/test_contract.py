@@ -1,22 +1,29 @@
-"""The model contract (zoo.contract): every model declares its interface, the declaration matches
-what it serves, and shared code reads declarations instead of spelling model or input names."""
+"""The model contract: every model declares its interface (zoo.contract), the declaration matches
+what it serves, every model meets the training contract (zoo.trainable), and shared code reads
+declarations instead of spelling model or input names or probing models for attributes."""
 
 import ast
 import json
 import os
 
+import keras
 import pytest
 import tensorflow as tf
 
 from tests import model_checks
 from tests.helpers import REPO
-from zoo import contract, export, registry
+from zoo import config as config_lib
+from zoo import contract, export, registry, trainable
 from zoo.errors import UserError
 from zoo.export import saved_model, warmup
 
 MODELS = [name for name in registry.names() if not name.startswith("test_only")]
 # Where shared code lives: none of it may name a model or a signature input.
 SHARED = ["zoo/train", "zoo/export", "zoo/metrics", "zoo/tune", "experiments"]
+# Shared code that trains, tunes or measures models: it reads their declared contract and never
+# probes a model with getattr/hasattr. (The exporter writes any tf.Module that declares its
+# signatures, a test's model included: it asks such an object for its variables, if any.)
+READS_THE_CONTRACT = ["zoo/train", "zoo/tune", "zoo/metrics", "zoo/kinds", "experiments"]
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +98,133 @@ def test_a_declared_prefix_length_only_extends_the_output(models, served, name):
             for key, value in short.items():
                 for a, b in zip(value.numpy(), long[key].numpy()):
                     assert bytes(b).startswith(bytes(a)) and len(b) > len(a), (signature.name, key, a, b)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_meets_the_training_contract(models, name):
+    """What the trainer reads directly (batches_per_step, jit_compile_unsupported,
+    averaged_networks, ...) is declared by zoo.trainable.TrainableModel and holds for each model."""
+    model = models[name]
+    assert isinstance(model, trainable.TrainableModel), type(model).__mro__
+    assert trainable.problems(model) == []
+
+
+def test_an_average_is_declared_as_a_pair_of_checkpoint_items():
+    """With EMA on, a GAN's average and its generator are a pair the check accepts (the smoke
+    configs leave EMA off but for diffusion, so the pair check is exercised here too)."""
+    config = config_lib.load("dcgan_fashion_mnist", smoke=True)
+    config.model_config.ema_decay = 0.9
+    model = registry.get("dcgan")(config.model_config, model_checks.data_spec("fashion_mnist"))
+    model.build_for_training()
+    assert model.averaged_networks() == {"ema_generator": "generator"}
+    assert trainable.problems(model) == []
+
+
+class _Incomplete(trainable.TrainableModel):
+    """Half the training contract, and that half wrong."""
+
+    jit_compile_unsupported = None  # Not a string.
+    batches_per_step = 0
+
+    def train_step(self, batch):  # No seed.
+        return {}
+
+
+class _Averaging(trainable.TrainableModel):
+    """A complete model whose averaged_networks() is whatever the test says."""
+
+    def __init__(self, averaged, **kwargs):
+        super().__init__(**kwargs)
+        from zoo.models.base import VariableList
+
+        self.averaged = averaged
+        self.network, self.average, self.narrow = (keras.layers.Dense(units) for units in (3, 3, 2))
+        for layer in (self.network, self.average, self.narrow):
+            layer.build((None, 4))
+        self.network_optimizer = keras.optimizers.Adam()
+        self.network_optimizer.build(self.network.trainable_variables)
+        self.items = {"network": VariableList(self.network), "average": VariableList(self.average),
+                      "narrow": VariableList(self.narrow), "optimizer": VariableList(self.network_optimizer)}
+
+    def build_for_training(self):
+        pass
+
+    def train_step(self, batch, seed):
+        return {}
+
+    def checkpoint_items(self):
+        return self.items
+
+    def averaged_networks(self):
+        return self.averaged
+
+    def serving_signatures(self):
+        return {}
+
+    def interface(self):
+        return None
+
+
+def test_the_training_check_rejects_an_incomplete_model():
+    found = "\n".join(trainable.problems(_Incomplete()))
+    for missing in ("build_for_training", "checkpoint_items", "serving_signatures", "interface"):
+        assert f"does not define {missing}()" in found, found
+    assert "train_step must take (batch, seed)" in found
+    assert "jit_compile_unsupported must be a string" in found
+    assert "batches_per_step must be a positive int, got 0" in found
+    with pytest.raises(ValueError, match="training contract"):
+        trainable.check(_Incomplete())
+    # A keras.Model that does not derive from the declaration is checked by what it has.
+    plain = "\n".join(trainable.problems(keras.Model()))
+    assert "does not define build_for_training()" in plain and "train_step must take (batch, seed)" in plain
+    assert "batches_per_step must be a positive int, got None" in plain
+
+
+@pytest.mark.parametrize("averaged, problem", [
+    ({"average": "network"}, None),
+    ({}, None),
+    ({"ema": "network"}, "must name two checkpoint items"),
+    ({"network": "network"}, "must name two checkpoint items"),
+    ({"optimizer": "network"}, "names an optimizer"),
+    ({"narrow": "network"}, "differ in number or shape"),
+    ([("average", "network")], "must return a dict"),
+])
+def test_the_training_check_reads_averaged_networks(averaged, problem):
+    found = trainable.problems(_Averaging(averaged))
+    if problem is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and problem in found[0], found
+
+
+def test_a_checkpoint_item_without_variables_is_refused():
+    model = _Averaging({})
+    model.items["empty"] = type("Empty", (), {"values": []})()
+    assert trainable.problems(model) == ["_Averaging.checkpoint_items()['empty'] holds no variables (is the model "
+                                         "built?)"]
+
+
+def _attribute_probes(source):
+    """(line, text) of every getattr(...) / hasattr(...) on a model (a name or attribute called
+    `model`, or ending in `_model`): shared code reads the declared contract directly."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr") \
+                and node.args:
+            target = node.args[0]
+            name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", "")
+            if name == "model" or name.endswith("_model"):
+                found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_shared_training_code_reads_the_contract_instead_of_probing_models():
+    found = [f"{os.path.relpath(path, REPO)}:{line}: {text}" for path in _shared_files(READS_THE_CONTRACT)
+             for line, text in _attribute_probes(open(path).read())]
+    assert not found, "shared code probes models instead of reading zoo.trainable's declaration:\n" + "\n".join(found)
+    assert _attribute_probes("def f(model):\n    return getattr(model, 'batches_per_step', 1)\n")
+    assert _attribute_probes("if hasattr(self.model, 'averaged_networks'):\n    pass\n")
+    assert not _attribute_probes("getattr(strategy, 'cluster_resolver', None)\n")
 
 
 def test_a_declaration_that_contradicts_the_serving_functions_is_refused(models):
@@ -182,8 +316,8 @@ def _string_constants(path):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in exempt]
 
 
-def _shared_files():
-    for folder in SHARED:
+def _shared_files(folders=SHARED):
+    for folder in folders:
         for parent, subdirs, files in os.walk(os.path.join(REPO, folder)):
             subdirs[:] = [name for name in subdirs if name not in ("configs", "__pycache__")]
             yield from (os.path.join(parent, name) for name in files if name.endswith(".py"))

@@ -32,6 +32,7 @@ kind draws images, or none.
 import dataclasses
 import json
 
+from zoo import export_record
 from zoo.errors import UserError
 
 # Input roles. Shared code names roles through these constants, never a model's input names.
@@ -270,7 +271,7 @@ def _example_from_json(spec):
     return value
 
 
-INFO_KEY = "interface"
+INFO_KEY = export_record.INTERFACE_KEY
 
 
 def from_export_info(info, where):
@@ -282,10 +283,9 @@ def from_export_info(info, where):
 
 
 def from_export(version_dir):
-    """The Interface of an export version directory, read from its zoo_export.json."""
-    from zoo.export import saved_model
-
-    return from_export_info(saved_model.read_info(version_dir), version_dir)
+    """The Interface of an export version directory, read from its zoo_export.json (zoo.export_record:
+    the record zoo.export writes; this module never imports zoo.export, nor it this one)."""
+    return from_export_info(export_record.read_info(version_dir), version_dir)
 
 
 def dumps(interface):

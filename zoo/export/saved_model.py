@@ -13,12 +13,12 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from zoo import export_record
+from zoo import signatures as signatures_lib
 from zoo.errors import TrainingDiverged, UserError
 from zoo.export import trust, warmup
-from zoo import contract
-from zoo import signatures as signatures_lib
-
-INFO_FILE = os.path.join("assets.extra", "zoo_export.json")
+# The record beside each version; re-exported here (zoo.export.INFO_FILE, zoo.export.read_info).
+from zoo.export_record import INFO_FILE, read_info  # noqa: F401
 
 
 def list_versions(model_dir):
@@ -32,15 +32,6 @@ def latest_version(model_dir):
     """The highest integer version under `model_dir`, or None."""
     versions = list_versions(model_dir)
     return versions[-1] if versions else None
-
-
-def read_info(version_dir):
-    """The facts zoo wrote beside a version (assets.extra/zoo_export.json), or {} for other exports."""
-    path = os.path.join(version_dir, INFO_FILE)
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
 
 
 def resolve_version_dir(export, version=None):
@@ -162,7 +153,7 @@ def export_model(model, export_dir, name, info=None, version=None, extra_files=N
         os.makedirs(os.path.join(temporary, "assets.extra"), exist_ok=True)
         # The model's own facts (latent size, classes, codes) always; the caller's on top.
         record = {"name": name, "version": version, "signatures": sorted(signatures), **model.export_info(),
-                  **(info or {}), contract.INFO_KEY: interface.to_json()}
+                  **(info or {}), export_record.INTERFACE_KEY: interface.to_json()}
         with open(os.path.join(temporary, INFO_FILE), "w") as f:
             json.dump(record, f, indent=2, sort_keys=True)
         for file_name, content in (extra_files or {}).items():

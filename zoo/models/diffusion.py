@@ -56,6 +56,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.contract import Evaluation, Input, Interface, Signature
+from zoo.trainable import TrainableModel
 from zoo.data.base import IMAGE, LABEL
 from zoo.errors import UserError
 from zoo.models import base
@@ -234,7 +235,7 @@ class UNet(base.CompositeNetwork):
         return self.conv_out(keras.ops.silu(self.norm_out(h)))
 
 
-class Diffusion(keras.Model):
+class Diffusion(TrainableModel):
     """DDPM training of an epsilon-prediction network, DDIM sampling with per-row steps, eta, label
     and guidance (see the module docstring)."""
 

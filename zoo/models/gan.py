@@ -22,6 +22,7 @@ from zoo.errors import UserError
 from zoo.data.base import IMAGE
 from zoo.models import base
 from zoo.contract import Evaluation, Input, Interface, Signature
+from zoo.trainable import TrainableModel
 from zoo.registry import register
 
 
@@ -61,7 +62,7 @@ class MLPDiscriminator(keras.Model):
         return self.out(x)
 
 
-class GAN(keras.Model):
+class GAN(TrainableModel):
     """A GAN trained by the one adversarial update every GAN of zoo shares (`train_step`).
 
     What a GAN varies is declared, not copied:

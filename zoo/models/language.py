@@ -53,6 +53,7 @@ import tensorflow as tf
 from zoo.errors import UserError
 from zoo.models import base, stateless_categorical
 from zoo.contract import Evaluation, Input, Interface, Signature
+from zoo.trainable import TrainableModel
 
 VOCABULARY_SIZE = 256
 MAX_NEW_TOKENS = 1024  # generate's bound on max_new_tokens: one request cannot hold a server for long.
@@ -106,7 +107,7 @@ def make_optimizer(config, network):
     return optimizer
 
 
-class ByteLanguageModel(keras.Model):
+class ByteLanguageModel(TrainableModel):
     """A next-byte predictor trained by the zoo trainer and exported for TF Serving."""
 
     def __init__(self, network, sequence_length, reference_decoding=False, **kwargs):

@@ -39,6 +39,7 @@ from zoo.data.base import IMAGE
 from zoo.errors import UserError
 from zoo.models import base
 from zoo.contract import Evaluation, Input, Interface, Signature
+from zoo.trainable import TrainableModel
 from zoo.registry import register
 
 LEVELS = 256
@@ -211,7 +212,7 @@ def inverse_cdf_sample(logits, uniforms):
     return tf.minimum(below, LEVELS - 1)  # A uniform above a CDF that rounds to just under 1.
 
 
-class PixelCNN(keras.Model):
+class PixelCNN(TrainableModel):
     """A gated PixelCNN trained by maximum likelihood: one optimizer step per batch on the exact NLL."""
 
     def __init__(self, network, image_shape, **kwargs):

@@ -32,6 +32,7 @@ from zoo.errors import UserError
 from zoo.models import base
 from zoo.models.dcgan import num_upsamplings
 from zoo.contract import Evaluation, Input, Interface, Signature
+from zoo.trainable import TrainableModel
 from zoo.registry import register
 
 # Half the width of one pixel level on the [-1, 1] scale (256 levels: 2 / 255 apart).
@@ -151,7 +152,7 @@ class ConvDecoder(base.CompositeNetwork):
         return tf.tanh(mean), log_scale
 
 
-class VAE(keras.Model):
+class VAE(TrainableModel):
     """Encoder + decoder trained on the (beta-weighted) ELBO; `num_classes` > 0 makes it conditional."""
 
     def __init__(self, encoder, decoder, latent_dim, image_shape, num_classes=0, beta=1.0, importance_samples=100,

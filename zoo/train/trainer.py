@@ -327,7 +327,7 @@ def _train(config, workdir, export_dir, strategy, flags_text, trust_export, work
     source = data.load_for(config, config.get("train_split") or "train")
     print(f"data: {source.description}", flush=True)
     model, checkpoint = _build(config, source.spec, strategy)
-    if config.jit_compile and getattr(model, "jit_compile_unsupported", None):
+    if config.jit_compile and model.jit_compile_unsupported:
         raise UserError(f"jit_compile=True is not available for {config.model}: {model.jit_compile_unsupported}")
     if config.jit_compile and strategy.num_replicas_in_sync > 1 and not tf.config.list_logical_devices("GPU"):
         raise UserError(f"jit_compile=True with {strategy.num_replicas_in_sync} replicas on CPU devices fails in XLA "
@@ -354,7 +354,7 @@ def _train(config, workdir, export_dir, strategy, flags_text, trust_export, work
     if frozen:
         print(frozen, flush=True)
     # A model may read several batches a step (WGAN-GP's critic updates): one tensor of them all.
-    examples_per_step = config.batch_size * getattr(model, "batches_per_step", 1)
+    examples_per_step = config.batch_size * model.batches_per_step
     pipeline = data.make_pipeline(source, examples_per_step, config.seed, start_step=start)
     if worker.workers > 1:  # Each worker reads its replicas' rows of every global batch (no files to shard).
         options = tf.data.Options()

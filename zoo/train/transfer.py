@@ -16,8 +16,8 @@ The first variable whose shape differs (another model, width, image size, channe
 count) is refused in one line naming it with both shapes, unless the config's `init_partial`
 patterns (regular expressions searched in variable paths) name it: then it keeps its fresh
 initialization, and the start reports it. A model that keeps an average of a network's weights
-(EMA) declares `averaged_networks()` ({average: network}); whichever of the pair the source holds
-starts both.
+(EMA) declares `averaged_networks()` ({average: network}, zoo.trainable); whichever of the pair the
+source holds starts both.
 
 `freeze` patterns (regular expressions searched in variable paths, e.g. `discriminator/conv2d/`
 for FreezeD's lowest layers) mark matching variables not trainable: no optimizer step changes
@@ -57,7 +57,7 @@ def _items(model):
 
 
 def _averaged(model):
-    return dict(getattr(model, "averaged_networks", lambda: {})())
+    return dict(model.averaged_networks())
 
 
 def _shape_text(shape):
