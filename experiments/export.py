@@ -5,11 +5,20 @@ the TF Serving files beside the exports (models.config, batching_parameters.txt)
     zoo-export --workdir=runs/dcgan --label=canary            # the new version becomes "canary"
     zoo-export --name=dcgan_fashion_mnist --label=stable=2    # move a label; no export
     zoo-export --name=dcgan_fashion_mnist --version_policy=latest:2
+    zoo-export --from_export=exports/cddpm_fashion_mnist/1 --export_dir=/tmp/new   # re-export with today's code
 
 --label=NAME labels the version this run exports; --label=NAME=V points NAME at existing version V
 (TF Serving only accepts labels on versions it serves: a labelled model is served at its labelled
 versions plus its latest unless --version_policy says otherwise; see zoo.export.serving_config).
 Reading the checkpoint holds the workdir's lock (zoo.locks): a workdir a training holds is refused.
+
+--from_export re-exports an existing version's weights with today's signatures (after an upgrade
+of zoo: a faster sampler, a new signature) without its workdir: the model is rebuilt from
+--config (default: the config named like the export, else the model's default for its dataset)
+at the data shape the export records, its variables are restored as `zoo-train --init_from`
+restores them (zoo.train.transfer; a variable that does not fit is refused), and the new version
+records the source's step and evaluation. Every signature both versions have is then called on
+the same example rows in both and the command prints whether their outputs agree.
 """
 
 import os
@@ -27,6 +36,10 @@ flags.DEFINE_string("export_dir", "exports", "Export root: writes <export_dir>/<
                     "<export_dir>/models.config.", flag_values=FLAGS)
 flags.DEFINE_integer("version", None, "Version number (default: one past the highest existing).", flag_values=FLAGS)
 flags.DEFINE_string("name", None, "Model name under export_dir (default: the config's export_name).", flag_values=FLAGS)
+flags.DEFINE_string("from_export", None, "An export version directory to re-export with today's code (instead of "
+                    "--workdir).", flag_values=FLAGS)
+flags.DEFINE_string("config", None, "With --from_export: the config (name or path) the export was trained with "
+                    "(default: the config named like the export, else the model's default).", flag_values=FLAGS)
 flags.DEFINE_string("checkpoint", "latest", "latest, best (kept when training evaluated), or a checkpoint path.",
                     flag_values=FLAGS)
 flags.DEFINE_multi_string("label", [], "Version label for models.config: NAME (the exported version) or NAME=VERSION.",
@@ -60,6 +73,100 @@ def _parse_labels(values, exported_version):
     return labels
 
 
+def _spec_from_record(record):
+    """The DataSpec an export was built for, from the shape facts its record keeps."""
+    from zoo.data import base as data
+
+    fields = {key: record[key] for key in ("image_shape", "input_shape", "num_classes", "sequence_length",
+                                           "vocabulary_size") if key in record}
+    kind = (data.TEXT if "sequence_length" in fields else data.PAIRED_IMAGES if "input_shape" in fields
+            else data.IMAGES)
+    for key in ("image_shape", "input_shape"):
+        if key in fields:
+            fields[key] = tuple(fields[key])
+    return data.DataSpec(kind, **fields)
+
+
+def _reexport(source):
+    """Rebuilds `source`'s model, restores its weights, exports a new version; (name, path)."""
+    import json
+
+    from zoo import config as config_lib
+    from zoo import export, registry
+    from zoo.train import transfer
+
+    record_path = os.path.join(source, "assets.extra", "zoo_export.json")
+    if not os.path.exists(record_path):
+        raise UserError(f"--from_export={source}: not a zoo export version directory (no assets.extra/zoo_export.json)")
+    with open(record_path) as f:
+        record = json.load(f)
+    spec = FLAGS.config
+    if spec is None:
+        named = record.get("name")
+        if named and config_lib.config_exists(named):
+            spec = named
+        elif "model" in record and "dataset" in record:
+            spec = config_lib.default_config_name(record["model"], record["dataset"])
+        else:
+            raise UserError(f"--from_export={source} records no model and dataset: pass --config, the config it was "
+                            "trained with")
+    config = config_lib.load(spec)
+    if record.get("model", config.model) != config.model:
+        raise UserError(f"--config={spec} builds a {config.model!r} model; {source} holds a {record['model']!r} model")
+    config.init_from = source
+    model = registry.get(config.model)(config.model_config, _spec_from_record(record))
+    model.build_for_training()
+    print(f"{spec}: {transfer.warm_start(model, config)}", flush=True)
+    kept = ("model", "dataset", "data_options", "step", "checkpoint", "evaluation")
+    info = {"model": config.model, "dataset": config.dataset, **{key: record[key] for key in kept if key in record},
+            **model.export_info(), "reexported_from": {
+        "name": record.get("name"), "version": record.get("version"), "config": spec}}
+    name = FLAGS.name or record.get("name") or config.export_name
+    path = export.export_model(model, FLAGS.export_dir, name, info, FLAGS.version, serving_files=False)
+    _compare(source, path)
+    return name, path
+
+
+def _compare(source, path):
+    """Calls every signature both versions have on the same example rows; prints whether they agree."""
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo import contract
+    from zoo.export import trust
+
+    before, after = contract.from_export(source), contract.from_export(path)
+    old, new = trust.load(source), tf.saved_model.load(path)
+    for signature in after.signatures:
+        if signature.name not in {s.name for s in before.signatures}:
+            print(f"  {signature.name}: new", flush=True)
+            continue
+        previous = before.signature(signature.name)
+        if [spec.name for spec in previous.inputs] != [spec.name for spec in signature.inputs]:
+            print(f"  {signature.name}: inputs changed ({', '.join(s.name for s in previous.inputs)} -> "
+                  f"{', '.join(s.name for s in signature.inputs)})", flush=True)
+            continue
+        request = signature.example_request(2)
+        seed = signature.input_with("seed")
+        if seed is not None:
+            request[seed.name] = np.arange(2, dtype=seed.numpy_dtype())
+        outputs = [{key: value.numpy() for key, value in loaded.signatures[signature.name](
+            **{key: tf.constant(value) for key, value in request.items()}).items()} for loaded in (old, new)]
+        differences = []
+        for key in sorted(set(outputs[0]) & set(outputs[1])):
+            a, b = outputs[0][key], outputs[1][key]
+            if a.shape != b.shape:
+                differences.append(f"{key} shape {list(a.shape)} -> {list(b.shape)}")
+            elif a.dtype == object:
+                if not np.array_equal(a, b):
+                    differences.append(f"{key} in {int(np.sum(a != b))} of {a.size} values")
+            elif not np.array_equal(a, b):
+                gap = np.abs(a.astype(np.float64) - b.astype(np.float64))
+                differences.append(f"{key} max |difference| {gap.max():.3g} in {100 * np.mean(gap > 0):.2f}% of values")
+        print(f"  {signature.name}: {'same outputs' if not differences else 'differ: ' + '; '.join(differences)} "
+              f"on 2 example rows", flush=True)
+
+
 def main(argv):
     del argv
     if FLAGS.version is not None and FLAGS.version <= 0:
@@ -67,17 +174,25 @@ def main(argv):
     from zoo import export
 
     changes_config = FLAGS.label or FLAGS.unlabel or FLAGS.version_policy
-    if not FLAGS.workdir:
+    if FLAGS.from_export and FLAGS.workdir:
+        raise UserError("--from_export and --workdir both name what to export: pass one")
+    if FLAGS.config and not FLAGS.from_export:
+        raise UserError("--config is read with --from_export only (a workdir records its own config)")
+    if not FLAGS.workdir and not FLAGS.from_export:
         if not changes_config:
             raise UserError("--workdir is required: the training workdir to export from (or pass --name with "
                             "--label/--unlabel/--version_policy to change models.config only)")
         if not FLAGS.name:
             raise UserError("--name is required to change labels or the version policy without --workdir")
     # Label syntax (and a bare label without an export) is refused before anything is written.
-    _parse_labels(FLAGS.label, 0 if FLAGS.workdir else None)
+    _parse_labels(FLAGS.label, 0 if FLAGS.workdir or FLAGS.from_export else None)
     if FLAGS.version_policy:
         export.serving_config.parse_version_policy(FLAGS.version_policy)
     name, version = FLAGS.name, None
+    if FLAGS.from_export:
+        name, path = _reexport(FLAGS.from_export.rstrip("/"))
+        version = int(path.rstrip("/").rsplit("/", 1)[-1])
+        print(f"re-exported {FLAGS.from_export} to {path}", flush=True)
     if FLAGS.workdir:
         from zoo import locks, train
 

@@ -29,6 +29,11 @@ def default_config_name(model, dataset):
     return own[0] if own else f"{model}_fashion_mnist"
 
 
+def config_exists(name):
+    """Whether `name` is one of the configs in experiments/configs."""
+    return _config_exists(name)
+
+
 def _config_exists(name):
     # Dataset names such as "text:/data/book.txt" are no module name (find_spec would raise).
     return name.isidentifier() and importlib.util.find_spec(f"{CONFIG_PACKAGE}.{name}") is not None
