@@ -54,7 +54,8 @@ flags.DEFINE_string("feature_model", None, "Feature network: default the shipped
 flags.DEFINE_integer("likelihood_examples", None, "Likelihood models: score only the split's first N images "
                      "(default: all).", flag_values=FLAGS)
 flags.DEFINE_integer("num_prompts", 200, "Text generation: held-out prompts continued (one seed each, from "
-                     "first_seed); 0 skips the generation metrics.", flag_values=FLAGS)
+                     "first_seed; every long-enough text of the split when it has fewer); 0 skips the generation "
+                     "metrics.", flag_values=FLAGS)
 flags.DEFINE_integer("prompt_bytes", 32, "Text generation: bytes of each held-out text given as its prompt.",
                      flag_values=FLAGS)
 flags.DEFINE_integer("continuation_bytes", 64, "Text generation: bytes generated after each prompt, compared with "

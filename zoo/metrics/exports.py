@@ -68,6 +68,9 @@ def evaluate_export(version_dir, dataset, split="test", num_samples=10000, first
         measured = measured or bool(fragment)
     if not measured:
         declared = ", ".join(evaluation.kind for evaluation in interface.evaluations) or "nothing"
-        raise UserError(f"--num_samples=0 leaves nothing to measure: {version_dir} declares {declared}")
+        zeros = [f"{flag}=0" for flag, value in (("--num_samples", num_samples), ("--num_prompts", num_prompts))
+                 if not value]
+        raise UserError(f"{' and '.join(zeros)} {'leaves' if len(zeros) == 1 else 'leave'} nothing to measure: "
+                        f"{version_dir} declares {declared}")
     record["seconds"] = round(time.perf_counter() - started, 1)
     return record

@@ -82,19 +82,21 @@ def held_out_prompts(dataset, split, num_prompts, prompt_bytes, continuation_byt
                      validation_size=None):
     """(prompts, references, units, description): the first `prompt_bytes` and the next
     `continuation_bytes` bytes of `num_prompts` units of the split (`zoo.data.text.documents`) long
-    enough for both, spread evenly over those units in their order (the fortunes' files are
-    topics, so the first units alone would be one topic); `units` is how many were long enough."""
+    enough for both (all of them when fewer are), spread evenly over those units in their order
+    (the fortunes' files are topics, so the first units alone would be one topic); `units` is how
+    many were long enough."""
     from zoo.data import text
 
     needed = prompt_bytes + continuation_bytes
     units, description = text.documents(dataset, split, data_dir, validation_size, piece_length=needed)
     eligible = [unit for unit in units if len(unit) >= needed]
-    if len(eligible) < max(2, num_prompts):
-        raise UserError(f"{dataset} {split} has {len(eligible)} texts of at least {needed} bytes (prompt "
-                        f"{prompt_bytes} + continuation {continuation_bytes}); --num_prompts={num_prompts} needs that "
-                        "many (at least 2): ask for fewer prompts or shorter prompts/continuations")
+    if len(eligible) < 2:
+        raise UserError(f"{dataset} {split} has {len(eligible)} texts of at least {needed} bytes (--prompt_bytes "
+                        f"{prompt_bytes} + --continuation_bytes {continuation_bytes}); self-BLEU needs at least 2: "
+                        "ask for shorter prompts or continuations")
+    count = min(num_prompts, len(eligible))
     # Evenly spaced indices: consecutive ones differ by at least 1, so rounding keeps them distinct.
-    chosen = np.floor(np.linspace(0, len(eligible) - 1, num_prompts) + 0.5).astype(int)
+    chosen = np.floor(np.linspace(0, len(eligible) - 1, count) + 0.5).astype(int)
     prompts = [eligible[index][:prompt_bytes] for index in chosen]
     references = [eligible[index][prompt_bytes:needed] for index in chosen]
     return prompts, references, len(eligible), description
@@ -109,8 +111,9 @@ def evaluate_text_generation(function, signature, dataset, split="test", num_pro
     (`contract.Input.prefix`: how many tokens to add, bytes for a byte-level model); it returns
     the prompt followed by the continuation (an output not starting with its prompt is taken as
     the continuation alone). Prompt i gets seed first_seed + i; the other parameters stay at their
-    declared defaults unless `parameters` sets them. Returns a JSON-ready record stating the
-    protocol (split, counts, lengths, parameter values, seeds, tokenization) and the numbers.
+    declared defaults unless `parameters` sets them. A split with fewer long-enough texts than
+    `num_prompts` gives all of them. Returns a JSON-ready record stating the protocol (split,
+    counts, lengths, parameter values, seeds, tokenization) and the numbers.
     """
     import tensorflow as tf
 
