@@ -147,7 +147,7 @@ def test_zoo_eval_of_a_generator_repeating_one_word(parrot):
     # smoothed, is near 0.
     assert 0 <= generation["bleu"] < 1
     held_out = text.load_bytes(f"text:{parrot / 'corpus.txt'}", "test")[0].decode()
-    assert all(example["prompt"] + example["held_out"] in held_out for example in generation["examples"])
+    assert all(example["prompt_text"] + example["held_out"] in held_out for example in generation["examples"])
     assert 0 < generation["held_out"]["distinct_1"] <= 1 and generation["held_out"]["self_bleu"] < 100
     assert "distinct-1/2/3 0.013/0.014/0.017  self-BLEU 100.0  BLEU 0." in result.stdout
     # What a card keeps and says of it.

@@ -160,7 +160,7 @@ def evaluate_text_generation(function, signature, dataset, split="test", num_pro
         "bleu": bleu, "bleu_signature": bleu_signature,
         "held_out": diversity(held_out),  # The true continuations' own diversity, for comparison.
         "generated_bytes": int(sum(len(continuation) for continuation in continuations)),
-        "examples": [{"prompt": _as_text(prompt), "continuation": text, "held_out": reference}
+        "examples": [{"prompt_text": _as_text(prompt), "continuation": text, "held_out": reference}
                      for prompt, text, reference in list(zip(prompts, generated, held_out))[:_EXAMPLES]],
         "generation_seconds": round(seconds, 2),
         "seconds": round(time.perf_counter() - started, 2),
