@@ -54,6 +54,20 @@ def test_self_bleu_compares_each_text_with_the_others_only():
         text_quality.self_bleu(["alone"])
 
 
+def test_self_bleu_is_sacrebleus_sentence_bleu_against_the_others():
+    """The once-per-text counting gives sacrebleu's own sentence BLEU of each text against the
+    rest, on texts with repeated words, punctuation, case, ties in length and empty ones."""
+    import sacrebleu
+
+    rng = np.random.default_rng(0)
+    words = ["a", "b", "c", "the", "The", "dog,", "bit.", "man"]
+    for _ in range(25):
+        texts = [" ".join(rng.choice(words, rng.integers(0, 12))) for _ in range(rng.integers(2, 10))]
+        expected = np.mean([sacrebleu.sentence_bleu(line, texts[:index] + texts[index + 1:]).score
+                            for index, line in enumerate(texts)])
+        assert text_quality.self_bleu(texts) == pytest.approx(expected, rel=1e-12, abs=1e-12), texts
+
+
 def _fortunes(directory, count=40):
     """A fortune file of `count` fortunes, fortune i telling its number (every 10th is test)."""
     body = "".join(f"Fortune number {index:02d} is a fine saying about {index % 7} things.\n%\n"

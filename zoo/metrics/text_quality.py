@@ -48,14 +48,42 @@ def distinct_n(texts, n):
 
 
 def self_bleu(texts):
-    """Mean sentence BLEU (sacrebleu, 0-100) of each text against all the other texts."""
+    """Mean sentence BLEU (sacrebleu, 0-100) of each text against all the other texts.
+
+    The number `sacrebleu.sentence_bleu(text, others)` gives for each text, from sacrebleu's own
+    tokenizer, n-gram counts and score formula, but with each text tokenized and counted once: an
+    n-gram's clipping count against the others is the largest count among them, which is the
+    largest overall unless this text holds it, then the second largest. Linear in the number of
+    texts instead of quadratic (200 continuations: a fraction of a second, not seconds).
+    """
     from sacrebleu.metrics import BLEU
+    from sacrebleu.metrics.helpers import extract_all_word_ngrams
 
     texts = list(texts)
     if len(texts) < 2:
         raise UserError(f"self-BLEU compares texts with each other: it needs at least 2, got {len(texts)}")
     bleu = BLEU(effective_order=True)  # What sacrebleu.sentence_bleu uses: short texts are scored.
-    scores = [bleu.sentence_score(text, texts[:index] + texts[index + 1:]).score for index, text in enumerate(texts)]
+    order = bleu.max_ngram_order
+    counted = [extract_all_word_ngrams(bleu._preprocess_segment(text), 1, order) for text in texts]
+    lengths = np.array([length for _, length in counted])
+    largest = {}  # n-gram -> (largest count, index of a text holding it, second largest count)
+    for index, (grams, _) in enumerate(counted):
+        for gram, count in grams.items():
+            first, holder, second = largest.get(gram, (0, -1, 0))
+            largest[gram] = (count, index, first) if count > first else (first, holder, max(second, count))
+    scores = []
+    for index, (grams, length) in enumerate(counted):
+        correct, total = [0] * order, [0] * order
+        for gram, count in grams.items():
+            first, holder, second = largest[gram]
+            total[len(gram) - 1] += count
+            correct[len(gram) - 1] += min(count, second if holder == index else first)
+        others = np.delete(lengths, index)
+        distance = np.abs(others - length)
+        closest = int(others[distance == distance.min()].min())  # sacrebleu: the closest, the shorter on a tie.
+        scores.append(BLEU.compute_bleu(correct, total, int(length), closest, smooth_method=bleu.smooth_method,
+                                        smooth_value=bleu.smooth_value, effective_order=True,
+                                        max_ngram_order=order).score)
     return float(np.mean(scores))
 
 
