@@ -2,10 +2,13 @@
 signatures alone: image generators against real data (FID, KID, precision/recall,
 density/coverage); likelihood models on the split (NLL in nats per image and bits/dim; VAEs: the
 importance-weighted estimate and the negative ELBO); text models in bits per byte of the held-out
-text; image-to-image models by PSNR, SSIM, L1 and FID of their outputs against the targets.
+text and, where they declare generation, by the distinct-1/2/3 and self-BLEU of their continuations
+of held-out prompts and the BLEU (sacrebleu) of those against the true continuations;
+image-to-image models by PSNR, SSIM, L1 and FID of their outputs against the targets.
 
     zoo-eval --export=exports/pixelcnn_fashion_mnist --num_samples=0   # likelihood only
-    zoo-eval --export=exports/gpt_fortunes                              # bits/byte on the test split
+    zoo-eval --export=exports/gpt_fortunes                              # bits/byte, generation on test
+    zoo-eval --export=exports/gpt_fortunes --num_prompts=0              # bits/byte only
 
     zoo-eval --export=exports/dcgan_fashion_mnist --dataset=fashion_mnist --num_samples=10000 [--split=test]
     zoo-eval --export=exports/pix2pix_fashion_mnist_edges                 # PSNR/SSIM/L1/FID on test pairs
@@ -50,6 +53,13 @@ flags.DEFINE_string("feature_model", None, "Feature network: default the shipped
                     "a .keras model file or InceptionV3 .h5 weights.", flag_values=FLAGS)
 flags.DEFINE_integer("likelihood_examples", None, "Likelihood models: score only the split's first N images "
                      "(default: all).", flag_values=FLAGS)
+flags.DEFINE_integer("num_prompts", 200, "Text generation: held-out prompts continued (one seed each, from "
+                     "first_seed; every long-enough text of the split when it has fewer); 0 skips the generation "
+                     "metrics.", flag_values=FLAGS)
+flags.DEFINE_integer("prompt_bytes", 32, "Text generation: bytes of each held-out text given as its prompt.",
+                     flag_values=FLAGS)
+flags.DEFINE_integer("continuation_bytes", 64, "Text generation: bytes generated after each prompt, compared with "
+                     "the text's true next bytes.", flag_values=FLAGS)
 flags.DEFINE_multi_string("parameter", [], "name=value: set a parameter input the evaluated signature declares "
                           "(e.g. a diffusion sampler's steps=25) instead of its default; repeatable.",
                           flag_values=FLAGS)
@@ -98,7 +108,9 @@ def main(argv):
     record = evaluate_export(version_dir, dataset, FLAGS.split, FLAGS.num_samples, FLAGS.first_seed,
                              FLAGS.batch_size, FLAGS.feature_model, FLAGS.data_dir, FLAGS.reference_examples,
                              FLAGS.likelihood_examples, data_options=options,
-                             parameters=sampling.parse_parameters(FLAGS.parameter), trust_export=FLAGS.trust_export)
+                             parameters=sampling.parse_parameters(FLAGS.parameter), trust_export=FLAGS.trust_export,
+                             num_prompts=FLAGS.num_prompts, prompt_bytes=FLAGS.prompt_bytes,
+                             continuation_bytes=FLAGS.continuation_bytes)
     model_dir, version = os.path.split(os.path.normpath(version_dir))
     safe_dataset = dataset.replace("/", "_").replace(":", "_")
     given = "".join(f"-{item.replace('=', '')}" for item in FLAGS.parameter)

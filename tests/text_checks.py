@@ -178,6 +178,46 @@ class TextModelTests:
         assert text == generate(trained["loaded"].signatures["generate"], prompt=long_prompt, max_new_tokens=5,
                                 top_k=1, seed=99)  # top_k=1 is greedy: the seed no longer matters.
 
+    def test_zoo_eval_measures_continuations_of_held_out_prompts(self, trained, tmp_path):
+        """zoo-eval's generation numbers, recomputed: every 24-byte piece of the corpus's test split
+        (a text file's units) continued from its first 8 bytes, seed 10**9 + i, at the
+        declared defaults (temperature 1, top_k 0), scored with sacrebleu directly."""
+        import json
+
+        import sacrebleu
+
+        from tests import helpers
+        from zoo.data import text
+
+        held_out = text.load_bytes(trained["config"].dataset, "test")[0]
+        pieces = [held_out[start:start + 24] for start in range(0, len(held_out) - 23, 24)]
+        count = len(pieces)
+        assert count >= 10
+        out = tmp_path / "eval.json"
+        result = helpers.run_binary("evaluate", f"--export={trained['result'].export_path}", f"--num_prompts={count}",
+                                    "--prompt_bytes=8", "--continuation_bytes=16", f"--out={out}")
+        assert result.returncode == 0, result.stderr
+        assert "bits/byte" in result.stdout and f"generation ({count} prompts, 8+16 bytes)" in result.stdout
+        generation = json.load(open(out))["generation"]
+        assert generation["eligible"] == generation["num_prompts"] == count
+        texts = generate_batch(trained["loaded"].signatures["generate"], [piece[:8] for piece in pieces], [16] * count,
+                               [1.0] * count, [0] * count, [10**9 + index for index in range(count)])
+        continuations = [sample[8:].decode("utf-8", "replace") for sample in texts]
+        references = [piece[8:].decode("utf-8", "replace") for piece in pieces]
+        assert [example["continuation"] for example in generation["examples"]] == continuations[:3]
+        assert generation["parameters"] == {"temperature": 1.0, "top_k": 0} and generation["generated_bytes"] == count * 16
+        words = [continuation.split() for continuation in continuations]
+        unigrams = [word for line in words for word in line]
+        assert generation["distinct_1"] == pytest.approx(len(set(unigrams)) / len(unigrams))
+        assert generation["bleu"] == pytest.approx(sacrebleu.corpus_bleu(continuations, [references]).score)
+        self_bleu = np.mean([sacrebleu.sentence_bleu(line, continuations[:index] + continuations[index + 1:]).score
+                             for index, line in enumerate(continuations)])
+        assert generation["self_bleu"] == pytest.approx(self_bleu)
+        for values in (generation, generation["held_out"]):
+            assert all(values[f"distinct_{n}"] is None or 0 < values[f"distinct_{n}"] <= 1 for n in (1, 2, 3))
+            assert 0 <= values["self_bleu"] <= 100
+        assert 0 <= generation["bleu"] <= 100
+
     def test_log_likelihood_counts_bytes_and_is_a_probability(self, trained):
         scores = trained["loaded"].signatures["log_likelihood"](text=tf.constant([CORPUS[:100], b"a", b""]))
         assert scores["num_tokens"].numpy().tolist() == [99, 0, 0]

@@ -22,8 +22,9 @@ images; `log_likelihood`, `elbo`, `num_tokens`: per-row numbers; `text`).
 
 Evaluations name what can be measured and through which signature; each kind of evaluation is
 one module of zoo.kinds, which says the input roles it fills and needs and the output roles it
-reads (a generator's seeds, an image likelihood's images, a text likelihood's text, a
-translation's images; any of them may also take parameters, left at their declared defaults).
+reads (a generator's seeds, an image likelihood's images, a text likelihood's text, a text
+generation's prompt and seed, a translation's images; any of them may also take parameters, left
+at their declared defaults).
 
 The preview (trainer grids, zoo-sample's default grid) is one of the model's evaluations whose
 kind draws images, or none.

@@ -116,6 +116,19 @@ def load_bytes(name, split="train", data_dir=None, validation_size=None):
     return data, origin
 
 
+def documents(name, split="test", data_dir=None, validation_size=None, piece_length=DEFAULT_SEQUENCE_LENGTH):
+    """The units of `split` a text-generation evaluation draws prompts from, and where they came
+    from: for fortunes, the split's fortunes in order (each ending with its `%` line); for a text
+    file, which has no document boundary to trust, consecutive pieces of `piece_length` bytes of
+    the split (the last, shorter one dropped)."""
+    data, origin = load_bytes(name, split, data_dir, validation_size)
+    if name == FORTUNES:
+        return split_fortunes(data), origin
+    if isinstance(piece_length, bool) or not isinstance(piece_length, (int, np.integer)) or piece_length < 1:
+        raise UserError(f"piece_length={piece_length!r} for {name}: must be a positive integer")
+    return [data[start:start + piece_length] for start in range(0, len(data) - piece_length + 1, piece_length)], origin
+
+
 def split_fortunes(data):
     """The fortunes of one fortune file's bytes, each ending with its `%` line; empty ones dropped."""
     fortunes = []

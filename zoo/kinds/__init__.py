@@ -15,14 +15,15 @@ from zoo.errors import UserError
 from zoo.kinds.base import Kind, Objective, Request, TrainingMeasurement
 from zoo.kinds.image_likelihood import IMAGE_LIKELIHOOD
 from zoo.kinds.samples import SAMPLES
+from zoo.kinds.text_generation import TEXT_GENERATION
 from zoo.kinds.text_likelihood import TEXT_LIKELIHOOD
 from zoo.kinds.translation import TRANSLATION
 
 # Every kind, in the order a card's metrics are collected (a translation metric is prefixed where a
 # sample metric of its name exists).
-KINDS = {kind.name: kind for kind in (SAMPLES, IMAGE_LIKELIHOOD, TEXT_LIKELIHOOD, TRANSLATION)}
+KINDS = {kind.name: kind for kind in (SAMPLES, IMAGE_LIKELIHOOD, TEXT_LIKELIHOOD, TEXT_GENERATION, TRANSLATION)}
 # The order of a card headline's parts: pair-by-pair scores, likelihoods, then FID.
-HEADLINE_ORDER = (TRANSLATION, IMAGE_LIKELIHOOD, TEXT_LIKELIHOOD, SAMPLES)
+HEADLINE_ORDER = (TRANSLATION, IMAGE_LIKELIHOOD, TEXT_LIKELIHOOD, TEXT_GENERATION, SAMPLES)
 
 
 def names():
@@ -116,6 +117,6 @@ def headline(metrics):
     return ", ".join(part for kind in HEADLINE_ORDER for part in kind.headline(metrics))
 
 
-__all__ = ["HEADLINE_ORDER", "IMAGE_LIKELIHOOD", "KINDS", "Kind", "Objective", "Request", "SAMPLES", "TEXT_LIKELIHOOD",
-           "TRANSLATION", "TrainingMeasurement", "DEFAULT_METRIC", "available_objectives", "card_metrics", "declared", "get", "headline",
+__all__ = ["HEADLINE_ORDER", "IMAGE_LIKELIHOOD", "KINDS", "Kind", "Objective", "Request", "SAMPLES", "TEXT_GENERATION",
+           "TEXT_LIKELIHOOD", "TRANSLATION", "TrainingMeasurement", "DEFAULT_METRIC", "available_objectives", "card_metrics", "declared", "get", "headline",
            "names", "objective", "objectives", "preview_kinds", "training_choice", "training_metrics"]

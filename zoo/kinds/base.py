@@ -38,7 +38,7 @@ class Objective:
 @dataclasses.dataclass(frozen=True)
 class Request:
     """What evaluate_export asks a kind to measure: the signature (its declaration and the callable
-    loaded from the export), the data and the budget."""
+    loaded from the export), the data and the budget (samples, likelihood examples, prompts)."""
 
     function: object
     signature: object
@@ -53,6 +53,9 @@ class Request:
     likelihood_examples: int | None
     options: dict
     parameters: dict | None = None
+    num_prompts: int = 0  # Held-out prompts a generation is measured on (0: skipped).
+    prompt_bytes: int = 32
+    continuation_bytes: int = 64
 
 
 class TrainingMeasurement:

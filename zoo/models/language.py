@@ -176,8 +176,9 @@ class ByteLanguageModel(TrainableModel):
         return base.answering_empty_batches({"serving_default": generate, "generate": generate, "log_likelihood": log_likelihood})
 
     def interface(self):
-        """`generate` (also `serving_default`) continues prompts; `log_likelihood` scores text
-        (bits per byte of the held-out text)."""
+        """`generate` (also `serving_default`) continues prompts (measured by the diversity and BLEU of
+        its continuations of held-out prompts); `log_likelihood` scores text (bits per byte of the
+        held-out text)."""
         generate = Signature("generate", [
             Input("prompt", "text", "string"),
             Input("max_new_tokens", "parameter", "int64", default=64, low=1, high=MAX_NEW_TOKENS, example=1,
@@ -189,7 +190,8 @@ class ByteLanguageModel(TrainableModel):
         scores = Signature("log_likelihood", [Input("text", "text", "string", example=b"a b")],
                            {"log_likelihood": "log_likelihood", "num_tokens": "num_tokens"})
         return Interface([dataclasses.replace(generate, name="serving_default"), generate, scores],
-                         evaluations=[Evaluation("text_likelihood", "log_likelihood")])
+                         evaluations=[Evaluation("text_likelihood", "log_likelihood"),
+                                      Evaluation("text_generation", "generate")])
 
     def export_info(self):
         return {"vocabulary_size": VOCABULARY_SIZE, "sequence_length": self.sequence_length,
