@@ -21,7 +21,6 @@ benchmarks/results/transfer_<name>.json (resumable: rows already there are kept)
 
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,9 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from benchmarks import common  # noqa: E402
+import common  # noqa: E402  (benchmarks/common.py: Python puts a script's folder first on sys.path)
 
 flags.DEFINE_integer("class_id", 7, "The Fashion-MNIST class (7: sneaker).")
 flags.DEFINE_list("sizes", ["100", "1000"], "Training images of that class per row group.")
