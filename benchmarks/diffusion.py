@@ -17,7 +17,7 @@ trained for the same wall-clock budget on the same machine in the same run.
 Everything runs one after another on this machine (a budget is wall clock, so a row compares
 models only within one run of this script). Stages already recorded in the result file are
 skipped, so an interrupted run resumes. Writes benchmarks/results/diffusion_<config>.json;
-benchmarks/make_table.py renders it into README.
+benchmarks/make_table.py renders it into docs/benchmarks.md.
 """
 
 import json

@@ -9,7 +9,7 @@ it, and scores every image of the split with the export's `log_likelihood(images
 (zoo.metrics.likelihood, zoo-eval's code path): NLL in nats per image and bits/dim, and for VAEs
 the negative ELBO beside the importance-weighted estimate. With `--num_samples` > 0 also FID/KID of
 that many samples. Times `serving_default` drawing 16 images (after a warm-up call of that size).
-Writes benchmarks/results/likelihood_<name>.json; benchmarks/make_table.py puts it in README.
+Writes benchmarks/results/likelihood_<name>.json; benchmarks/make_table.py puts it in docs/benchmarks.md.
 """
 
 import json

@@ -8,7 +8,7 @@ text file, from scratch against fine-tuned from the shipped export.
     python benchmarks/transfer.py --text=/usr/share/common-licenses/GPL-3 --text_steps=300 --sizes=
 
 FreezeD freezes layers of a *trained* discriminator, so it starts from a run: `--source_run`
-(default: the run `benchmarks/ship.py` trained the shipped export in); when it has no checkpoint,
+(default: the run `zoo-ship` trained the shipped export in, runs/ship/<config>); when it has no checkpoint,
 the benchmark first trains one with the shipped card's own step count and settings.
 
 Image rows: `dcgan_fashion_mnist` trained for `--steps` on the first N training images of one
