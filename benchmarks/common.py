@@ -1,5 +1,9 @@
-"""What every benchmark script shares: the machine line of a result row, what a row trained on, and
-training a config from scratch for a step count or a wall-clock budget.
+"""What the benchmark scripts share: the machine line of a result row (zoo.machine, as model cards
+record it), what a row trained on, training a config from scratch for a step count or a wall-clock
+budget, and running a zoo command line as a process.
+
+Scripts run as `python benchmarks/<script>.py` import this as `import common` (Python puts a
+script's folder first on sys.path) and zoo as any user does: it must be installed (`make setup`).
 
 Rows report numbers on the test split (recorded as "split" in each row); the training data is the
 "train" split, which leaves out the validation split held out of it (recorded as "train_data").
@@ -7,30 +11,12 @@ Rows recorded before the hold-out existed have no "train_data": they trained on 
 data (for Fashion-MNIST, all 60,000 images)."""
 
 import os
-import platform
-import re
 import shlex
 import shutil
 import subprocess
 import sys
 
-
-def machine():
-    """`x86_64 2 cores, TF 2.21.0, Keras 3.15.1`: where a row was measured."""
-    import keras
-    import tensorflow as tf
-
-    return f"{platform.machine()} {os.cpu_count()} cores, TF {tf.__version__}, Keras {keras.__version__}"
-
-
-def machine_id():
-    """Which boot of which machine a row ran on (the kernel's boot id, shortened): rows of one date
-    may come from different machines, whose speeds differ; rows with one id ran on one machine."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()[:8]
-    except OSError:
-        return None
+from zoo.machine import machine, machine_id  # noqa: F401  (the scripts' common.machine(), common.machine_id())
 
 
 def training_data(config):
@@ -80,19 +66,3 @@ def run_zoo_command(command, log_path=None):
     if process.wait() != 0:
         raise SystemExit(f"failed ({process.returncode}): {shlex.join(command)}")
     return lines
-
-
-SUMMARY = re.compile(r"^trained \S+ on \S+: steps (\d+)->(\d+) in (?:(\d+)h)?(\d+)m(\d+)s")
-
-
-def training_seconds(log_lines):
-    """(steps, wall seconds) of a run from the zoo-train summary lines of its log (resumed runs add up)."""
-    steps, seconds = 0, 0.0
-    for line in log_lines:
-        match = SUMMARY.match(line.strip())
-        if match:
-            steps = int(match.group(2))
-            seconds += int(match.group(3) or 0) * 3600 + int(match.group(4)) * 60 + int(match.group(5))
-    if not steps:
-        raise SystemExit("no training summary line in the log: did the run finish?")
-    return steps, seconds

@@ -17,12 +17,11 @@ trained for the same wall-clock budget on the same machine in the same run.
 Everything runs one after another on this machine (a budget is wall clock, so a row compares
 models only within one run of this script). Stages already recorded in the result file are
 skipped, so an interrupted run resumes. Writes benchmarks/results/diffusion_<config>.json;
-benchmarks/make_table.py renders it into README.
+benchmarks/make_table.py renders it into docs/benchmarks.md.
 """
 
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,9 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from benchmarks import common  # noqa: E402  (after the path insert)
+import common  # noqa: E402  (benchmarks/common.py: Python puts a script's folder first on sys.path)
 
 flags.DEFINE_string("config", "ddpm_fashion_mnist", "Diffusion config name in experiments/configs.")
 flags.DEFINE_list("budgets", ["10", "30", "60"], "Cumulative wall-clock training budgets in minutes.")
@@ -80,29 +78,28 @@ def seconds_per_64(version_dir, parameters):
 
 
 def _train_for(config_name, workdir, log_path, budget_minutes, *flags):
-    """Trains `config_name` in `workdir` with zoo-train until the runs logged in `log_path` add up to
-    `budget_minutes` of wall clock (resuming; nothing when they already do). Returns (steps, seconds)
-    and the export of the last step."""
+    """Trains `config_name` in `workdir` with zoo-train until its invocations, as the workdir's
+    run.json records them, add up to `budget_minutes` of wall clock (resuming; nothing when they
+    already do), logging to `log_path`. Returns (steps, seconds) and the export of the last step."""
     from zoo import config as config_lib
     from zoo import export
+    from zoo.train import run_record
 
-    trained = 0.0
-    if os.path.exists(log_path):
-        with open(log_path) as f:
-            lines = f.readlines()
-        if any(common.SUMMARY.match(line.strip()) for line in lines):
-            _, trained = common.training_seconds(lines)
-    remaining = int(budget_minutes * 60 - trained)
+    record = run_record.read(workdir)
+    if record is not None and not run_record.complete(record):
+        raise SystemExit(f"{run_record.path_of(workdir)} does not record the run's training from step 0 (begun "
+                         f"before zoo kept it): its wall time is unknown; remove {workdir} to measure it again")
+    remaining = int(budget_minutes * 60 - (record["seconds"] if record else 0.0))
     if remaining > 0:
         common.run_zoo_command(["zoo-train", f"--config={config_name}", "--train_steps=1000000000",
                                 f"--max_train_seconds={remaining}", *flags, f"--workdir={workdir}",
                                 f"--export_dir={workdir}/exports"], log_path)
-    with open(log_path) as f:
-        steps, seconds = common.training_seconds(f.readlines())
+        record = run_record.read(workdir)
+    steps, seconds = record["steps"], record["seconds"]
     version_dir = _latest_export(workdir, config_lib.load(config_name).export_name)
     info = export.read_info(version_dir)
     if info.get("step") != steps:
-        raise SystemExit(f"{version_dir} holds step {info.get('step')}, the log ends at step {steps}")
+        raise SystemExit(f"{version_dir} holds step {info.get('step')}, {run_record.path_of(workdir)} ends at step {steps}")
     return steps, seconds, version_dir
 
 

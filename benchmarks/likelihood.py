@@ -9,12 +9,11 @@ it, and scores every image of the split with the export's `log_likelihood(images
 (zoo.metrics.likelihood, zoo-eval's code path): NLL in nats per image and bits/dim, and for VAEs
 the negative ELBO beside the importance-weighted estimate. With `--num_samples` > 0 also FID/KID of
 that many samples. Times `serving_default` drawing 16 images (after a warm-up call of that size).
-Writes benchmarks/results/likelihood_<name>.json; benchmarks/make_table.py puts it in README.
+Writes benchmarks/results/likelihood_<name>.json; benchmarks/make_table.py puts it in docs/benchmarks.md.
 """
 
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -22,9 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import flags  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from benchmarks import common  # noqa: E402  (after the path insert)
+import common  # noqa: E402  (benchmarks/common.py: Python puts a script's folder first on sys.path)
 
 flags.DEFINE_string("config", None, "Config name in experiments/configs (trains it from scratch).")
 flags.DEFINE_string("export", None, "Instead of training: score this export (model directory or version).")

@@ -1,11 +1,9 @@
-"""Regenerates the benchmark tables (docs/benchmarks.md) from benchmarks/results/*.json and README's
-shipped-model tables from the model cards.
+"""Regenerates the benchmark tables (docs/benchmarks.md) from benchmarks/results/*.json.
 
-    python benchmarks/make_table.py [--benchmarks_only]
+    python benchmarks/make_table.py
 
 Replaces the text between `<!-- benchmarks:start -->` and `<!-- benchmarks:end -->` in
-docs/benchmarks.md, and between `<!-- shipped:start -->` and `<!-- shipped:end -->` in README.md
-(not with --benchmarks_only, which leaves README.md alone).
+docs/benchmarks.md. README's shipped-model tables come from the model cards: `python -m zoo.catalog`.
 Every table says the split its numbers were measured on (a split column; the test split is for
 reported numbers, selection reads the validation split) and what its rows trained on: rows recorded
 before the validation split was held out of train have no "train_data" and trained on all of the
@@ -22,8 +20,6 @@ FASHION_MNIST_WHOLE = ("all 60,000 Fashion-MNIST training images, where train is
                        "validation the last 10,000")
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 BENCHMARKS_DOC = os.path.join("docs", "benchmarks.md")  # The benchmark tables (README links it).
-SHIPPED_START, SHIPPED_END = "<!-- shipped:start -->", "<!-- shipped:end -->"
-MODELS_HEADER = "| name | paper | config | what it is |"
 
 
 def split_of(row):
@@ -434,104 +430,11 @@ def playground_tables(result):
     return lines
 
 
-def shipped_cards():
-    """[(card, link to its Markdown card)] of the newest carded version of each model under exports/."""
-    found = []
-    for card_path in sorted(glob.glob(os.path.join(ROOT, "exports", "*", "*", "assets.extra", "model_card.json"))):
-        card = json.load(open(card_path))
-        found.append((card, os.path.relpath(card_path, ROOT).replace(".json", ".md")))
-    newest = {}
-    for card, link in found:
-        if card["name"] not in newest or card["version"] > newest[card["name"]][0]["version"]:
-            newest[card["name"]] = (card, link)
-    return [newest[name] for name in sorted(newest)]
-
-
-def recommended_table(shipped, manifest):
-    """Per use README recommends a model for: the best shipped export meeting its floor (zoo.export.floors)."""
-    from zoo.export import floors
-
-    links = {card["name"]: link for card, link in shipped}
-    chosen = floors.recommended(manifest, {card["name"]: card["metrics"] for card, _ in shipped})
-    lines = ["| use | recommended export | measured on the test split | floor |", "|---|---|---|---|"]
-    for use, pick in chosen.items():
-        if pick is None:
-            lines.append(f"| {use} | none yet: no shipped export of this use meets its floor | | |")
-            continue
-        name, _ = pick
-        card = next(card for card, _ in shipped if card["name"] == name)
-        lines.append(f"| {use} | [`{name}`]({links[name]}) | {card['headline']} | {floors.describe_floor(name, manifest)} |")
-    return lines
-
-
-def shipped_table(shipped, manifest=None):
-    from zoo.export import floors
-
-    manifest = manifest or {}
-    lines = ["| export | model | measured on the test split (zoo-eval) | quality floor | trained | size | card |",
-             "|---|---|---|---|---|---|---|"]
-    for card, link in shipped:
-        training = card["training"]
-        floor = floors.describe_floor(card["name"], manifest) or "none declared"
-        if floors.shortfalls(card["name"], card["metrics"], manifest):
-            floor += " (**below**)"
-        lines.append(f"| `exports/{card['name']}` | `{card['model']}` | {card['headline']} | {floor} | "
-                     f"{training['steps']:,} steps, {training['wall_seconds'] / 60:.1f} min | "
-                     f"{card['size_bytes'] / 1e6:.1f} MB | [{card['name']}]({link}) |")
-    total = sum(card["size_bytes"] for card, _ in shipped)
-    lines += ["", f"{len(shipped)} exports, {total / 1e6:.1f} MB in all (sizes without the cards). Each card "
-              "holds the full protocol (split, sample count, feature network) and both commands. Floors: "
-              f"`exports/{floors.FLOORS_FILE}` (each with its source row); a card below its floor is listed there "
-              "with its numbers and never recommended."]
-    return lines
-
-
-def models_table_column(readme, shipped):
-    """README's model table with its last column ("shipped export") filled from the cards."""
-    by_model = {}
-    for card, link in shipped:
-        by_model.setdefault(card["model"], []).append(f"[{card['name']}]({link}): {card['headline']}")
-    from zoo import registry
-
-    for name, why in registry.not_shipped().items():
-        by_model[name] = [f"none: {why.split(':')[0]} (see [Shipped models](#shipped-models))"]
-    lines = readme.split("\n")
-    start = lines.index(next(line for line in lines if line.startswith(MODELS_HEADER)))
-    lines[start] = MODELS_HEADER + " shipped export: measured on test |"
-    lines[start + 1] = "|---|---|---|---|---|"
-    index = start + 2
-    while index < len(lines) and lines[index].startswith("| `"):
-        cells = lines[index].split(" | ")
-        model = cells[0].strip("| `")
-        cells = cells[:4] if len(cells) > 4 else cells
-        cells[-1] = cells[-1].rstrip(" |")
-        lines[index] = " | ".join(cells + ["<br>".join(by_model.get(model, ["not shipped yet"]))]) + " |"
-        index += 1
-    return "\n".join(lines)
-
-
-def write_shipped(readme_path):
-    shipped = shipped_cards()
-    readme = open(readme_path).read()
-    before, rest = readme.split(SHIPPED_START)
-    _, after = rest.split(SHIPPED_END)
-    from zoo.export import floors
-
-    manifest = floors.load(os.path.join(ROOT, "exports"))
-    block = (["**Recommended per use** (the best measured export that meets its quality floor):", ""]
-             + recommended_table(shipped, manifest) + ["", "**Every shipped export:**", ""]
-             + shipped_table(shipped, manifest))
-    readme = before + SHIPPED_START + "\n" + "\n".join(block) + "\n" + SHIPPED_END + after
-    with open(readme_path, "w") as f:
-        f.write(models_table_column(readme, shipped))
-    return shipped
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    unknown = [arg for arg in argv if arg != "--benchmarks_only"]
-    if unknown:
-        raise SystemExit(f"usage: python benchmarks/make_table.py [--benchmarks_only]; unknown: {' '.join(unknown)}")
+    if argv:
+        raise SystemExit(f"usage: python benchmarks/make_table.py (no arguments; README's shipped tables: "
+                         f"python -m zoo.catalog); got: {' '.join(argv)}")
     results = os.path.join(ROOT, "benchmarks", "results")
     every = [json.load(open(path)) for path in sorted(glob.glob(os.path.join(results, "quality_*.json")))]
     quality = [row for row in every if not row.get("budget_steps")]
@@ -595,13 +498,7 @@ def main(argv=None):
     _, after = rest.split(END)
     with open(tables_path, "w") as f:
         f.write(before + START + "\n" + "\n".join(lines) + "\n" + END + after)
-    if "--benchmarks_only" in argv:
-        print(f"{BENCHMARKS_DOC}: {len(quality)} quality rows, {len(aids)} aid rows, {len(likelihood)} likelihood rows, "
-              f"{len(text)} text rows; README.md left alone")
-        return
-    readme_path = os.path.join(ROOT, "README.md")
-    shipped = write_shipped(readme_path)
-    print(f"README.md: {len(shipped)} shipped exports; {BENCHMARKS_DOC}: {len(quality)} quality rows, {len(aids)} aid rows, {len(likelihood)} likelihood rows, "
+    print(f"{BENCHMARKS_DOC}: {len(quality)} quality rows, {len(aids)} aid rows, {len(likelihood)} likelihood rows, "
           f"{len(text)} text rows, throughput {'yes' if os.path.exists(throughput_path) else 'no'}")
 
 

@@ -2,7 +2,7 @@
 
     python -m benchmarks.pixelcnn_sampling [--batches=2,16] [--repeats=3] [--note=...]
 
-(from the repository root, with the venv's python; `PYTHONPATH=. python benchmarks/pixelcnn_sampling.py`
+(from the repository root, with the venv's python; `python benchmarks/pixelcnn_sampling.py`
 is the same). zoo is imported as a user imports it: nothing here edits sys.path.
 
 Three SavedModels are called through `serving_default(seed)`, seeds 0..batch-1:
@@ -133,7 +133,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     import tensorflow as tf
 
-    from benchmarks import common
+    from zoo.machine import machine, machine_id
 
     load_at_start = os.getloadavg()[0]
     shipped = os.path.join(FLAGS.export, str(FLAGS.version))
@@ -176,8 +176,8 @@ def main(argv):
         "note": FLAGS.note,
         "load_average_1m": {"start": round(load_at_start, 2), "end": round(os.getloadavg()[0], 2)},
         "date": time.strftime("%Y-%m-%d"),
-        "machine": common.machine(),
-        "machine_id": common.machine_id(),
+        "machine": machine(),
+        "machine_id": machine_id(),
     }
     with open(FLAGS.out, "w") as f:
         json.dump(result, f, indent=2)

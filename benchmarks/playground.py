@@ -3,7 +3,7 @@ of one request per kind of export through the UI against the same call on the Sa
 
     python -m benchmarks.playground [--requests=20] [--warmup=2] [--starts=3] [--count=1] [--note=...]
 
-(from the repository root, with the venv's python; `PYTHONPATH=. python benchmarks/playground.py`
+(from the repository root, with the venv's python; `python benchmarks/playground.py`
 is the same). zoo is imported as a user imports it: nothing here edits sys.path.
 
 1. Time to first image. `zoo-play --exports=exports --runs=runs --keep_dir=runs/kept` (make play's
@@ -427,7 +427,7 @@ def main(argv):
     import tensorflow as tf
     from PIL import Image
 
-    from benchmarks import common
+    from zoo.machine import machine, machine_id
     from zoo.play import backends, handlers
 
     load_at_start = os.getloadavg()[0]
@@ -503,7 +503,7 @@ def main(argv):
     result = {
         "command": command,
         "date": time.strftime("%Y-%m-%d"), "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": common.machine(), "machine_id": common.machine_id(),
+        "machine": machine(), "machine_id": machine_id(),
         "software": {"python": platform.python_version(), "gradio": gradio.__version__,
                      "gradio_client": gradio_client.__version__},
         "shared_machine": FLAGS.note or "not recorded",

@@ -24,7 +24,6 @@ Writes benchmarks/results/text_generation.json.
 
 import json
 import os
-import sys
 import tempfile
 import time
 
@@ -33,9 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from benchmarks import common  # noqa: E402  (after the path insert)
+import common  # noqa: E402  (benchmarks/common.py: Python puts a script's folder first on sys.path)
 
 flags.DEFINE_list("exports", ["gpt_fortunes", "char_lstm_fortunes"], "Shipped text exports (names under exports/).")
 flags.DEFINE_integer("version", 1, "Version of each export.")

@@ -17,7 +17,6 @@ recorded beside the row, because the budget is wall clock and other work slows i
 import json
 import math
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,9 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from benchmarks import common  # noqa: E402  (after the path insert)
+import common  # noqa: E402  (benchmarks/common.py: Python puts a script's folder first on sys.path)
 
 flags.DEFINE_string("config", "gpt_fortunes", "Config name in experiments/configs.")
 flags.DEFINE_float("minutes", 9.0, "Wall-clock training budget.")

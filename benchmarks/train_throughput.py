@@ -14,7 +14,6 @@ benchmarks/results/train_throughput.json.
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 
@@ -24,9 +23,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import common  # noqa: E402  (after the path insert)
+import common  # noqa: E402  (benchmarks/common.py: Python puts a script's folder first on sys.path)
 
 from zoo import config as config_lib  # noqa: E402
 from zoo import data, train  # noqa: E402

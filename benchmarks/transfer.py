@@ -8,7 +8,7 @@ text file, from scratch against fine-tuned from the shipped export.
     python benchmarks/transfer.py --text=/usr/share/common-licenses/GPL-3 --text_steps=300 --sizes=
 
 FreezeD freezes layers of a *trained* discriminator, so it starts from a run: `--source_run`
-(default: the run `benchmarks/ship.py` trained the shipped export in); when it has no checkpoint,
+(default: the run `zoo-ship` trained the shipped export in, runs/ship/<config>); when it has no checkpoint,
 the benchmark first trains one with the shipped card's own step count and settings.
 
 Image rows: `dcgan_fashion_mnist` trained for `--steps` on the first N training images of one
@@ -21,7 +21,6 @@ benchmarks/results/transfer_<name>.json (resumable: rows already there are kept)
 
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,9 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from benchmarks import common  # noqa: E402
+import common  # noqa: E402  (benchmarks/common.py: Python puts a script's folder first on sys.path)
 
 flags.DEFINE_integer("class_id", 7, "The Fashion-MNIST class (7: sneaker).")
 flags.DEFINE_list("sizes", ["100", "1000"], "Training images of that class per row group.")

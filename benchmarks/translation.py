@@ -14,7 +14,6 @@ README's table, and the row's grid (input | output | target) goes to docs/.
 
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -22,9 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from benchmarks import common  # noqa: E402  (after the path insert)
+import common  # noqa: E402  (benchmarks/common.py: Python puts a script's folder first on sys.path)
 
 flags.DEFINE_string("config", "pix2pix_fashion_mnist_edges", "Config name in experiments/configs.")
 flags.DEFINE_float("minutes", 10.0, "Wall-clock training budget.")

@@ -23,7 +23,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 flags.DEFINE_string("model", "dcgan", "Model with a search_space in experiments/configs/<model>_fashion_mnist.py.")
 flags.DEFINE_enum("tuner", "random", ["random", "bayesian", "hyperband"], "keras-tuner search algorithm.")
@@ -48,7 +47,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress lines.
     import tensorflow as tf
 
-    from benchmarks import common
+    import common  # benchmarks/common.py, beside this script
     from zoo import config as config_lib
     from zoo import train, tune
 

@@ -1,4 +1,5 @@
-"""absl binaries: train, export, sample (installed as zoo-train, zoo-export, zoo-sample)."""
+"""absl binaries: train, export, sample, evaluate, tune, ship, reproduce, play (installed as zoo-train,
+zoo-export, zoo-sample, zoo-eval, zoo-tune, zoo-ship, zoo-reproduce, zoo-play)."""
 
 import os
 

@@ -70,7 +70,7 @@ def smoke_config(model, data_dir, **overrides):
 
 # The installed name of each command module (setup.cfg's console_scripts).
 COMMANDS = {"train": "zoo-train", "export": "zoo-export", "sample": "zoo-sample", "evaluate": "zoo-eval",
-            "tune": "zoo-tune", "play": "zoo-play"}
+            "tune": "zoo-tune", "ship": "zoo-ship", "reproduce": "zoo-reproduce", "play": "zoo-play"}
 
 
 def run_binary(name, *args, env=None, timeout=300, new_process=False):

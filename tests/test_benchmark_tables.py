@@ -1,6 +1,15 @@
-"""benchmarks/make_table.py: the date/machine labels of quality rows and the search table."""
+"""benchmarks/make_table.py: the date/machine labels of quality rows and the search table.
 
-from benchmarks import make_table
+The script is loaded as a script (runpy), not imported: benchmarks/ is no package."""
+
+import os
+import runpy
+import types
+
+from tests.helpers import REPO
+
+make_table = types.SimpleNamespace(**runpy.run_path(os.path.join(REPO, "benchmarks", "make_table.py"),
+                                                    run_name="make_table"))
 
 
 def _row(name, date, machine_id=None, recorded_at=None, fid=50.0):

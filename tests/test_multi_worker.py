@@ -85,6 +85,12 @@ def test_two_workers_on_loopback_stop_together_resume_and_equal_one_process(tiny
     assert sorted(os.path.basename(p) for p in glob.glob(os.path.join(workdir, "checkpoints", "ckpt-*.index"))) == [
         f"ckpt-{step}.index", f"ckpt-{final}.index"]
     assert os.listdir(os.path.join(exports, "dcgan_fashion_mnist")) == ["1"]
+    # run.json: the chief alone recorded each invocation, once (the stopped one too).
+    with open(os.path.join(workdir, "run.json")) as f:
+        record = json.load(f)
+    assert [(run["start_step"], run["end_step"], run["stop"]) for run in record["invocations"]] == [
+        (0, step, "stopped_by_peer"), (step, final, "completed")]
+    assert record["steps"] == final
 
     # The same global batch in one process (default strategy, one replica) reaches the same model.
     # Tolerance 1e-5: float32 sums of the two half-batch gradients and of the synchronized batch

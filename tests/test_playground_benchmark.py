@@ -1,10 +1,19 @@
-"""benchmarks/playground.py's summaries against an independent computation (the statistics module)."""
+"""benchmarks/playground.py's summaries against an independent computation (the statistics module).
 
+The script is loaded as a script (runpy, which defines no flags: only running it as __main__ does),
+not imported: benchmarks/ is no package."""
+
+import os
+import runpy
 import statistics
+import types
 
 import pytest
 
-from benchmarks import playground
+from tests.helpers import REPO
+
+playground = types.SimpleNamespace(**runpy.run_path(os.path.join(REPO, "benchmarks", "playground.py"),
+                                                    run_name="playground"))
 
 
 def test_percentiles_are_the_inclusive_quantiles_in_milliseconds():

@@ -1,15 +1,18 @@
 """What shipping relies on: a time-budgeted run is reproduced by a step-bounded one, model cards
-(numbers, headline, signature table, Markdown), and benchmarks/reproduce.py's comparison."""
+(numbers, headline, signature table, Markdown), zoo-ship reading the run's own record, and
+zoo-reproduce's comparison."""
 
+import configparser
+import json
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from benchmarks import reproduce
 from tests import helpers, model_checks
-from zoo import export, train
+from zoo import export, ship, train
+from zoo.errors import UserError
 from zoo.export import cards
 
 
@@ -97,47 +100,138 @@ def test_card_files_and_markdown(tmp_path):
     assert cards.read(str(tmp_path / "nothing")) is None
 
 
+def test_card_markdown_names_the_installed_commands(tmp_path):
+    card = _card(tmp_path)
+    card["training"].update(command="zoo-ship --config=dcgan_fashion_mnist --train_steps=700",
+                            runs=["zoo-train --config=dcgan_fashion_mnist --train_steps=400 --workdir=w",
+                                  "zoo-train --config=dcgan_fashion_mnist --train_steps=700 --workdir=w"])
+    markdown = cards.render_markdown(card)
+    assert "`zoo-reproduce dcgan_x` runs both and compares." in markdown and "benchmarks/" not in markdown
+    assert ("Shipped by: `zoo-ship --config=dcgan_fashion_mnist --train_steps=700`, which trained with "
+            "`zoo-train --config=dcgan_fashion_mnist --train_steps=400 --workdir=w`, then "
+            "`zoo-train --config=dcgan_fashion_mnist --train_steps=700 --workdir=w` (the run stopped at step 700") in markdown
+    assert "Shipped by: `zoo-train --config=dcgan_fashion_mnist --max_train_seconds=420" in cards.render_markdown(
+        _card(tmp_path))  # A card shipped before zoo-ship, without runs.
+
+
+def test_a_card_markdown_is_rewritten_from_its_json_alone(tmp_path):
+    version = tmp_path / "exports" / "dcgan_x" / "1"
+    cards.write(str(version), _card(tmp_path))
+    path = cards.card_path(str(version), markdown=True)
+    with open(path, "w") as f:
+        f.write("`python benchmarks/reproduce.py dcgan_x` runs both and compares.\n")
+    before = open(cards.card_path(str(version))).read()
+    assert cards.rewrite_markdown(str(version)) is True
+    assert open(path).read() == cards.render_markdown(_card(tmp_path))
+    assert open(cards.card_path(str(version))).read() == before  # The card's facts are untouched.
+    assert cards.rewrite_markdown(str(version)) is False
+
+
 def test_reproduce_compares_within_a_relative_tolerance(tmp_path):
-    rows = reproduce.compare({"fid": 50.0, "recall": 0.5, "kid_std": 0.3}, {"fid": 56.0, "recall": 0.52}, 0.1)
+    rows = ship.compare({"fid": 50.0, "recall": 0.5, "kid_std": 0.3}, {"fid": 56.0, "recall": 0.52}, 0.1)
     assert [(name, ok) for name, _, _, _, ok in rows] == [("fid", False), ("recall", True)]  # kid_std: a spread.
     assert rows[0][3] == pytest.approx(0.12)
-    rows = reproduce.compare({"fid": 50.0, "coverage": 0.4}, {"fid": 50.0}, 0.1)
+    rows = ship.compare({"fid": 50.0, "coverage": 0.4}, {"fid": 50.0}, 0.1)
     assert rows[0] == ("coverage", 0.4, None, None, False)  # A metric the reproduction lacks is a failure.
     exports = tmp_path / "exports"
     version = exports / "dcgan_x" / "1"
     version.mkdir(parents=True)
     (version / "saved_model.pb").write_bytes(b"")
     cards.write(str(version), _card(tmp_path))
-    assert reproduce.shipped_card(str(exports), "dcgan_x")[1]["name"] == "dcgan_x"
-    with pytest.raises(SystemExit, match="no shipped version with a model card under .*shipped models: dcgan_x"):
-        reproduce.shipped_card(str(exports), "other")
+    # A name under the exports, a model dir or a version dir.
+    for target in ("dcgan_x", str(exports / "dcgan_x"), str(version)):
+        assert ship.shipped_card(target, str(exports)) == (os.path.join(str(exports), "dcgan_x", "1"), _card(tmp_path))
+    with pytest.raises(UserError, match="no shipped version with a model card under .*; shipped models in .*: dcgan_x"):
+        ship.shipped_card("other", str(exports))
+    training, evaluation, workdir = ship.reproduction(_card(tmp_path), str(tmp_path / "scratch"))
+    assert training[-2:] == [f"--workdir={tmp_path / 'scratch'}", f"--export_dir={tmp_path / 'scratch'}/exports"]
+    assert evaluation == ["zoo-eval", f"--export={tmp_path / 'scratch'}/exports/dcgan_x"]
+    assert workdir == str(tmp_path / "scratch")
 
 
-@pytest.mark.integration  # benchmarks/ship.py and reproduce.py as processes
-@pytest.mark.slow
-def test_ship_then_reproduce_end_to_end(tiny_fashion_mnist, tmp_path):
-    """benchmarks/ship.py trains, measures, writes the card and ships version 1; reproduce.py retrains
-    from the card's command and finds the same numbers (same steps, seed and data on one machine)."""
-    import subprocess
-    import sys
+def test_setup_cfg_installs_every_command():
+    """The console scripts setup.cfg installs, each a `run` function of its experiments module."""
+    import importlib
 
-    exports = tmp_path / "exports"
-    small = ["--set=model_config.generator_width=8", "--set=model_config.discriminator_width=8",
-             f"--set=data_dir={tiny_fashion_mnist}"]
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(helpers.REPO, "setup.cfg"))
+    scripts = dict(line.split(" = ") for line in parser["options.entry_points"]["console_scripts"].strip().splitlines())
+    assert {"zoo-ship": "experiments.ship:run", "zoo-reproduce": "experiments.reproduce:run"}.items() <= scripts.items()
+    assert sorted(scripts) == sorted(helpers.COMMANDS.values())
+    for target in scripts.values():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), target
+
+
+SMALL = ["--set=model_config.generator_width=8", "--set=model_config.discriminator_width=8"]
+
+
+def test_ship_reads_the_run_record_then_reproduce_retrains_and_compares(tiny_fashion_mnist, tmp_path):
+    """zoo-ship resumes a shorter run in its workdir to --train_steps, takes steps and wall time from
+    run.json (both invocations' seconds added), writes the card and ships version 1; zoo-reproduce
+    retrains from the card in a scratch workdir and finds the same numbers (3 straight steps are the
+    2 + 1 resumed ones, on one machine)."""
+    root, exports = tmp_path / "ship", tmp_path / "exports"
+    data = f"--set=data_dir={tiny_fashion_mnist}"
     evaluation = ["--eval_flag=--num_samples=64", "--eval_flag=--reference_examples=64",
                   f"--eval_flag=--data_dir={tiny_fashion_mnist}"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    shipped = subprocess.run([sys.executable, "benchmarks/ship.py", "--config=dcgan_fashion_mnist", "--train_steps=3",
-                              *small, *evaluation, f"--root={tmp_path / 'ship'}", f"--exports={exports}"],
-                             cwd=helpers.REPO, env=env, capture_output=True, text=True, timeout=600)
+    workdir = root / "dcgan_fashion_mnist"
+    earlier = helpers.run_binary("train", "--config=dcgan_fashion_mnist", "--train_steps=2", *SMALL, data,
+                                 f"--workdir={workdir}", f"--export_dir={workdir}/exports")
+    assert earlier.returncode == 0, earlier.stderr
+    shipped = helpers.run_binary("ship", "--config=dcgan_fashion_mnist", "--train_steps=3", *SMALL, data, *evaluation,
+                                 f"--root={root}", f"--exports={exports}")
     assert shipped.returncode == 0, shipped.stdout + shipped.stderr
+    assert "resuming dcgan from step 2" in shipped.stdout and "shipped " in shipped.stdout
+    record = json.load(open(workdir / "run.json"))
+    assert [(run["start_step"], run["end_step"]) for run in record["invocations"]] == [(0, 2), (2, 3)]
     card = cards.read(str(exports / "dcgan_fashion_mnist" / "1"))
-    assert card["training"]["steps"] == 3 and card["evaluation"]["split"] == "test"
-    assert card["training"]["overrides"] == [item.split("=", 1)[1] for item in small]
-    assert "dcgan_fashion_mnist" in open(exports / "models.config").read()
-    reproduced = subprocess.run([sys.executable, os.path.join(helpers.REPO, "benchmarks", "reproduce.py"), "dcgan_fashion_mnist",
-                                 f"--exports={exports}", "--tolerance=0.001"],
-                                cwd=tmp_path, env=dict(env, PYTHONPATH=helpers.REPO), capture_output=True, text=True,
-                                timeout=600)
+    training = card["training"]
+    assert training["steps"] == record["steps"] == 3 and training["exported_step"] == 3
+    assert training["wall_seconds"] == record["seconds"] == pytest.approx(
+        sum(run["seconds"] for run in record["invocations"]))
+    assert training["overrides"] == [item.split("=", 1)[1] for item in [*SMALL, data]]
+    assert training["reproduce"].startswith("zoo-train --config=dcgan_fashion_mnist --train_steps=3 ")
+    assert training["command"].startswith("zoo-ship ") and len(training["runs"]) == 2
+    assert "--train_steps=2" in training["runs"][0] and "--train_steps=3" in training["runs"][1]
+    assert card["evaluation"]["split"] == "test" and "dcgan_fashion_mnist" in open(exports / "models.config").read()
+    markdown = open(cards.card_path(str(exports / "dcgan_fashion_mnist" / "1"), markdown=True)).read()
+    assert "`zoo-reproduce dcgan_fashion_mnist` runs both and compares." in markdown
+    # Shipping again adds version 2 without training (the workdir holds its export and its steps).
+    again = helpers.run_binary("ship", "--config=dcgan_fashion_mnist", "--train_steps=3", *SMALL, data, *evaluation,
+                               f"--root={root}", f"--exports={exports}")
+    assert again.returncode == 0 and "$ zoo-train" not in again.stdout, again.stdout + again.stderr
+    assert cards.read(str(exports / "dcgan_fashion_mnist" / "2"))["training"]["wall_seconds"] == record["seconds"]
+    reproduced = helpers.run_binary("reproduce", str(exports / "dcgan_fashion_mnist" / "1"), f"--exports={exports}",
+                                    "--tolerance=0.001", f"--workdir={tmp_path / 'scratch'}")
     assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
     assert "dcgan_fashion_mnist: reproduced within 0% (6/6 metrics)" in reproduced.stdout
+    assert json.load(open(tmp_path / "scratch" / "reproduce.json"))["name"] == "dcgan_fashion_mnist"
+
+
+def test_ship_and_reproduce_refuse_bad_input_in_one_line(tiny_fashion_mnist, tmp_path):
+    helpers.assert_one_line_error(helpers.run_binary("ship"), "--config is required")
+    helpers.assert_one_line_error(helpers.run_binary("ship", "--config=dcgan_fashion_mnist", "--train_steps=0"),
+                                  "--train_steps must be a positive integer, got 0")
+    helpers.assert_one_line_error(helpers.run_binary("reproduce"), "usage: zoo-reproduce <shipped model name")
+    helpers.assert_one_line_error(helpers.run_binary("reproduce", "nothing_shipped", f"--exports={tmp_path}"),
+                                  "no shipped version with a model card under")
+    # A workdir trained with other settings is not shipped as if it had these.
+    workdir = tmp_path / "ship" / "dcgan_fashion_mnist"
+    trained = helpers.run_binary("train", "--config=dcgan_fashion_mnist", "--train_steps=1", *SMALL,
+                                 f"--set=data_dir={tiny_fashion_mnist}", f"--workdir={workdir}",
+                                 f"--export_dir={workdir}/exports")
+    assert trained.returncode == 0, trained.stderr
+    result = helpers.run_binary("ship", "--config=dcgan_fashion_mnist", "--train_steps=1",
+                                "--set=model_config.generator_width=8", f"--set=data_dir={tiny_fashion_mnist}",
+                                f"--root={tmp_path / 'ship'}", f"--exports={tmp_path / 'exports'}")
+    helpers.assert_one_line_error(result, "was trained with model_config.discriminator_width=8 (asked: ")
+    # A run whose record does not start at step 0 (begun before run.json kept its history).
+    record = json.load(open(workdir / "run.json"))
+    record["invocations"][0]["start_step"] = 1
+    json.dump(record, open(workdir / "run.json", "w"))
+    result = helpers.run_binary("ship", "--config=dcgan_fashion_mnist", "--train_steps=1", *SMALL,
+                                f"--set=data_dir={tiny_fashion_mnist}", f"--root={tmp_path / 'ship'}",
+                                f"--exports={tmp_path / 'exports'}")
+    helpers.assert_one_line_error(result, "does not record this run's training from step 0", "ship from a new --root")
+    assert not os.path.exists(tmp_path / "exports")

@@ -101,3 +101,81 @@ def test_time_budget_stops_and_exports(tiny_fashion_mnist, tmp_path, capsys):
     assert result.stop_reason == "time_budget" and 0 < result.step < 10**6
     assert result.export_path and "stopped by the time budget of 0m02s" in capsys.readouterr().out
     assert _weights(tmp_path / "run")[0] == result.step
+
+
+def test_run_json_records_steps_seconds_and_flags_and_a_resumed_run_adds_its_own(tiny_fashion_mnist, tmp_path,
+                                                                                   monkeypatch):
+    """run.json is the run's own record (zoo-ship reads it): the step the run is at, the wall seconds
+    of every invocation summed (a resumed invocation adds, never overwrites), and each invocation's
+    flags and config. The clock is pinned, so the sums are exact."""
+    from zoo.train import progress, run_record
+
+    workdir = str(tmp_path / "run")
+    monkeypatch.setattr(progress.Progress, "elapsed", lambda self: 10.25)
+    train.train_and_evaluate(helpers.smoke_config("mlp_gan", tiny_fashion_mnist, train_steps=4, image_every=0),
+                             workdir, flags_text="--train_steps=4\n--workdir=w\n")
+    first = json.load(open(tmp_path / "run" / "run.json"))
+    assert (first["model"], first["steps"], first["seconds"]) == ("mlp_gan", 4, 10.25)
+    monkeypatch.setattr(progress.Progress, "elapsed", lambda self: 2.5)
+    train.train_and_evaluate(helpers.smoke_config("mlp_gan", tiny_fashion_mnist, train_steps=7, image_every=0),
+                             workdir, flags_text="--train_steps=7\n--workdir=w\n")
+    record = run_record.read(workdir)
+    assert (record["steps"], record["seconds"]) == (7, 12.75)
+    assert [(run["start_step"], run["end_step"], run["seconds"], run["stop"]) for run in record["invocations"]] == [
+        (0, 4, 10.25, "completed"), (4, 7, 2.5, "completed")]
+    assert [run["flags"] for run in record["invocations"]] == [["--train_steps=4", "--workdir=w"],
+                                                               ["--train_steps=7", "--workdir=w"]]
+    assert [run["config"]["train_steps"] for run in record["invocations"]] == [4, 7]
+    assert run_record.complete(record)
+    # An invocation with nothing to train adds nothing.
+    train.train_and_evaluate(helpers.smoke_config("mlp_gan", tiny_fashion_mnist, train_steps=7, image_every=0), workdir)
+    assert run_record.read(workdir) == record
+    # A run that starts again without a checkpoint starts a new history.
+    for name in os.listdir(os.path.join(workdir, "checkpoints")):
+        os.remove(os.path.join(workdir, "checkpoints", name))
+    train.train_and_evaluate(helpers.smoke_config("mlp_gan", tiny_fashion_mnist, train_steps=2, image_every=0), workdir)
+    record = run_record.read(workdir)
+    assert (record["steps"], record["seconds"], len(record["invocations"])) == (2, 2.5, 1)
+    assert record["invocations"][0]["flags"] is None  # Called as a library: no command line.
+
+
+def test_an_invocation_that_fails_is_recorded_at_its_last_checkpoint(tiny_fashion_mnist, tmp_path, monkeypatch):
+    from zoo.train import progress, run_record, steps
+
+    monkeypatch.setattr(progress.Progress, "elapsed", lambda self: 1.5)
+    config = helpers.smoke_config("mlp_gan", tiny_fashion_mnist, train_steps=2, checkpoint_every=1, image_every=0)
+    train.train_and_evaluate(config, str(tmp_path))
+    guard = steps.guard_step
+
+    def failing_on_the_second_step(*args):
+        step_function, calls = guard(*args), []
+
+        def step(*inputs):
+            calls.append(1)
+            if len(calls) == 2:
+                raise RuntimeError("the machine failed")
+            return step_function(*inputs)
+        return step
+
+    monkeypatch.setattr(steps, "guard_step", failing_on_the_second_step)
+    config.train_steps = 5
+    with pytest.raises(RuntimeError, match="the machine failed"):
+        train.train_and_evaluate(config, str(tmp_path))
+    record = run_record.read(str(tmp_path))
+    assert {key: record["invocations"][-1][key] for key in ("start_step", "end_step", "seconds", "stop")} == {
+        "start_step": 2, "end_step": 3, "seconds": 1.5, "stop": "failed: RuntimeError"}
+    assert (record["steps"], record["seconds"]) == (3, 3.0)
+
+
+def test_a_run_begun_before_run_json_kept_its_history_is_not_complete(tiny_fashion_mnist, tmp_path):
+    from zoo.train import run_record
+
+    config = helpers.smoke_config("mlp_gan", tiny_fashion_mnist, train_steps=2, image_every=0)
+    train.train_and_evaluate(config, str(tmp_path))
+    old = run_record.read(str(tmp_path))
+    json.dump({key: old[key] for key in ("model", "dataset", "data")}, open(tmp_path / "run.json", "w"))
+    config.train_steps = 3
+    train.train_and_evaluate(config, str(tmp_path))
+    record = run_record.read(str(tmp_path))
+    assert record["steps"] == 3 and [run["start_step"] for run in record["invocations"]] == [2]
+    assert not run_record.complete(record)

@@ -1,11 +1,12 @@
 """Model cards of exports: `assets.extra/model_card.json` and its human-readable `model_card.md`.
 
 A card says what a version is (model, config, what it does), what it was trained on (dataset,
-split, license), how (steps, wall time, the command that ran and the step-bounded command that
-reproduces it), what zoo-eval measured on the version itself (with the evaluation command and
-split), its signatures as the SavedModel holds them, its size, and its intended use and limits.
-The files sit in assets.extra, which TF Serving copies but never reads, so adding a card does not
-change what a server loads.
+split, license), how (steps, wall time, the zoo-ship command that shipped it, the zoo-train
+invocations its run recorded, and the step-bounded command that reproduces it: see zoo.ship),
+what zoo-eval measured on the version itself (with the evaluation command and split), its
+signatures as the SavedModel holds them, its size, and its intended use and limits. The files
+sit in assets.extra, which TF Serving copies but never reads, so adding (or rewriting) a card does
+not change what a server loads.
 
 Nothing here names a model, a signature input or a kind of evaluation: the metrics and the
 headline are what each kind (zoo.kinds) picks from the evaluation record, the signature table is
@@ -47,6 +48,23 @@ def write(version_dir, card):
         f.write("\n")
     with open(card_path(version_dir, markdown=True), "w") as f:
         f.write(render_markdown(card))
+
+
+def rewrite_markdown(version_dir):
+    """Renders a version's model_card.md again from its model_card.json (after render_markdown's
+    wording changed); the JSON, and so every fact of the card, stays as it is. Returns whether the
+    Markdown changed."""
+    card = read(version_dir)
+    if card is None:
+        raise ValueError(f"{version_dir} has no model card")
+    path, text = card_path(version_dir, markdown=True), render_markdown(card)
+    if os.path.exists(path):
+        with open(path) as f:
+            if f.read() == text:
+                return False
+    with open(path, "w") as f:
+        f.write(text)
+    return True
 
 
 def signature_table(version_dir):
@@ -123,10 +141,12 @@ def render_markdown(card):
         "|---|---|",
     ]
     lines += [f"| {name} | {value:.4g} |" for name, value in sorted(card["metrics"].items())]
+    runs = training.get("runs")  # The zoo-train invocations the run's record holds (cards since zoo-ship).
     lines += ["", "## Reproduce", "", "```sh", training["reproduce"], reproduce_evaluation(card), "```", "",
-              f"Shipped by: `{training['command']}` (the run stopped at step {training['steps']:,}; the "
-              "command above trains exactly that many steps on any machine). "
-              f"`python benchmarks/reproduce.py {card['name']}` runs both and compares.", "",
+              f"Shipped by: `{training['command']}`"
+              + (f", which trained with `{'`, then `'.join(runs)}`" if runs else "")
+              + f" (the run stopped at step {training['steps']:,}; the command above trains exactly that many steps "
+              f"on any machine). `zoo-reproduce {card['name']}` runs both and compares.", "",
               "## Signatures", "", "| signature | inputs | outputs |", "|---|---|---|"]
     for key, table in card["signatures"].items():
         def describe(tensors):

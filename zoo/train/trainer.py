@@ -26,11 +26,11 @@ from zoo import contract, data, export, images, locks, registry
 from zoo.errors import CheckpointWriteFailed, TrainingDiverged, UserError
 from zoo.export import trust
 from zoo.metrics import sampling
-from zoo.train import checkpoints, steps, transfer
+from zoo.train import checkpoints, run_record, steps, transfer
 from zoo.train.evaluation import BEST_DIR, HISTORY_FILE, TrainingEvaluator
 from zoo.train.progress import Progress, format_duration, format_losses
 
-RUN_FILE = "run.json"
+RUN_FILE = run_record.RUN_FILE
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
 PREVIEW_SEEDS = 64
@@ -102,17 +102,9 @@ def _validate(config):
         raise UserError(f"max_skipped_updates must be a positive integer with nan_policy='skip', got {limit!r}")
 
 
-def _read_run_record(workdir):
-    path = os.path.join(workdir, RUN_FILE)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 def _check_workdir(workdir, config):
     """Refuses a workdir that holds another model's or dataset's run before anything is written."""
-    record = _read_run_record(workdir)
+    record = run_record.read(workdir)
     if record and (record["model"], record["dataset"]) != (config.model, config.dataset):
         raise UserError(
             f"workdir {workdir!r} holds a {record['model']!r} run on {record['dataset']!r}, not "
@@ -178,7 +170,7 @@ def restore_model(workdir, checkpoint_path=None):
 
     Returns (model, config, step). Used by `zoo-export`; needs no data.
     """
-    record = _read_run_record(workdir)
+    record = run_record.read(workdir)
     latest = checkpoint_path in (None, "latest")
     if latest:
         path = next(iter(checkpoints.checkpoint_paths(os.path.join(workdir, CHECKPOINT_DIR))), None)
@@ -255,17 +247,30 @@ def export_record(config, model, step):
             **model.export_info()}
 
 
-def _write_records(workdir, config, source, flags_text):
-    """config.json (resolved config), run.json (model, data shape) and flags.txt (command line)."""
+def _write_records(workdir, config, source, flags_text, fresh):
+    """config.json (resolved config), run.json (model, data shape, training so far: see
+    zoo.train.run_record) and flags.txt (command line)."""
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, CONFIG_FILE), "w") as f:
         f.write(config_lib.to_json(config))
     if flags_text is not None:
         with open(os.path.join(workdir, "flags.txt"), "w") as f:
             f.write(flags_text)
-    with open(os.path.join(workdir, RUN_FILE), "w") as f:
-        record = {"model": config.model, "dataset": config.dataset, "data": source.spec.to_json()}
-        json.dump(record, f, indent=2)
+    run_record.start(workdir, config, source.spec, fresh)
+
+
+@contextlib.contextmanager
+def _recorded_if_it_fails(chief, workdir, config, flags_text, start, saved, progress):
+    """An invocation that ends in an error (divergence, a failed checkpoint write, a second signal)
+    is recorded too, at its last checkpoint: where a rerun resumes, after the seconds it spent."""
+    try:
+        yield
+    except BaseException as error:
+        if chief:
+            with contextlib.suppress(OSError):  # The error itself is what the user needs to see.
+                run_record.add_invocation(workdir, config, flags_text, start, saved["step"], progress.elapsed(),
+                                          f"failed: {type(error).__name__}")
+        raise
 
 
 def _summary(config, result, start, elapsed, evaluator):
@@ -297,7 +302,8 @@ def train_and_evaluate(config, workdir, export_dir=None, strategy=None, flags_te
     """Trains `config.model` on `config.dataset` in `workdir`, resuming from its newest usable
     checkpoint (a damaged newer one is named and set aside).
 
-    Writes the resolved config (config.json), the model/data record (run.json) and, from the
+    Writes the resolved config (config.json), the run's record (run.json: model, data, and the
+    steps, wall seconds and flags of every invocation, a resumed run adding its own) and, from the
     command line, the flags used (flags.txt) into `workdir`. Every step is checked for
     non-finite losses and weights (`nan_policy`: "stop" ends the run, "skip" drops the update),
     so no checkpoint or export is ever written from non-finite weights. The run holds the
@@ -340,7 +346,7 @@ def _train(config, workdir, export_dir, strategy, flags_text, trust_export, work
     save_directory = directory if worker.chief else os.path.join(worker.scratch(workdir), CHECKPOINT_DIR)
     manager = tf.train.CheckpointManager(checkpoint, save_directory, config.keep_checkpoints)
     if worker.chief:
-        _write_records(workdir, config, source, flags_text)
+        _write_records(workdir, config, source, flags_text, fresh=restored is None)
 
     start = step = int(checkpoint.step.numpy())
     fresh = ()
@@ -396,7 +402,8 @@ def _train(config, workdir, export_dir, strategy, flags_text, trust_export, work
         saved.update(step=step, path=path)
 
     stop_reason, budget = "completed", config.get("max_train_seconds", 0)
-    with _stop_on_signal() as stop:
+    failure_recorded = _recorded_if_it_fails(worker.chief, workdir, config, flags_text, start, saved, progress)
+    with _stop_on_signal() as stop, failure_recorded:
         while step < config.train_steps:
             wanted = None
             if stop["stop"]:
@@ -461,6 +468,8 @@ def _train(config, workdir, export_dir, strategy, flags_text, trust_export, work
         return TrainResult(step, {}, 0.0, 0.0, path)
 
     elapsed = progress.elapsed()
+    if worker.chief:  # Before the export: the run is at `step` whatever becomes of it.
+        run_record.add_invocation(workdir, config, flags_text, start, step, elapsed, stop_reason)
     average = (step - start) / elapsed if step > start and elapsed > 0 else 0.0
     export_path = None
     if export_dir and not stopped and worker.chief:
