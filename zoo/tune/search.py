@@ -489,6 +489,9 @@ def _run_search(search, directory, export_dir, role):
         write_table(tuner, directory)
         raise UserError(f"search stopped: {search.max_consecutive_failures} trials in a row failed (last: "
                         f"{_last_line(str(error))}); see {os.path.join(directory, 'trials.md')}") from None
+    finally:
+        if role.chief:
+            _save_served_oracle(tuner.oracle)
     rows = write_table(tuner, directory)
     completed = [row for row in rows if row["objective"] is not None]
     if not completed:
@@ -499,6 +502,16 @@ def _run_search(search, directory, export_dir, role):
           f"{_format_values(best['hyperparameters'])}", flush=True)
     path = export_best(tuner, search, directory, best, rows, export_dir) if export_dir else None
     return {"rows": rows, "best": best, "export": path, "ran": tuner.ran}
+
+
+def _save_served_oracle(oracle):
+    """keras-tuner's oracle saves itself in `end_trial` before it stops counting the trial as
+    running, and only the tuner that ran the trial saves it again after; a chief's workers do not,
+    so the state on disk would still hold the last trial to end as running, and a resumed search
+    would redo it. Saved under the oracle's lock, as its gRPC calls run."""
+    import keras_tuner
+
+    keras_tuner.synchronized(type(oracle).save)(oracle)
 
 
 def write_table(tuner, directory):
