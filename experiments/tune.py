@@ -12,6 +12,17 @@ export name, e.g. dcgan_fashion_mnist) with assets.extra/model_card.json. --conf
 --config=dcgan_fashion_mnist_fast; --set=max_train_seconds=600 with a large --steps makes every
 trial a 10-minute run, so the search ranks quality per CPU-minute. Rerunning the same
 command continues an interrupted search.
+
+Distributed (keras-tuner's chief and workers, on a --directory every process shares): one chief
+serves the oracle and, once its workers are done, writes the table and exports the best trial;
+each worker runs trials it fetches from the chief (the same flags, its own --tuner_id):
+
+    zoo-tune ... --directory=/shared/tune --tuner_id=chief --oracle=0.0.0.0:8000
+    zoo-tune ... --directory=/shared/tune --tuner_id=tuner0 --oracle=chief-host:8000
+    zoo-tune ... --directory=/shared/tune --tuner_id=tuner1 --oracle=chief-host:8000
+
+keras-tuner's KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT do the same
+without the flags. Rerunning the chief and the workers continues the search.
 """
 
 import os
@@ -63,6 +74,13 @@ flags.DEFINE_integer("hyperband_max_epochs", 9, "Hyperband's max_epochs; one of 
 flags.DEFINE_integer("hyperband_factor", 3, "Hyperband's reduction factor.", flag_values=FLAGS)
 flags.DEFINE_integer("max_consecutive_failures", 3, "Stop the search after this many failed trials in a row.",
                      flag_values=FLAGS)
+flags.DEFINE_string("tuner_id", None, "Distributed search: chief for the process serving the oracle (it writes the "
+                    "table and the export), tuner0, tuner1, ... for workers (they run the trials); needs --oracle. "
+                    "Default: $KERASTUNER_TUNER_ID when $KERASTUNER_ORACLE_IP is set, else a local search.",
+                    flag_values=FLAGS)
+flags.DEFINE_string("oracle", None, "Distributed search: host:port the chief serves its oracle on and the workers "
+                    "fetch trials from (the chief may give 0.0.0.0:PORT); needs --tuner_id. Default: "
+                    "$KERASTUNER_ORACLE_IP:$KERASTUNER_ORACLE_PORT.", flag_values=FLAGS)
 flags.DEFINE_bool("smoke", False, "Tiny configs and search spaces (a quick check that the search runs).",
                   flag_values=FLAGS)
 
@@ -80,6 +98,7 @@ def main(argv):
         raise UserError("--directory is required: the search's state and trial workdirs are kept there")
     from zoo import tune
 
+    role = tune.distribute.role_of(FLAGS.tuner_id, FLAGS.oracle)
     search = tune.Search(
         model=model, config=FLAGS.config, dataset=FLAGS.dataset, tuner=FLAGS.tuner, objective=FLAGS.objective,
         max_trials=FLAGS.max_trials, steps=FLAGS.steps, eval_samples=FLAGS.eval_samples,
@@ -90,10 +109,15 @@ def main(argv):
         max_consecutive_failures=FLAGS.max_consecutive_failures)
     try:
         export_dir = os.path.join(FLAGS.directory, "exports") if FLAGS.export_dir is None else FLAGS.export_dir
-        tune.run_search(search, FLAGS.directory, export_dir=export_dir or None)
+        tune.run_search(search, FLAGS.directory, export_dir=export_dir or None, role=role)
     except KeyboardInterrupt:  # Ctrl-C (the trainer finishes its step first) or a second Ctrl-C.
-        print(f"zoo-tune: interrupted: rerun the same command to continue the search in {FLAGS.directory} "
-              "(completed trials are kept, the interrupted one is redone)", file=sys.stderr, flush=True)
+        if role.worker:
+            print(f"zoo-tune: interrupted: rerun this worker (--tuner_id={role.tuner_id}) to redo its trial; the "
+                  "chief waits for it", file=sys.stderr, flush=True)
+        else:
+            again = "the chief and its workers" if role.chief else "the same command"
+            print(f"zoo-tune: interrupted: rerun {again} to continue the search in {FLAGS.directory} "
+                  "(completed trials are kept, the interrupted one is redone)", file=sys.stderr, flush=True)
         return 130
 
 

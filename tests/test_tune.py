@@ -238,3 +238,58 @@ def test_every_search_space_applies_to_its_config_and_builds(name, tiny_fashion_
                 config.data_dir = tiny_fashion_mnist
                 model = registry.get(config.model)(config.model_config, data.load_for(config, "train").spec)
                 assert model.serving_signatures()
+
+
+def test_distributed_roles_come_from_the_flags_or_keras_tuners_variables(monkeypatch):
+    """--tuner_id/--oracle, else KERASTUNER_TUNER_ID/_ORACLE_IP/_ORACLE_PORT (keras-tuner's chief
+    rule: an id containing "chief"); the variables are set for the search and restored after."""
+    from zoo.tune import distribute
+
+    assert not tune.distribute.role_of(environ={}).distributed
+    assert not distribute.role_of(environ={"KERASTUNER_TUNER_ID": "tuner3"}).distributed  # keras-tuner: local.
+    worker = distribute.role_of(environ={"KERASTUNER_TUNER_ID": "tuner1", "KERASTUNER_ORACLE_IP": "10.0.0.2",
+                                         "KERASTUNER_ORACLE_PORT": "8000"})
+    assert worker == distribute.Role("tuner1", "10.0.0.2", 8000) and worker.worker and not worker.chief
+    chief = distribute.role_of("chief", "[::1]:8000", environ=worker.environment())  # The flags win.
+    assert chief.chief and chief.address == "[::1]:8000"
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "before")
+    with distribute.environment(worker):
+        assert {name: os.environ.get(name) for name in worker.environment()} == worker.environment()
+    assert os.environ["KERASTUNER_TUNER_ID"] == "before" and "KERASTUNER_ORACLE_IP" not in os.environ
+    with distribute.environment(distribute.Role()):  # A local search runs without them.
+        assert "KERASTUNER_TUNER_ID" not in os.environ
+
+
+def test_bad_distributed_flags_are_one_line(tiny_fashion_mnist, tmp_path):
+    import socket
+
+    from zoo.tune import distribute
+
+    directory = tmp_path / "search"
+
+    def tune_binary(*args, env=None):
+        return helpers.run_binary("tune", "--model=dcgan", "--smoke", "--steps=2", f"--data_dir={tiny_fashion_mnist}",
+                                  f"--directory={directory}", "--export_dir=", *args, env=env)
+
+    helpers.assert_one_line_error(tune_binary("--tuner_id=tuner0"), "--tuner_id needs --oracle=host:port",
+                                  "--tuner_id=chief")
+    helpers.assert_one_line_error(tune_binary("--oracle=127.0.0.1:8000"), "--oracle needs --tuner_id")
+    helpers.assert_one_line_error(tune_binary("--tuner_id=tuner0", "--oracle=localhost"),
+                                  "--oracle='localhost' must be host:port", "1 to 65535")
+    helpers.assert_one_line_error(tune_binary("--tuner_id=a/b", "--oracle=localhost:8000"),
+                                  "--tuner_id='a/b' must be letters, digits")
+    helpers.assert_one_line_error(tune_binary(env={"KERASTUNER_ORACLE_IP": "127.0.0.1"}),
+                                  "KERASTUNER_ORACLE_IP is set but KERASTUNER_TUNER_ID and KERASTUNER_ORACLE_PORT not")
+    with socket.socket() as taken:  # A chief cannot serve where something already listens.
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        helpers.assert_one_line_error(tune_binary("--tuner_id=chief", f"--oracle=127.0.0.1:{port}"),
+                                      f"--oracle=127.0.0.1:{port}: the chief cannot serve there", "another port")
+    assert not directory.exists()  # Refused before anything was written.
+    # A second worker with a live worker's id would be handed its trial: refused, naming the holder.
+    role = distribute.Role("tuner0", "127.0.0.1", port)
+    with distribute.worker_lock(str(directory), role):
+        helpers.assert_one_line_error(tune_binary("--tuner_id=tuner0", f"--oracle=127.0.0.1:{port}"),
+                                      "worker tuner0 of the search", f"is in use by process {os.getpid()}",
+                                      "pass another --tuner_id")

@@ -25,6 +25,7 @@ copies its parent's checkpoints and the trainer resumes from them up to its larg
 """
 
 import ast
+import contextlib
 import copy
 import dataclasses
 import json
@@ -35,6 +36,7 @@ import time
 
 from zoo import config as config_lib
 from zoo.errors import TrainingDiverged, UserError
+from zoo.tune import distribute
 
 TUNERS = ("random", "bayesian", "hyperband")
 
@@ -176,10 +178,14 @@ def check_objective(config, objective):
         raise UserError(f"{config.model} cannot produce --objective={objective}; it can: {', '.join(produces) or 'none'}")
 
 
-def check_directory(directory, search):
-    """Writes search.json on the first run; a rerun with another search is one line."""
+def check_directory(directory, search, worker=False):
+    """Writes search.json on the first run; a rerun with another search is one line. A worker
+    (`worker`: a distributed search's) only reads it: the chief writes it before serving."""
     path = os.path.join(directory, SEARCH_FILE)
     record = search.record()
+    if worker and not os.path.exists(path):
+        raise UserError(f"directory {directory!r} holds no search: a worker runs in its chief's --directory "
+                        f"(on a file system every process of the search shares)")
     if os.path.exists(path):
         with open(path) as f:
             recorded = json.load(f)
@@ -203,9 +209,12 @@ def _last_line(message):
     return lines[-1] if lines else ""
 
 
-def make_tuner(search, directory):
-    """A ZooTuner over `search` in `directory` (reloading its state when it exists)."""
+def make_tuner(search, directory, role=None):
+    """A ZooTuner over `search` in `directory` (reloading its state when it exists), as the
+    `role` (zoo.tune.distribute.Role) of a distributed search or, by default, a local one."""
     import keras_tuner
+
+    role = role or distribute.Role()
 
     config_name, config = base_config(search)
     space = search_space_function(config_name)
@@ -230,7 +239,8 @@ def make_tuner(search, directory):
     if search.tuner == "hyperband" and not 0 < search.hyperband_max_epochs <= search.steps:
         raise UserError(f"--hyperband_max_epochs must be between 1 and --steps={search.steps}, "
                         f"got {search.hyperband_max_epochs}")
-    check_directory(directory, search)
+    if role.chief:
+        distribute.check_port_free(role)
 
     objective = keras_tuner.Objective(search.objective, direction="min")
     # keras-tuner reads seed 0 as "no seed" (a random one): shifted by one, equal seeds give equal trials.
@@ -248,6 +258,9 @@ def make_tuner(search, directory):
         oracle = keras_tuner.oracles.HyperbandOracle(max_epochs=search.hyperband_max_epochs,
                                                      factor=search.hyperband_factor, **common)
         oracle.max_trials = search.max_trials  # Hyperband has no such argument; Oracle.create_trial honours it.
+    if role.worker:  # Nothing is touched in the directory before the chief has set it up.
+        distribute.wait_for_chief(oracle, role)
+    check_directory(directory, search, worker=role.worker)
     return ZooTuner(search, config, space, oracle, directory)
 
 
@@ -275,8 +288,16 @@ class ZooTuner(_tuner_base()):
     def __init__(self, search, config, space, oracle, directory):
         self.search_settings, self.config, self.space = search, config, space
         self.search_directory = directory
+        self.ran = []  # The ids of the trials this process ran (a worker runs part of the search).
         super().__init__(oracle, hypermodel=_space_hypermodel(space, search.smoke), directory=directory,
                          project_name=PROJECT, overwrite=False)
+
+    def _get_tuner_fname(self):
+        """keras-tuner names the tuner's file after its id and reloads the oracle only when that
+        file exists: the search's own tuner (local or chief) keeps one name, so a search started
+        in either mode resumes in the other; a worker's file is its own."""
+        name = f"worker-{self.tuner_id}" if self._is_worker() else "tuner0"
+        return os.path.join(str(self.project_dir), f"{name}.json")
 
     def trial_workdir(self, trial_id):
         return os.path.join(self.search_directory, TRIALS_DIR, trial_id)
@@ -289,6 +310,20 @@ class ZooTuner(_tuner_base()):
         return max(1, round(values["tuner/epochs"] * unit))
 
     def run_trial(self, trial, *args, **kwargs):
+        """Runs the trial holding its lock (zoo.tune.distribute.trial_lock): the workdir is wiped,
+        trained, exported and scored by one process, even if the oracle hands the trial out again
+        while it runs (a restarted chief sends the trials it saw running back for a retry)."""
+        import keras_tuner
+
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(distribute.trial_lock(self.search_directory, trial.trial_id))
+            except UserError as error:
+                raise keras_tuner.errors.FailedTrialError(f"not run twice: {error}") from None
+            self.ran.append(trial.trial_id)
+            return self._run_trial(trial)
+
+    def _run_trial(self, trial):
         import keras_tuner
 
         from zoo import train
@@ -316,7 +351,8 @@ class ZooTuner(_tuner_base()):
             result = train.train_and_evaluate(config, workdir, export_dir=os.path.join(workdir, "export"))
         except TrainingDiverged as error:
             _write_json(os.path.join(workdir, TRIAL_RESULT), {"failed": str(error), "steps": config.train_steps,
-                                                              "seconds": round(time.perf_counter() - started, 1)})
+                                                              "seconds": round(time.perf_counter() - started, 1),
+                                                              "tuner_id": self.tuner_id})
             raise keras_tuner.errors.FailedTrialError(str(error)) from None
         if result.interrupted:
             raise KeyboardInterrupt  # The trial stays RUNNING in the oracle: a rerun redoes it.
@@ -332,7 +368,8 @@ class ZooTuner(_tuner_base()):
         seconds = round(time.perf_counter() - started, 1)
         _write_json(os.path.join(workdir, TRIAL_RESULT), {"objective": search.objective, "value": value,
                                                           "split": search.split, "steps": result.step,
-                                                          "seconds": seconds, "evaluation": record})
+                                                          "seconds": seconds, "tuner_id": self.tuner_id,
+                                                          "evaluation": record})
         if not math.isfinite(value):
             raise keras_tuner.errors.FailedTrialError(f"{search.objective} is {value} after {result.step} steps")
         print(f"trial {trial.trial_id}: {search.objective}={value:.4f} on {config.dataset} {search.split} after "
@@ -370,7 +407,7 @@ def trial_rows(tuner):
                "hyperparameters": {k: v for k, v in values.items() if not k.startswith("tuner/")},
                "parent": values.get("tuner/trial_id"),
                "objective": trial.score if trial.status == "COMPLETED" else None,
-               "steps": result.get("steps"), "seconds": result.get("seconds")}
+               "steps": result.get("steps"), "seconds": result.get("seconds"), "tuner_id": result.get("tuner_id")}
         if trial.status in ("FAILED", "INVALID"):
             row["reason"] = result.get("failed") or _last_line(trial.message)
         rows.append(row)
@@ -395,20 +432,55 @@ def format_table(rows, objective):
     return "\n".join(lines)
 
 
-def run_search(search, directory, export_dir=None):
+def run_search(search, directory, export_dir=None, role=None):
     """Runs (or resumes) the search, writes the trial table and exports the best trial, holding
     the directory's lock (zoo.locks) throughout: a second search on it is refused.
 
-    Returns {"rows", "best", "export"}. Several consecutive failed trials stop it with one line.
+    `role` (zoo.tune.distribute.Role; default: from keras-tuner's environment variables, a local
+    search without them) makes this process the chief of a distributed search, which serves the
+    oracle, waits for its workers and then writes the table and the export as a local search
+    does, or one of its workers, which runs trials until the chief has none left and writes
+    neither (it holds its worker lock instead of the directory's).
+
+    Returns {"rows", "best", "export", "ran"} ("ran": the ids of the trials this process ran; a
+    worker's rows and best are None). Several consecutive failed trials stop it with one line.
     """
     from zoo import locks
 
-    with locks.hold(directory, "search directory", "--directory"):
-        return _run_search(search, directory, export_dir)
+    role = distribute.role_of() if role is None else role
+    with distribute.environment(role):
+        if role.worker:
+            with distribute.worker_lock(directory, role):
+                return _run_worker(search, directory, role)
+        with locks.hold(directory, "search directory", "--directory"):
+            return _run_search(search, directory, export_dir, role)
 
 
-def _run_search(search, directory, export_dir):
-    tuner = make_tuner(search, directory)
+def _run_worker(search, directory, role):
+    import grpc
+
+    try:
+        tuner = make_tuner(search, directory, role)  # Waits for the chief first.
+        tuner.search()
+    except grpc.RpcError as error:
+        details = error.details() or ""
+        if "consecutive failures" in details:  # Raised by the chief's oracle into this worker's call.
+            raise UserError(f"search stopped: {search.max_consecutive_failures} trials in a row failed (last: "
+                            f"{_last_line(details)}); keras-tuner's chief keeps waiting for this worker: stop it "
+                            f"(Ctrl-C) and the other workers") from None
+        raise UserError(f"worker {role.tuner_id}: the chief's oracle at {role.address} failed or stopped answering "
+                        f"({error.code().name}: {_last_line(details)}); rerun this worker with the same --tuner_id "
+                        f"once the chief runs again: it redoes its trial") from None
+    print(f"worker {role.tuner_id}: ran trials {', '.join(tuner.ran) or 'none'} of the search in {directory}; its "
+          f"chief writes the table of trials and exports the best", flush=True)
+    return {"rows": None, "best": None, "export": None, "ran": tuner.ran}
+
+
+def _run_search(search, directory, export_dir, role):
+    tuner = make_tuner(search, directory, role)
+    if role.chief:
+        print(f"chief: serving the oracle of the search in {directory} at {role.address}; workers: zoo-tune with the "
+              f"same flags and --tuner_id=tuner0, tuner1, ... --oracle={role.address}", flush=True)
     try:
         tuner.search()
     except RuntimeError as error:
@@ -417,6 +489,9 @@ def _run_search(search, directory, export_dir):
         write_table(tuner, directory)
         raise UserError(f"search stopped: {search.max_consecutive_failures} trials in a row failed (last: "
                         f"{_last_line(str(error))}); see {os.path.join(directory, 'trials.md')}") from None
+    finally:
+        if role.chief:
+            _save_served_oracle(tuner.oracle)
     rows = write_table(tuner, directory)
     completed = [row for row in rows if row["objective"] is not None]
     if not completed:
@@ -426,7 +501,17 @@ def _run_search(search, directory, export_dir):
           f"{best['steps']} steps; "
           f"{_format_values(best['hyperparameters'])}", flush=True)
     path = export_best(tuner, search, directory, best, rows, export_dir) if export_dir else None
-    return {"rows": rows, "best": best, "export": path}
+    return {"rows": rows, "best": best, "export": path, "ran": tuner.ran}
+
+
+def _save_served_oracle(oracle):
+    """keras-tuner's oracle saves itself in `end_trial` before it stops counting the trial as
+    running, and only the tuner that ran the trial saves it again after; a chief's workers do not,
+    so the state on disk would still hold the last trial to end as running, and a resumed search
+    would redo it. Saved under the oracle's lock, as its gRPC calls run."""
+    import keras_tuner
+
+    keras_tuner.synchronized(type(oracle).save)(oracle)
 
 
 def write_table(tuner, directory):
