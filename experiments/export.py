@@ -73,98 +73,15 @@ def _parse_labels(values, exported_version):
     return labels
 
 
-def _spec_from_record(record):
-    """The DataSpec an export was built for, from the shape facts its record keeps."""
-    from zoo.data import base as data
-
-    fields = {key: record[key] for key in ("image_shape", "input_shape", "num_classes", "sequence_length",
-                                           "vocabulary_size") if key in record}
-    kind = (data.TEXT if "sequence_length" in fields else data.PAIRED_IMAGES if "input_shape" in fields
-            else data.IMAGES)
-    for key in ("image_shape", "input_shape"):
-        if key in fields:
-            fields[key] = tuple(fields[key])
-    return data.DataSpec(kind, **fields)
-
-
 def _reexport(source):
-    """Rebuilds `source`'s model, restores its weights, exports a new version; (name, path)."""
-    import json
+    """Re-exports `source` (zoo.train.reexport) and prints how its signatures compare; (name, path)."""
+    from zoo.train import reexport
 
-    from zoo import config as config_lib
-    from zoo import export, registry
-    from zoo.train import transfer
-
-    record_path = os.path.join(source, "assets.extra", "zoo_export.json")
-    if not os.path.exists(record_path):
-        raise UserError(f"--from_export={source}: not a zoo export version directory (no assets.extra/zoo_export.json)")
-    with open(record_path) as f:
-        record = json.load(f)
-    spec = FLAGS.config
-    if spec is None:
-        named = record.get("name")
-        if named and config_lib.config_exists(named):
-            spec = named
-        elif "model" in record and "dataset" in record:
-            spec = config_lib.default_config_name(record["model"], record["dataset"])
-        else:
-            raise UserError(f"--from_export={source} records no model and dataset: pass --config, the config it was "
-                            "trained with")
-    config = config_lib.load(spec)
-    if record.get("model", config.model) != config.model:
-        raise UserError(f"--config={spec} builds a {config.model!r} model; {source} holds a {record['model']!r} model")
-    config.init_from = source
-    model = registry.get(config.model)(config.model_config, _spec_from_record(record))
-    model.build_for_training()
-    print(f"{spec}: {transfer.warm_start(model, config)}", flush=True)
-    kept = ("model", "dataset", "data_options", "step", "checkpoint", "evaluation")
-    info = {"model": config.model, "dataset": config.dataset, **{key: record[key] for key in kept if key in record},
-            **model.export_info(), "reexported_from": {
-        "name": record.get("name"), "version": record.get("version"), "config": spec}}
-    name = FLAGS.name or record.get("name") or config.export_name
-    path = export.export_model(model, FLAGS.export_dir, name, info, FLAGS.version, serving_files=False)
-    _compare(source, path)
-    return name, path
-
-
-def _compare(source, path):
-    """Calls every signature both versions have on the same example rows; prints whether they agree."""
-    import numpy as np
-    import tensorflow as tf
-
-    from zoo import contract
-    from zoo.export import trust
-
-    before, after = contract.from_export(source), contract.from_export(path)
-    old, new = trust.load(source), tf.saved_model.load(path)
-    for signature in after.signatures:
-        if signature.name not in {s.name for s in before.signatures}:
-            print(f"  {signature.name}: new", flush=True)
-            continue
-        previous = before.signature(signature.name)
-        if [spec.name for spec in previous.inputs] != [spec.name for spec in signature.inputs]:
-            print(f"  {signature.name}: inputs changed ({', '.join(s.name for s in previous.inputs)} -> "
-                  f"{', '.join(s.name for s in signature.inputs)})", flush=True)
-            continue
-        request = signature.example_request(2)
-        seed = signature.input_with("seed")
-        if seed is not None:
-            request[seed.name] = np.arange(2, dtype=seed.numpy_dtype())
-        outputs = [{key: value.numpy() for key, value in loaded.signatures[signature.name](
-            **{key: tf.constant(value) for key, value in request.items()}).items()} for loaded in (old, new)]
-        differences = []
-        for key in sorted(set(outputs[0]) & set(outputs[1])):
-            a, b = outputs[0][key], outputs[1][key]
-            if a.shape != b.shape:
-                differences.append(f"{key} shape {list(a.shape)} -> {list(b.shape)}")
-            elif a.dtype == object:
-                if not np.array_equal(a, b):
-                    differences.append(f"{key} in {int(np.sum(a != b))} of {a.size} values")
-            elif not np.array_equal(a, b):
-                gap = np.abs(a.astype(np.float64) - b.astype(np.float64))
-                differences.append(f"{key} max |difference| {gap.max():.3g} in {100 * np.mean(gap > 0):.2f}% of values")
-        print(f"  {signature.name}: {'same outputs' if not differences else 'differ: ' + '; '.join(differences)} "
-              f"on 2 example rows", flush=True)
+    path = reexport.reexport(source, FLAGS.export_dir, FLAGS.name, FLAGS.config, version=FLAGS.version,
+                             log=lambda line: print(line, flush=True))
+    for signature, line in reexport.compare(source, path).items():
+        print(f"  {signature}: {line}", flush=True)
+    return os.path.basename(os.path.dirname(path)), path
 
 
 def main(argv):

@@ -13,11 +13,19 @@ the step-bounded zoo-train that gives the same weights anywhere (`zoo-reproduce 
 compares). zoo-eval measures the trained version on the test split, and that same version (byte for
 byte, plus the card in assets.extra) is what ships. A shipped version is never overwritten:
 reshipping adds the next version (--replace removes the older shipped versions of that model).
+
+    zoo-ship --reexport=cddpm_fashion_mnist --replace
+
+--reexport ships a shipped version's weights again through today's code (a new sampler, signature
+or declared evaluation) without retraining: zoo.train.reexport rebuilds it from its card's config
+and overrides, zoo-eval measures the new version with the card's evaluation flags (or --eval_flag),
+and its card keeps the training facts and says what re-exported it.
 """
 
 import json
 import os
 import shlex
+import shutil
 import sys
 
 from absl import flags
@@ -36,11 +44,46 @@ flags.DEFINE_multi_string("eval_flag", [], "Extra zoo-eval flags (recorded in th
                           flag_values=FLAGS)
 flags.DEFINE_string("root", "runs/ship", "Where the training runs live (<root>/<config>).", flag_values=FLAGS)
 flags.DEFINE_string("exports", "exports", "The export root the version ships into.", flag_values=FLAGS)
+flags.DEFINE_string("reexport", None, "A shipped model (name, model dir or version dir) to ship again from its "
+                    "weights with today's code, instead of --config.", flag_values=FLAGS)
 flags.DEFINE_bool("replace", False, "Remove older shipped versions of this model after shipping.", flag_values=FLAGS)
+
+
+def _reexport():
+    from zoo import config as config_lib
+    from zoo import ship
+    from zoo.train import reexport
+
+    if FLAGS.config or FLAGS.train_steps or FLAGS.max_train_seconds or FLAGS.set:
+        raise UserError("--reexport ships the weights a card describes: --config, --train_steps, --max_train_seconds "
+                        "and --set come from that card")
+    source, card = ship.shipped_card(FLAGS.reexport, FLAGS.exports)
+    staging = os.path.join(FLAGS.root, "reexport", card["name"])
+    shutil.rmtree(staging, ignore_errors=True)
+    overrides = card["training"].get("overrides", [])
+    trained = reexport.reexport(source, staging, card["name"], card["config"], overrides, version=1,
+                                log=lambda line: print(line, flush=True))
+    for signature, line in reexport.compare(source, trained).items():
+        print(f"  {signature}: {line}", flush=True)
+    eval_flags = FLAGS.eval_flag or ship.card_eval_flags(card)
+    eval_out = os.path.join(staging, "eval.json")
+    run_zoo_command("zoo-ship", ["zoo-eval", f"--export={trained}", *eval_flags, f"--out={eval_out}"])
+    with open(eval_out) as f:
+        evaluation = json.load(f)
+    config = config_lib.apply_overrides(config_lib.load(card["config"]), overrides)
+    command = shlex.join(["zoo-ship", *flags_text(FLAGS).splitlines()])
+    new_card = ship.reexport_card(card, config, trained, evaluation, eval_flags, FLAGS.exports, command)
+    final = ship.publish(trained, FLAGS.exports, new_card, FLAGS.replace)
+    print(f"shipped {final}: {new_card['headline']} (re-exported from version {card['version']}: "
+          f"{card['headline']}; {new_card['size_bytes'] / 1e6:.1f} MB)", flush=True)
+    if ship.ignored_by_git(final):
+        print(f"{final} is ignored by git and would not ship: add '!{final}/' to .gitignore", flush=True)
 
 
 def main(argv):
     del argv
+    if FLAGS.reexport:
+        return _reexport()
     if not FLAGS.config:
         raise UserError("--config is required, e.g. --config=dcgan_fashion_mnist (experiments/configs/<name>.py)")
     if FLAGS.train_steps is not None and FLAGS.train_steps <= 0:

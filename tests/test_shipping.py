@@ -202,6 +202,25 @@ def test_ship_reads_the_run_record_then_reproduce_retrains_and_compares(tiny_fas
                                f"--root={root}", f"--exports={exports}")
     assert again.returncode == 0 and "$ zoo-train" not in again.stdout, again.stdout + again.stderr
     assert cards.read(str(exports / "dcgan_fashion_mnist" / "2"))["training"]["wall_seconds"] == record["seconds"]
+    # Re-shipping version 2's weights through today's code (no training) adds version 3: the same
+    # training facts, the same images, the same numbers measured again on the new version.
+    reexported = helpers.run_binary("ship", "--reexport=dcgan_fashion_mnist", f"--root={root}", f"--exports={exports}")
+    assert reexported.returncode == 0, reexported.stdout + reexported.stderr
+    assert "serving_default: same outputs on 2 example rows" in reexported.stdout, reexported.stdout
+    assert "$ zoo-train" not in reexported.stdout
+    v2, v3 = (cards.read(str(exports / "dcgan_fashion_mnist" / str(version))) for version in (2, 3))
+    assert v3["version"] == 3 and {key: value for key, value in v3["training"].items() if key != "reexported"} == \
+        v2["training"]
+    reexport = v3["training"]["reexported"]
+    assert reexport["from_version"] == 2 and reexport["command"].startswith("zoo-ship ")
+    assert "--reexport=dcgan_fashion_mnist" in reexport["command"].split()
+    assert v3["metrics"] == pytest.approx(v2["metrics"], rel=1e-9) and v3["evaluation"]["command"] == v2["evaluation"]["command"]
+    seeds = tf.constant([3, 4], tf.int64)
+    images = [tf.saved_model.load(str(exports / "dcgan_fashion_mnist" / str(version))).signatures["serving_default"](
+        seed=seeds)["images"].numpy() for version in (2, 3)]
+    np.testing.assert_array_equal(images[0], images[1])
+    assert "Re-exported from version 2 on " in open(cards.card_path(str(exports / "dcgan_fashion_mnist" / "3"),
+                                                                   markdown=True)).read()
     reproduced = helpers.run_binary("reproduce", str(exports / "dcgan_fashion_mnist" / "1"), f"--exports={exports}",
                                     "--tolerance=0.001", f"--workdir={tmp_path / 'scratch'}")
     assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
@@ -213,6 +232,10 @@ def test_ship_and_reproduce_refuse_bad_input_in_one_line(tiny_fashion_mnist, tmp
     helpers.assert_one_line_error(helpers.run_binary("ship"), "--config is required")
     helpers.assert_one_line_error(helpers.run_binary("ship", "--config=dcgan_fashion_mnist", "--train_steps=0"),
                                   "--train_steps must be a positive integer, got 0")
+    helpers.assert_one_line_error(helpers.run_binary("ship", "--reexport=dcgan_fashion_mnist", "--train_steps=3"),
+                                  "--reexport ships the weights a card describes")
+    helpers.assert_one_line_error(helpers.run_binary("ship", "--reexport=nothing_shipped", f"--exports={tmp_path}"),
+                                  "no shipped version with a model card under")
     helpers.assert_one_line_error(helpers.run_binary("reproduce"), "usage: zoo-reproduce <shipped model name")
     helpers.assert_one_line_error(helpers.run_binary("reproduce", "nothing_shipped", f"--exports={tmp_path}"),
                                   "no shipped version with a model card under")

@@ -147,10 +147,6 @@ def build_card(config_name, config, overrides, eval_flags, record, trained, info
     name = config.export_name
     steps, seconds = record["steps"], record["seconds"]
     interface = contract.from_export(trained)
-    # Cards describe the repository's shipped tree: its path from the repository root, whatever the export root.
-    evaluation_command = ["zoo-eval", f"--export=exports/{name}", *eval_flags]
-    protocol = [f"{evaluation['split']} split of {evaluation['dataset']}"]
-    protocol += [part for _, kind in kinds.declared(interface) for part in kind.protocol(evaluation)]
     train = data.load_for(config, "train")
     factory = registry.get(config.model)
     metrics = cards.metrics_of(evaluation)
@@ -170,14 +166,51 @@ def build_card(config_name, config, overrides, eval_flags, record, trained, info
                      "reproduce": shlex.join(reproduce_command(config_name, steps, overrides)),
                      "stop": _stop(record["invocations"][-1]), "machine": machine(),
                      "date": time.strftime("%Y-%m-%d")},
-        "evaluation": {"command": shlex.join(evaluation_command), "split": evaluation["split"],
-                       "protocol": "; ".join(protocol), "seconds": evaluation.get("seconds")},
+        "evaluation": _evaluation_section(name, eval_flags, evaluation, interface),
         "metrics": metrics,
         "signatures": cards.signature_table(trained),
         "intended_use": kinds.declared(interface)[0][1].intended_use,
         "limitations": _limitations(config, train.spec, interface, steps, seconds, evaluation["split"], name, metrics,
                                     export_root),
     }
+    card["headline"] = cards.headline(metrics)
+    return card
+
+
+def _evaluation_section(name, eval_flags, evaluation, interface):
+    # Cards describe the repository's shipped tree: its path from the repository root, whatever the export root.
+    evaluation_command = ["zoo-eval", f"--export=exports/{name}", *eval_flags]
+    protocol = [f"{evaluation['split']} split of {evaluation['dataset']}"]
+    protocol += [part for _, kind in kinds.declared(interface) for part in kind.protocol(evaluation)]
+    return {"command": shlex.join(evaluation_command), "split": evaluation["split"], "protocol": "; ".join(protocol),
+            "seconds": evaluation.get("seconds")}
+
+
+def card_eval_flags(card):
+    """The zoo-eval flags a card's evaluation command passed besides --export."""
+    return [word for word in shlex.split(card["evaluation"]["command"])[1:] if not word.startswith("--export=")]
+
+
+def reexport_card(source_card, config, trained, evaluation, eval_flags, export_root, command):
+    """The card of `trained`, a re-export (zoo.train.reexport) of the version `source_card`
+    describes: its training facts as they were, the numbers zoo-eval measured on the new version,
+    its signatures, and what re-exported it."""
+    card = json.loads(json.dumps(source_card))
+    name, training = card["name"], card["training"]
+    interface = contract.from_export(trained)
+    metrics = cards.metrics_of(evaluation)
+    train = data.load_for(config, "train")
+    card.update(
+        schema=cards.SCHEMA,
+        version=(export.latest_version(os.path.join(export_root, name)) or 0) + 1,
+        evaluation=_evaluation_section(name, eval_flags, evaluation, interface),
+        metrics=metrics,
+        signatures=cards.signature_table(trained),
+        intended_use=kinds.declared(interface)[0][1].intended_use,
+        limitations=_limitations(config, train.spec, interface, training["steps"], training["wall_seconds"],
+                                 evaluation["split"], name, metrics, export_root))
+    training["reexported"] = {"from_version": source_card["version"], "command": command,
+                              "date": time.strftime("%Y-%m-%d"), "machine": machine()}
     card["headline"] = cards.headline(metrics)
     return card
 

@@ -43,6 +43,9 @@ ADDED_SERVING_OPS = frozenset({
     # enable_op_determinism(): TensorFlow composes it from these instead of
     # SparseSoftmaxCrossEntropyWithLogits, whose kernel is not deterministic.
     'BroadcastTo', 'LogSoftmax', 'Select',
+    # DPM-Solver++(2M) in the diffusion sampler: the rows on their first or last step take the
+    # first-order update (tf.logical_not of the second-order mask).
+    'LogicalNot',
 })
 # Everywhere outside the saver's two functions.
 SERVING_OPS = SHIPPED_SERVING_OPS | ADDED_SERVING_OPS

@@ -146,7 +146,13 @@ def render_markdown(card):
               f"Shipped by: `{training['command']}`"
               + (f", which trained with `{'`, then `'.join(runs)}`" if runs else "")
               + f" (the run stopped at step {training['steps']:,}; the command above trains exactly that many steps "
-              f"on any machine). `zoo-reproduce {card['name']}` runs both and compares.", "",
+              f"on any machine). `zoo-reproduce {card['name']}` runs both and compares.", ""]
+    reexported = training.get("reexported")
+    if reexported:
+        lines += [f"Re-exported from version {reexported['from_version']} on {reexported['date']} "
+                  f"(`{reexported['command']}`): the same weights, served by that day's signatures; "
+                  "the numbers above were measured on this version.", ""]
+    lines += [
               "## Signatures", "", "| signature | inputs | outputs |", "|---|---|---|"]
     for key, table in card["signatures"].items():
         def describe(tensors):
