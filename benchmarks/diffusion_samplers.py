@@ -14,7 +14,8 @@ count, after a warm-up call, in this process.
 
 The chosen default is the fewest steps (either sampler) whose FID is within --within (5%) of DDIM
 at --reference_steps (50): what serving_default should run. Stages already in the result file are
-skipped, so an interrupted run resumes. Results: benchmarks/results/diffusion_samplers_<name>.json.
+skipped, so an interrupted run resumes. Results: benchmarks/results/sampler_steps_<name>.json
+(benchmarks/make_table.py renders them into docs/benchmarks.md).
 """
 
 import json
@@ -34,7 +35,7 @@ flags.DEFINE_integer("reference_examples", 10000, "Test-split images compared wi
 flags.DEFINE_integer("reference_steps", 50, "DDIM's step count the others are held to.")
 flags.DEFINE_float("within", 0.05, "Relative FID margin for the chosen default.")
 flags.DEFINE_string("data_dir", None, "Dataset files (default: the installed Fashion-MNIST).")
-flags.DEFINE_string("out", None, "JSON path (default: benchmarks/results/diffusion_samplers_<name>.json).")
+flags.DEFINE_string("out", None, "JSON path (default: benchmarks/results/sampler_steps_<name>.json).")
 FLAGS = flags.FLAGS
 
 ORDER = "order"
@@ -98,11 +99,13 @@ def main(argv):
     orders = [int(o) for o in FLAGS.orders] if FLAGS.orders else list(range(int(parameters[ORDER].low),
                                                                             int(parameters[ORDER].high) + 1))
     out = FLAGS.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                    f"diffusion_samplers_{name}.json")
+                                    f"sampler_steps_{name}.json")
     results = json.load(open(out)) if os.path.exists(out) else {}
     if results.get("export") not in (None, os.path.abspath(version_dir)):
         raise app.UsageError(f"{out} holds rows of {results['export']}: pass another --out")
-    results.update(export=os.path.abspath(version_dir), name=name, machine=common.machine(),
+    command = ["python", "benchmarks/diffusion_samplers.py", f"--export={FLAGS.export}",
+               f"--steps={','.join(FLAGS.steps)}", f"--num_samples={FLAGS.num_samples}"]
+    results.update(export=os.path.abspath(version_dir), name=name, machine=common.machine(), command=" ".join(command),
                    num_samples=FLAGS.num_samples, reference_examples=FLAGS.reference_examples, split="test",
                    feature_network="zoo's shipped Fashion-MNIST classifier", rows=results.get("rows", []))
     done = {(row["order"], row["steps"]) for row in results["rows"]}

@@ -348,6 +348,62 @@ def pixelcnn_sampling_table(result):
     return lines
 
 
+def sampler_steps_table(result):
+    """benchmarks/diffusion_samplers.py: FID and seconds per 64 images per sampler and step count."""
+    rows = {(row["order"], row["steps"]): row for row in result["rows"]}
+    samplers = sorted({(row["order"], row["sampler"]) for row in result["rows"]})
+    conditional = any("label_accuracy" in row for row in result["rows"])
+    header = ["steps"] + [f"{name} FID" for _, name in samplers] + [f"{name} s / 64" for _, name in samplers]
+    if conditional:
+        header += [f"{name} label accuracy" for _, name in samplers]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    choice = result.get("choice", {})
+    for steps in sorted({row["steps"] for row in result["rows"]}):
+        cells = [str(steps)]
+        for key in ("fid", "seconds_per_64") + (("label_accuracy",) if conditional else ()):
+            for order, _ in samplers:
+                row = rows.get((order, steps))
+                value = "" if row is None or key not in row else (f"{row[key]:.2f}" if key != "label_accuracy"
+                                                                  else f"{row[key]:.3f}")
+                if row is not None and key == "fid" and (order, steps) == (choice.get("order"), choice.get("steps")):
+                    value = f"**{value}**"
+                cells.append(value)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"`{result['command']}`: {result['num_samples']:,} samples per row (the same seeds in every row) vs "
+              f"the {result['split']} split's first {result['reference_examples']:,} images, {result['feature_network']}; "
+              "seconds are one `sample` call of 64 images after a warm-up; "
+              f"{result['machine']}, {result['rows'][-1]['date']}, sharing the cores with a training: the ratios "
+              "within the table are the result."]
+    if choice:
+        lines += ["", f"Chosen default ({choice['rule']}, within {100 * choice['within']:g}%): **{choice['sampler']} at "
+                  f"{choice['steps']} steps**, FID {choice['fid']:.2f} against {choice['reference_fid']:.2f}."]
+    return lines
+
+
+def serving_concurrency_table(result):
+    """benchmarks/serving_concurrency.py: one-image clients through batching against direct batch calls."""
+    lines = ["| export | direct batch images/s | batched: images/s | batched / direct | batched p50 / p99 ms | "
+             "unbatched: images/s | unbatched / direct | unbatched p50 / p99 ms |", "|---|---|---|---|---|---|---|---|"]
+    for name, record in result["models"].items():
+        direct, batched, unbatched = record["direct"], record["batched"], record["unbatched"]
+        lines.append(f"| {name} | {direct['images_per_s']:.1f} | {batched['images_per_s']:.1f} | "
+                     f"**{100 * batched['fraction_of_direct']:.0f}%** | {batched['p50_ms']:.0f} / {batched['p99_ms']:.0f} | "
+                     f"{unbatched['images_per_s']:.1f} | {100 * unbatched['fraction_of_direct']:.0f}% | "
+                     f"{unbatched['p50_ms']:.0f} / {unbatched['p99_ms']:.0f} |")
+    options = result["batching"]
+    load = result.get("load_average_1m", {})
+    lines += ["", f"`{result['command']}`: {result['clients']} client threads each sending one-image gRPC requests "
+              f"back to back ({result['requests_per_client']} each per round, {result['rounds']} interleaved rounds) to "
+              "`python -m zoo.serving.local_server --enable_batching` in a second process (batching parameters "
+              f"max_batch_size {options['max_batch_size']}, batch_timeout_micros {options['batch_timeout_micros']}, "
+              f"{options['num_batch_threads']} batch threads: the file zoo-export writes), against direct calls of "
+              f"{result['direct_batch']} images through the same session loader in the benchmark's process; unbatched: "
+              f"the same server without --enable_batching. {result['machine']}, {result['date']}"
+              + (f", 1-minute load average {load['start']:.1f} to {load['end']:.1f}" if load.get("end") is not None else "")
+              + "."]
+    return lines
+
+
 def throughput_table(result):
     lines = ["| variant | images/s (median) | ratio to zoo trainer |", "|---|---|---|"]
     for row in result["rows"]:
@@ -458,7 +514,7 @@ def main(argv=None):
     for result in load("ema_batch_norm_*.json"):
         lines += [f"### Batch-norm statistics of the generator EMA ({result['name'].replace('ema_batch_norm_', '')})", ""]
         lines += ema_batch_norm_table(result) + [""]
-    for result in load("diffusion_*.json"):
+    for result in load("diffusion_*.json"):  # benchmarks/diffusion.py's (not sampler_steps_*.json)
         lines += [f"### Diffusion against GANs on a 2-core CPU ({result['config']})", ""] + diffusion_tables(result) + [""]
     if translation:
         lines += [f"### Image-to-image at a {translation[0]['budget_minutes']:g}-minute CPU budget", ""]
@@ -482,12 +538,19 @@ def main(argv=None):
     if os.path.exists(pixelcnn_sampling_path):
         lines += ["### PixelCNN sampling speed (per-layer caches)", ""]
         lines += pixelcnn_sampling_table(json.load(open(pixelcnn_sampling_path))) + [""]
+    for result in load("sampler_steps_*.json"):
+        lines += [f"### Few-step diffusion sampling: DDIM against DPM-Solver++(2M) ({result['name']})", ""]
+        lines += sampler_steps_table(result) + [""]
     throughput_path = os.path.join(results, "train_throughput.json")
     if os.path.exists(throughput_path):
         lines += ["### Training throughput", ""] + throughput_table(json.load(open(throughput_path)))
     serving_path = os.path.join(results, "serving_latency.json")
     if os.path.exists(serving_path):
         lines += ["", "### Serving latency", ""] + serving_table(json.load(open(serving_path)))
+    concurrency_path = os.path.join(results, "serving_concurrency.json")
+    if os.path.exists(concurrency_path):
+        lines += ["", "### Serving under concurrency: request batching in the stand-in server", ""]
+        lines += serving_concurrency_table(json.load(open(concurrency_path)))
     playground_path = os.path.join(results, "playground.json")
     if os.path.exists(playground_path):
         lines += ["", "### Playground: time to the first image and latency per kind of export (zoo-play)", ""]

@@ -22,7 +22,6 @@ Results: benchmarks/results/serving_concurrency.json.
 
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -33,6 +32,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import common  # noqa: E402  (benchmarks/common.py: the machine line)
 import numpy as np  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
@@ -176,7 +176,11 @@ def main(argv):
         parameters = None
     options = batching.options_for(root, parameters)
     direct_models = local_models.LocalModels(root, preload=True)
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {os.cpu_count()} cores",
+    command = ["python", "benchmarks/serving_concurrency.py", f"--exports={','.join(FLAGS.exports)}",
+               f"--clients={FLAGS.clients}", f"--requests={FLAGS.requests}", f"--direct_batch={FLAGS.direct_batch}",
+               f"--rounds={FLAGS.rounds}"]
+    results = {"date": time.strftime("%Y-%m-%d"), "machine": common.machine(), "command": " ".join(command),
+               "load_average_1m": {"start": os.getloadavg()[0]},
                "clients": FLAGS.clients, "requests_per_client": FLAGS.requests, "direct_batch": FLAGS.direct_batch,
                "rounds": FLAGS.rounds, "signature": FLAGS.signature, "batching": options._asdict(),
                "batching_file": parameters, "models": {}}
@@ -215,6 +219,7 @@ def main(argv):
         for server in locals().get("servers", {}).values():
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
+    results["load_average_1m"]["end"] = os.getloadavg()[0]
     os.makedirs(os.path.dirname(FLAGS.out), exist_ok=True)
     with open(FLAGS.out, "w") as f:
         json.dump(results, f, indent=1)
