@@ -371,9 +371,9 @@ def sampler_steps_table(result):
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"`{result['command']}`: {result['num_samples']:,} samples per row (the same seeds in every row) vs "
               f"the {result['split']} split's first {result['reference_examples']:,} images, {result['feature_network']}; "
-              "seconds are one `sample` call of 64 images after a warm-up; "
-              f"{result['machine']}, {result['rows'][-1]['date']}, sharing the cores with a training: the ratios "
-              "within the table are the result."]
+              + (result["timing"] + "; " if result.get("timing") else "seconds are one `sample` call of 64 images after a warm-up; ")
+              + f"{result['machine']}, {result['rows'][-1]['date']}"
+              + (f" ({result['note']})" if result.get("note") else "") + "."]
     if choice:
         lines += ["", f"Chosen default ({choice['rule']}, within {100 * choice['within']:g}%): **{choice['sampler']} at "
                   f"{choice['steps']} steps**, FID {choice['fid']:.2f} against {choice['reference_fid']:.2f}."]
