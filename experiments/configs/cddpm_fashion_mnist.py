@@ -14,6 +14,12 @@ def get_config(smoke=False):
     config.export_name = "cddpm_fashion_mnist"
     config.model_config.class_conditional = True
     config.model_config.guidance = 2.0  # The export's default guidance (1: the conditional model alone).
+    if not smoke:
+        # serving_default's sampler: the fewest steps whose FID is within 5% of DDIM at 50 steps
+        # (docs/benchmarks.md, "Few-step diffusion sampling", benchmarks/diffusion_samplers.py on the
+        # shipped weights): DPM-Solver++(2M) at 15 steps, FID 6.53 against 6.49, a third of the time.
+        config.model_config.sample_steps = 15
+        config.model_config.solver_order = 2
     return config
 
 

@@ -1,6 +1,6 @@
 """The ops zoo's own exports use: what zoo.export.trust lets an export it did not write run.
 
-Derived from every shipped export under exports/ (14 versions when written) with
+Derived from every shipped export under exports/ (15 versions when written) with
 
     python -m zoo.export.trust exports
 
@@ -18,16 +18,16 @@ SHIPPED_SERVING_OPS = frozenset({
     'BitwiseXor', 'Cast', 'ConcatV2', 'Const', 'Conv2D', 'Conv2DBackpropInput', 'Cos', 'Cumsum', 'DecodeRaw',
     'Einsum', 'EnsureShape', 'Equal', 'Exp', 'Expm1', 'Fill', 'FloorDiv', 'GatherV2', 'Greater',
     'GreaterEqual', 'Identity', 'IdentityN', 'If', 'IsFinite', 'LeakyRelu', 'LeftShift', 'Less', 'LessEqual',
-    'Log', 'LogicalAnd', 'LogicalOr', 'MatMul', 'MatrixBandPart', 'Max', 'Maximum', 'Mean', 'Minimum', 'Mul',
-    'Neg', 'NoOp', 'OneHot', 'Pack', 'Pad', 'Placeholder', 'Pow', 'Prod', 'Range', 'ReadVariableOp',
-    'RealDiv', 'ReduceJoin', 'Relu', 'Reshape', 'ResizeNearestNeighbor', 'RightShift', 'Round', 'Rsqrt',
-    'SelectV2', 'Shape', 'Sigmoid', 'Sin', 'Softmax', 'Softplus', 'SparseSoftmaxCrossEntropyWithLogits',
-    'Split', 'Sqrt', 'Square', 'SquaredDifference', 'Squeeze', 'StatefulPartitionedCall', 'StatelessIf',
-    'StatelessRandomGetKeyCounter', 'StatelessRandomNormalV2', 'StatelessRandomUniformIntV2',
-    'StatelessRandomUniformV2', 'StatelessWhile', 'StopGradient', 'StridedSlice', 'StringJoin',
-    'StringLength', 'Sub', 'Sum', 'Tanh', 'TensorListFromTensor', 'TensorListGetItem', 'TensorListReserve',
-    'TensorListSetItem', 'TensorListStack', 'TensorScatterUpdate', 'TopKV2', 'Transpose', 'Unpack',
-    'VarHandleOp', 'Where', 'While', 'ZerosLike',
+    'Log', 'LogicalAnd', 'LogicalNot', 'LogicalOr', 'MatMul', 'MatrixBandPart', 'Max', 'Maximum', 'Mean',
+    'Minimum', 'Mul', 'Neg', 'NoOp', 'OneHot', 'Pack', 'Pad', 'Placeholder', 'Pow', 'Prod', 'Range',
+    'ReadVariableOp', 'RealDiv', 'ReduceJoin', 'Relu', 'Reshape', 'ResizeNearestNeighbor', 'RightShift',
+    'Round', 'Rsqrt', 'SelectV2', 'Shape', 'Sigmoid', 'Sin', 'Softmax', 'Softplus',
+    'SparseSoftmaxCrossEntropyWithLogits', 'Split', 'Sqrt', 'Square', 'SquaredDifference', 'Squeeze',
+    'StatefulPartitionedCall', 'StatelessIf', 'StatelessRandomGetKeyCounter', 'StatelessRandomNormalV2',
+    'StatelessRandomUniformIntV2', 'StatelessRandomUniformV2', 'StatelessWhile', 'StopGradient',
+    'StridedSlice', 'StringJoin', 'StringLength', 'Sub', 'Sum', 'Tanh', 'TensorListFromTensor',
+    'TensorListGetItem', 'TensorListReserve', 'TensorListSetItem', 'TensorListStack', 'TensorScatterUpdate',
+    'TopKV2', 'Transpose', 'Unpack', 'VarHandleOp', 'Where', 'While', 'ZerosLike',
 })
 SAVE_OPS = frozenset({
     'Const', 'DisableCopyOnRead', 'Identity', 'MergeV2Checkpoints', 'NoOp', 'Pack', 'ReadVariableOp',
@@ -43,9 +43,6 @@ ADDED_SERVING_OPS = frozenset({
     # enable_op_determinism(): TensorFlow composes it from these instead of
     # SparseSoftmaxCrossEntropyWithLogits, whose kernel is not deterministic.
     'BroadcastTo', 'LogSoftmax', 'Select',
-    # DPM-Solver++(2M) in the diffusion sampler: the rows on their first or last step take the
-    # first-order update (tf.logical_not of the second-order mask).
-    'LogicalNot',
 })
 # Everywhere outside the saver's two functions.
 SERVING_OPS = SHIPPED_SERVING_OPS | ADDED_SERVING_OPS
