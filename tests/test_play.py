@@ -234,7 +234,7 @@ def test_text_streams_to_what_one_call_returns_and_scores_in_bits_per_byte(playg
 
 def test_diffusion_values_compare_side_by_side(playground):
     _, _, client, _ = playground
-    gallery = client.predict(0, 5, 0.0, 1, "steps", api_name="/ddpm_fashion_mnist__sample__compare")
+    gallery = client.predict(0, 5, 0.0, 1, 1, "steps", api_name="/ddpm_fashion_mnist__sample__compare")  # seed, steps, eta, order, count
     assert [item["caption"].split(" ")[0] for item in gallery] == [f"steps={value}" for value in
                                                                    (1, 2, 5, 10, 20, 50, 100, 250)]
 
