@@ -144,7 +144,7 @@ class BatchingModels:
         if size > self.options.max_batch_size:
             raise invalid_argument(f"Task size {size} is larger than maximum input batch size {self.options.max_batch_size}")
         task = _Task(feed, size)
-        key = (name, version, signature_name, tuple(sorted(fetch.items())), id(session))
+        key = (name, version, signature_name, tuple(sorted(fetch.items())))  # TF Serving: one queue per signature
         with self._lock:
             batches = self._queues.setdefault(key, collections.deque())
             if not batches or batches[-1].rows + size > self.options.max_batch_size:
