@@ -6,6 +6,7 @@ the TF Serving files beside the exports (models.config, batching_parameters.txt)
     zoo-export --name=dcgan_fashion_mnist --label=stable=2    # move a label; no export
     zoo-export --name=dcgan_fashion_mnist --version_policy=latest:2
     zoo-export --from_export=exports/cddpm_fashion_mnist/1 --export_dir=/tmp/new   # re-export with today's code
+    zoo-export --from_export=exports/ddpm_fashion_mnist --set=model_config.sample_steps=20 --export_dir=/tmp/new
 
 --label=NAME labels the version this run exports; --label=NAME=V points NAME at existing version V
 (TF Serving only accepts labels on versions it serves: a labelled model is served at its labelled
@@ -17,7 +18,8 @@ of zoo: a faster sampler, a new signature) without its workdir: the model is reb
 --config (default: the config named like the export, else the model's default for its dataset)
 at the data shape the export records, its variables are restored as `zoo-train --init_from`
 restores them (zoo.train.transfer; a variable that does not fit is refused), and the new version
-records the source's step and evaluation. Every signature both versions have is then called on
+records the source's step and evaluation; --from_export may name a model directory (its newest
+version), and --set overrides the config for the rebuilt model. Every signature both versions have is then called on
 the same example rows in both and the command prints whether their outputs agree.
 """
 
@@ -40,6 +42,9 @@ flags.DEFINE_string("from_export", None, "An export version directory to re-expo
                     "--workdir).", flag_values=FLAGS)
 flags.DEFINE_string("config", None, "With --from_export: the config (name or path) the export was trained with "
                     "(default: the config named like the export, else the model's default).", flag_values=FLAGS)
+flags.DEFINE_multi_string("set", [], "With --from_export: config overrides (key=value) for the rebuilt model, "
+                          "e.g. the settings it was trained with or a new default sampler; a setting that changes "
+                          "the weights' shapes is refused.", flag_values=FLAGS)
 flags.DEFINE_string("checkpoint", "latest", "latest, best (kept when training evaluated), or a checkpoint path.",
                     flag_values=FLAGS)
 flags.DEFINE_multi_string("label", [], "Version label for models.config: NAME (the exported version) or NAME=VERSION.",
@@ -77,7 +82,11 @@ def _reexport(source):
     """Re-exports `source` (zoo.train.reexport) and prints how its signatures compare; (name, path)."""
     from zoo.train import reexport
 
-    path = reexport.reexport(source, FLAGS.export_dir, FLAGS.name, FLAGS.config, version=FLAGS.version,
+    from zoo import export
+
+    if not os.path.isfile(os.path.join(source, "saved_model.pb")) and export.latest_version(source) is not None:
+        source = os.path.join(source, str(export.latest_version(source)))  # A model dir: its newest version.
+    path = reexport.reexport(source, FLAGS.export_dir, FLAGS.name, FLAGS.config, FLAGS.set, version=FLAGS.version,
                              log=lambda line: print(line, flush=True))
     for signature, line in reexport.compare(source, path).items():
         print(f"  {signature}: {line}", flush=True)
@@ -93,8 +102,9 @@ def main(argv):
     changes_config = FLAGS.label or FLAGS.unlabel or FLAGS.version_policy
     if FLAGS.from_export and FLAGS.workdir:
         raise UserError("--from_export and --workdir both name what to export: pass one")
-    if FLAGS.config and not FLAGS.from_export:
-        raise UserError("--config is read with --from_export only (a workdir records its own config)")
+    if (FLAGS.config or FLAGS.set) and not FLAGS.from_export:
+        raise UserError(f"--{'config' if FLAGS.config else 'set'} is read with --from_export only "
+                        "(a workdir records its own config)")
     if not FLAGS.workdir and not FLAGS.from_export:
         if not changes_config:
             raise UserError("--workdir is required: the training workdir to export from (or pass --name with "

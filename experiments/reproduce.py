@@ -7,7 +7,8 @@ metrics with the card's.
 The argument is a shipped model's name (its newest version with a card under --exports), a model
 directory or a version directory. Runs the card's step-bounded `training.reproduce` zoo-train
 command (in the workdir it names, or --workdir; a rerun resumes it, or reuses its export when it is
-complete), then the card's zoo-eval command on the new export, and prints one row per metric: the
+complete), re-exports it as the card's version was when a `zoo-ship --reexport --set=...` changed
+what it serves (the card's zoo-export command), then the card's zoo-eval command on the new export, and prints one row per metric: the
 card's value, the reproduced one and their relative difference. Exits 1 when a metric differs by
 more than --tolerance (relative).
 
@@ -43,10 +44,14 @@ def main(argv):
     from zoo.export import cards
 
     _, card = ship.shipped_card(argv[1], FLAGS.exports)
-    training, evaluation, workdir = ship.reproduction(card, FLAGS.workdir)
+    training, reexport, evaluation, workdir = ship.reproduction(card, FLAGS.workdir)
     export_dir = next(word.split("=", 1)[1] for word in training if word.startswith("--export_dir="))
     if export.latest_version(os.path.join(export_dir, card["name"])) is None:
         run_zoo_command("zoo-reproduce", training)
+    if reexport:  # Served the way the card's version is (a re-export's overrides, e.g. its default sampler).
+        reexport_dir = next(word.split("=", 1)[1] for word in reexport if word.startswith("--export_dir="))
+        if export.latest_version(os.path.join(reexport_dir, card["name"])) is None:
+            run_zoo_command("zoo-reproduce", reexport)
     out = os.path.join(workdir, "eval.json")
     run_zoo_command("zoo-reproduce", [*evaluation, f"--out={out}"])
     with open(out) as f:

@@ -19,7 +19,12 @@ reshipping adds the next version (--replace removes the older shipped versions o
 --reexport ships a shipped version's weights again through today's code (a new sampler, signature
 or declared evaluation) without retraining: zoo.train.reexport rebuilds it from its card's config
 and overrides, zoo-eval measures the new version with the card's evaluation flags (or --eval_flag),
-and its card keeps the training facts and says what re-exported it.
+and its card keeps the training facts and says what re-exported it. --set with --reexport changes
+what the export serves without touching the weights (a resumed run trained with its old default
+sampler, re-exported with today's); the card records those overrides, and zoo-reproduce applies
+them to the retrained weights before it measures them.
+
+    zoo-ship --reexport=ddpm_fashion_mnist --set=model_config.sample_steps=10 --set=model_config.solver_order=2
 """
 
 import json
@@ -54,13 +59,16 @@ def _reexport():
     from zoo import ship
     from zoo.train import reexport
 
-    if FLAGS.config or FLAGS.train_steps or FLAGS.max_train_seconds or FLAGS.set:
-        raise UserError("--reexport ships the weights a card describes: --config, --train_steps, --max_train_seconds "
-                        "and --set come from that card")
+    if FLAGS.config or FLAGS.train_steps or FLAGS.max_train_seconds:
+        raise UserError("--reexport ships the weights a card describes: --config, --train_steps and "
+                        "--max_train_seconds come from that card (--set changes what the export serves, not the weights)")
     source, card = ship.shipped_card(FLAGS.reexport, FLAGS.exports)
     staging = os.path.join(FLAGS.root, "reexport", card["name"])
     shutil.rmtree(staging, ignore_errors=True)
-    overrides = card["training"].get("overrides", [])
+    # The training's overrides, then what earlier re-exports and this one change in the export (a
+    # default sampler, step count or guidance): a setting that changes the weights' shapes is refused.
+    changes = [*card["training"].get("reexported", {}).get("overrides", []), *FLAGS.set]
+    overrides = [*card["training"].get("overrides", []), *changes]
     trained = reexport.reexport(source, staging, card["name"], card["config"], overrides, version=1,
                                 log=lambda line: print(line, flush=True))
     for signature, line in reexport.compare(source, trained).items():
@@ -72,7 +80,7 @@ def _reexport():
         evaluation = json.load(f)
     config = config_lib.apply_overrides(config_lib.load(card["config"]), overrides)
     command = shlex.join(["zoo-ship", *flags_text(FLAGS).splitlines()])
-    new_card = ship.reexport_card(card, config, trained, evaluation, eval_flags, FLAGS.exports, command)
+    new_card = ship.reexport_card(card, config, trained, evaluation, eval_flags, FLAGS.exports, command, changes)
     final = ship.publish(trained, FLAGS.exports, new_card, FLAGS.replace)
     print(f"shipped {final}: {new_card['headline']} (re-exported from version {card['version']}: "
           f"{card['headline']}; {new_card['size_bytes'] / 1e6:.1f} MB)", flush=True)

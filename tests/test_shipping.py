@@ -143,10 +143,27 @@ def test_reproduce_compares_within_a_relative_tolerance(tmp_path):
         assert ship.shipped_card(target, str(exports)) == (os.path.join(str(exports), "dcgan_x", "1"), _card(tmp_path))
     with pytest.raises(UserError, match="no shipped version with a model card under .*; shipped models in .*: dcgan_x"):
         ship.shipped_card("other", str(exports))
-    training, evaluation, workdir = ship.reproduction(_card(tmp_path), str(tmp_path / "scratch"))
+    training, reexport, evaluation, workdir = ship.reproduction(_card(tmp_path), str(tmp_path / "scratch"))
     assert training[-2:] == [f"--workdir={tmp_path / 'scratch'}", f"--export_dir={tmp_path / 'scratch'}/exports"]
-    assert evaluation == ["zoo-eval", f"--export={tmp_path / 'scratch'}/exports/dcgan_x"]
+    assert reexport is None and evaluation == ["zoo-eval", f"--export={tmp_path / 'scratch'}/exports/dcgan_x"]
     assert workdir == str(tmp_path / "scratch")
+    # A version re-exported with overrides is reproduced by retraining, then re-exporting with the
+    # training's overrides and the re-export's (in that order: the later wins), then evaluating that.
+    card = _card(tmp_path)
+    card["training"].update(overrides=["model_config.width=8"], reexported={
+        "from_version": 1, "command": "zoo-ship --reexport=dcgan_x --set=model_config.sample_steps=10",
+        "date": "2026-12-07", "machine": "here", "overrides": ["model_config.sample_steps=10"]})
+    training, reexport, evaluation, _ = ship.reproduction(card, str(tmp_path / "scratch"))
+    assert reexport == ["zoo-export", f"--from_export={tmp_path / 'scratch'}/exports/dcgan_x",
+                        "--config=dcgan_fashion_mnist", "--set=model_config.width=8",
+                        "--set=model_config.sample_steps=10", f"--export_dir={tmp_path / 'scratch'}/reexported"]
+    assert evaluation == ["zoo-eval", f"--export={tmp_path / 'scratch'}/reexported/dcgan_x"]
+    markdown = cards.render_markdown(card)
+    assert ("--export_dir=r/exports\nzoo-export --from_export=r/exports/dcgan_x --config=dcgan_fashion_mnist "
+            "--set=model_config.width=8 --set=model_config.sample_steps=10 --export_dir=r/reexported\n"
+            "zoo-eval --export=r/reexported/dcgan_x\n") in markdown
+    assert "served by that day's signatures with `model_config.sample_steps=10`;" in markdown
+    assert "`zoo-reproduce dcgan_x` runs them and compares." in markdown
 
 
 def test_setup_cfg_installs_every_command():
@@ -221,9 +238,23 @@ def test_ship_reads_the_run_record_then_reproduce_retrains_and_compares(tiny_fas
     np.testing.assert_array_equal(images[0], images[1])
     assert "Re-exported from version 2 on " in open(cards.card_path(str(exports / "dcgan_fashion_mnist" / "3"),
                                                                    markdown=True)).read()
-    reproduced = helpers.run_binary("reproduce", str(exports / "dcgan_fashion_mnist" / "1"), f"--exports={exports}",
+    # A re-export may change what the export serves (here a setting that leaves the images alone) but
+    # not the weights' shapes; its card records the overrides, and reproducing it re-exports with them.
+    changed = helpers.run_binary("ship", "--reexport=dcgan_fashion_mnist", "--set=model_config.generator_width=16",
+                                 f"--root={root}", f"--exports={exports}")
+    helpers.assert_one_line_error(changed, "generator")
+    v4 = helpers.run_binary("ship", "--reexport=dcgan_fashion_mnist", "--set=model_config.generator_learning_rate=1e-4",
+                            f"--root={root}", f"--exports={exports}")
+    assert v4.returncode == 0, v4.stdout + v4.stderr
+    v4 = cards.read(str(exports / "dcgan_fashion_mnist" / "4"))
+    assert v4["training"]["reexported"]["overrides"] == ["model_config.generator_learning_rate=1e-4"]
+    assert v4["training"]["overrides"] == v2["training"]["overrides"] and v4["metrics"] == pytest.approx(v2["metrics"])
+    reproduced = helpers.run_binary("reproduce", str(exports / "dcgan_fashion_mnist" / "4"), f"--exports={exports}",
                                     "--tolerance=0.001", f"--workdir={tmp_path / 'scratch'}")
     assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
+    assert "$ zoo-export --from_export=" in reproduced.stdout and "--set=model_config.generator_learning_rate=1e-4" \
+        in reproduced.stdout
+    assert export.latest_version(str(tmp_path / "scratch" / "reexported" / "dcgan_fashion_mnist")) == 1
     assert "dcgan_fashion_mnist: reproduced within 0% (6/6 metrics)" in reproduced.stdout
     assert json.load(open(tmp_path / "scratch" / "reproduce.json"))["name"] == "dcgan_fashion_mnist"
 

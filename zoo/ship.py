@@ -191,10 +191,11 @@ def card_eval_flags(card):
     return [word for word in shlex.split(card["evaluation"]["command"])[1:] if not word.startswith("--export=")]
 
 
-def reexport_card(source_card, config, trained, evaluation, eval_flags, export_root, command):
+def reexport_card(source_card, config, trained, evaluation, eval_flags, export_root, command, overrides=()):
     """The card of `trained`, a re-export (zoo.train.reexport) of the version `source_card`
     describes: its training facts as they were, the numbers zoo-eval measured on the new version,
-    its signatures, and what re-exported it."""
+    its signatures, and what re-exported it (with `overrides`, the config changes the re-exports
+    applied on top of the training's)."""
     card = json.loads(json.dumps(source_card))
     name, training = card["name"], card["training"]
     interface = contract.from_export(trained)
@@ -211,6 +212,8 @@ def reexport_card(source_card, config, trained, evaluation, eval_flags, export_r
                                  evaluation["split"], name, metrics, export_root))
     training["reexported"] = {"from_version": source_card["version"], "command": command,
                               "date": time.strftime("%Y-%m-%d"), "machine": machine()}
+    if overrides:
+        training["reexported"]["overrides"] = list(overrides)
     card["headline"] = cards.headline(metrics)
     return card
 
@@ -271,8 +274,9 @@ def shipped_card(target, exports="exports"):
 
 
 def reproduction(card, workdir=None):
-    """(zoo-train command, zoo-eval command without --out, workdir) that reproduce `card`: its
-    reproduce command, retargeted at `workdir` (and its exports) when given."""
+    """(zoo-train command, zoo-export command or None, zoo-eval command without --out, workdir) that
+    reproduce `card`: its reproduce command, retargeted at `workdir` (and its exports) when given;
+    the zoo-export re-exports the retrained weights with the overrides a re-export shipped them with."""
     training = shlex.split(card["training"]["reproduce"])
     if workdir:
         training = [f"--workdir={workdir}" if word.startswith("--workdir=") else
@@ -282,7 +286,9 @@ def reproduction(card, workdir=None):
     for needed in ("workdir", "export_dir"):
         if needed not in flags:
             raise UserError(f"{card['name']}'s card reproduce command has no --{needed}: {shlex.join(training)}")
-    return training, shlex.split(cards.reproduce_evaluation(card)), flags["workdir"]
+    reexport = cards.reproduce_reexport(card)
+    return (training, shlex.split(reexport) if reexport else None, shlex.split(cards.reproduce_evaluation(card)),
+            flags["workdir"])
 
 
 def compare(card_metrics, metrics, tolerance):

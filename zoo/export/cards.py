@@ -103,11 +103,31 @@ def headline(metrics):
     return kinds.headline(metrics)
 
 
-def reproduce_evaluation(card):
-    """The card's zoo-eval command pointed at the export its reproduce command writes."""
+def _reproduced_exports(card):
+    """Where the card's reproduce command exports (its --export_dir)."""
     words = shlex.split(card["training"]["reproduce"])
-    export_dir = next(word.split("=", 1)[1] for word in words if word.startswith("--export_dir="))
-    return shlex.join(f"--export={export_dir}/{card['name']}" if word.startswith("--export=") else word
+    return next(word.split("=", 1)[1] for word in words if word.startswith("--export_dir="))
+
+
+def reproduce_reexport(card):
+    """The zoo-export command that serves the reproduced weights the way this version does, or None:
+    a version re-exported with config overrides (`zoo-ship --reexport --set=...`, e.g. a new default
+    sampler) is reproduced by retraining, then re-exporting with the training's overrides and those."""
+    changes = card["training"].get("reexported", {}).get("overrides")
+    if not changes:
+        return None
+    exports = _reproduced_exports(card)
+    return shlex.join(["zoo-export", f"--from_export={exports}/{card['name']}", f"--config={card['config']}",
+                       *(f"--set={item}" for item in [*card["training"].get("overrides", []), *changes]),
+                       f"--export_dir={os.path.dirname(exports.rstrip('/'))}/reexported"])
+
+
+def reproduce_evaluation(card):
+    """The card's zoo-eval command pointed at the export its reproduce commands write."""
+    exports = _reproduced_exports(card)
+    if reproduce_reexport(card):
+        exports = f"{os.path.dirname(exports.rstrip('/'))}/reexported"
+    return shlex.join(f"--export={exports}/{card['name']}" if word.startswith("--export=") else word
                       for word in shlex.split(card["evaluation"]["command"]))
 
 
@@ -142,16 +162,20 @@ def render_markdown(card):
     ]
     lines += [f"| {name} | {value:.4g} |" for name, value in sorted(card["metrics"].items())]
     runs = training.get("runs")  # The zoo-train invocations the run's record holds (cards since zoo-ship).
-    lines += ["", "## Reproduce", "", "```sh", training["reproduce"], reproduce_evaluation(card), "```", "",
+    reexport = reproduce_reexport(card)
+    lines += ["", "## Reproduce", "", "```sh", training["reproduce"], *([reexport] if reexport else []),
+              reproduce_evaluation(card), "```", "",
               f"Shipped by: `{training['command']}`"
               + (f", which trained with `{'`, then `'.join(runs)}`" if runs else "")
               + f" (the run stopped at step {training['steps']:,}; the command above trains exactly that many steps "
-              f"on any machine). `zoo-reproduce {card['name']}` runs both and compares.", ""]
+              f"on any machine). `zoo-reproduce {card['name']}` runs {'them' if reexport else 'both'} and compares.", ""]
     reexported = training.get("reexported")
     if reexported:
         lines += [f"Re-exported from version {reexported['from_version']} on {reexported['date']} "
-                  f"(`{reexported['command']}`): the same weights, served by that day's signatures; "
-                  "the numbers above were measured on this version.", ""]
+                  f"(`{reexported['command']}`): the same weights, served by that day's signatures"
+                  + (f" with {', '.join(f'`{item}`' for item in reexported['overrides'])}"
+                     if reexported.get("overrides") else "")
+                  + "; the numbers above were measured on this version.", ""]
     lines += [
               "## Signatures", "", "| signature | inputs | outputs |", "|---|---|---|"]
     for key, table in card["signatures"].items():
