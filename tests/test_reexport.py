@@ -71,6 +71,12 @@ def test_reexport_refusals(model_exports, tmp_path):
     # The full-size config does not fit the smoke-size export: refused naming the variable.
     assert_one_line_error(run_binary("export", f"--from_export={source}", "--config=dcgan_fashion_mnist",
                                      f"--export_dir={tmp_path / 'o'}"), "does not fit")
+    assert_one_line_error(run_binary("export", "--set=model_config.latent_dim=4", "--workdir=runs/x"),
+                          "--set is read with --from_export only")
+    # --set reaches the rebuilt model (here one it does not fit), and a model dir means its newest version.
+    assert_one_line_error(run_binary("export", f"--from_export={os.path.dirname(source)}",
+                                     f"--config={_smoke_config(tmp_path)}", "--set=model_config.generator_width=16",
+                                     f"--export_dir={tmp_path / 'o'}"), "does not fit", "generator")
     assert_one_line_error(run_binary("export", f"--from_export={model_exports['dcgan']}", f"--export_dir={tmp_path / 'o'}"),
                           "records no model and dataset: pass --config")
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").glob("*/[0-9]*"))
