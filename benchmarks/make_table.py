@@ -382,12 +382,19 @@ def sampler_steps_table(result):
 
 def serving_concurrency_table(result):
     """benchmarks/serving_concurrency.py: one-image clients through batching against direct batch calls."""
-    lines = ["| export | direct batch images/s | batched: images/s | batched / direct | batched p50 / p99 ms | "
-             "unbatched: images/s | unbatched / direct | unbatched p50 / p99 ms |", "|---|---|---|---|---|---|---|---|"]
+    clients = result["clients"]
+    lines = [f"| export | direct batch {result['direct_batch']} images/s | ceiling: direct batch {clients} images/s "
+             "(/ direct) | batched: images/s | batched / direct | batched / ceiling | batched p50 / p99 ms | "
+             "unbatched: images/s | unbatched / direct | unbatched p50 / p99 ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, record in result["models"].items():
         direct, batched, unbatched = record["direct"], record["batched"], record["unbatched"]
-        lines.append(f"| {name} | {direct['images_per_s']:.1f} | {batched['images_per_s']:.1f} | "
-                     f"**{100 * batched['fraction_of_direct']:.0f}%** | {batched['p50_ms']:.0f} / {batched['p99_ms']:.0f} | "
+        ceiling = record.get("ceiling")  # Results from before the ceiling was measured have none.
+        lines.append(f"| {name} | {direct['images_per_s']:.1f} | "
+                     + (f"{ceiling['images_per_s']:.1f} ({100 * ceiling['fraction_of_direct']:.0f}%) | " if ceiling else "— | ")
+                     + f"{batched['images_per_s']:.1f} | **{100 * batched['fraction_of_direct']:.0f}%** | "
+                     + (f"{100 * batched['fraction_of_ceiling']:.0f}% | " if ceiling else "— | ")
+                     + f"{batched['p50_ms']:.0f} / {batched['p99_ms']:.0f} | "
                      f"{unbatched['images_per_s']:.1f} | {100 * unbatched['fraction_of_direct']:.0f}% | "
                      f"{unbatched['p50_ms']:.0f} / {unbatched['p99_ms']:.0f} |")
     options = result["batching"]
@@ -397,8 +404,9 @@ def serving_concurrency_table(result):
               "`python -m zoo.serving.local_server --enable_batching` in a second process (batching parameters "
               f"max_batch_size {options['max_batch_size']}, batch_timeout_micros {options['batch_timeout_micros']}, "
               f"{options['num_batch_threads']} batch threads: the file zoo-export writes), against direct calls of "
-              f"{result['direct_batch']} images through the same session loader in the benchmark's process; unbatched: "
-              f"the same server without --enable_batching. {result['machine']}, {result['date']}"
+              f"{result['direct_batch']} images through the same session loader in the benchmark's process; ceiling: "
+              f"direct calls of {clients} images, the largest batch {clients} one-image clients can form (what a server "
+              f"without overhead could reach); unbatched: the same server without --enable_batching. {result['machine']}, {result['date']}"
               + (f", 1-minute load average {load['start']:.1f} to {load['end']:.1f}" if load.get("end") is not None else "")
               + "."]
     return lines

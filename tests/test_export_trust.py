@@ -120,6 +120,15 @@ def test_zoo_eval_init_from_and_the_stand_in_server_refuse_it(tiny_fashion_mnist
         local_server.main([root, "--grpc_port=-1", "--rest_port=-1"])
     assert "op WriteFile" in capsys.readouterr().err
     assert not os.path.exists(target)
+    # A version that appears while the server runs is checked when a request first needs it.
+    later = tmp_path / "later"
+    shutil.copytree(SHIPPED_DCGAN, later / "crafted" / "1")
+    serving = local_models.LocalModels(str(later))
+    assert serving.predict("crafted", {"seed": [0]})[0] == 1
+    shutil.copytree(path, later / "crafted" / "2")
+    with pytest.raises(local_models.StatusError, match="refusing to run .*/2: op WriteFile") as refused:
+        serving.predict("crafted", {"seed": [0, 1]})
+    assert refused.value.code == "FAILED_PRECONDITION" and not os.path.exists(target)
     served = local_models.LocalModels(root, trust_export=True)  # Trusted: served, and it writes.
     served.predict("crafted", {"seed": [0, 1]})
     assert os.path.exists(target)

@@ -85,13 +85,14 @@ class LocalModels:
 
     A version label must point at a served version, or construction fails (TF Serving refuses such
     a config too). So does a served version whose graph holds ops zoo's own exports never use (file
-    access, Python calls: zoo.export.trust), unless `trust_export`.
+    access, Python calls: zoo.export.trust), unless `trust_export`; such a version that appears
+    after the start is refused when a request first needs it (FAILED_PRECONDITION), never loaded.
     """
 
     def __init__(self, export_root, preload=False, trust_export=False):
         if not os.path.isdir(export_root):
             raise UserError(f"export root {export_root!r} is not a directory")
-        self.export_root = export_root
+        self.export_root, self._trust_export = export_root, trust_export
         self._models = _read_config(export_root)
         self._loaded = {}
         self._lock = threading.Lock()
@@ -136,6 +137,10 @@ class LocalModels:
         with self._lock:
             if key not in self._loaded:
                 path = os.path.join(self._models[name].path, str(version))
+                try:  # A version that appeared after the start (TF Serving serves new versions) too.
+                    trust.check(path, self._trust_export)
+                except UserError as error:
+                    raise StatusError("FAILED_PRECONDITION", str(error)) from None
                 graph = tf.Graph()
                 session = tf.compat.v1.Session(graph=graph)
                 with graph.as_default():
