@@ -22,7 +22,8 @@ each worker runs trials it fetches from the chief (the same flags, its own --tun
     zoo-tune ... --directory=/shared/tune --tuner_id=tuner1 --oracle=chief-host:8000
 
 keras-tuner's KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT do the same
-without the flags. Rerunning the chief and the workers continues the search.
+without the flags. Rerunning the chief and the workers continues the search; --max_consecutive_failures
+failed trials in a row stop the chief and every worker, each with one line.
 """
 
 import os
@@ -72,7 +73,8 @@ flags.DEFINE_string("data_dir", None, "Directory with the dataset's files (IDX f
 flags.DEFINE_integer("hyperband_max_epochs", 9, "Hyperband's max_epochs; one of its epochs is "
                      "steps / hyperband_max_epochs training steps.", flag_values=FLAGS)
 flags.DEFINE_integer("hyperband_factor", 3, "Hyperband's reduction factor.", flag_values=FLAGS)
-flags.DEFINE_integer("max_consecutive_failures", 3, "Stop the search after this many failed trials in a row.",
+flags.DEFINE_integer("max_consecutive_failures", 3, "Stop the search after this many failed trials in a row "
+                     "(distributed: the chief and every worker, once each worker's running trial has ended).",
                      flag_values=FLAGS)
 flags.DEFINE_string("tuner_id", None, "Distributed search: chief for the process serving the oracle (it writes the "
                     "table and the export), tuner0, tuner1, ... for workers (they run the trials); needs --oracle. "

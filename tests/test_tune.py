@@ -293,3 +293,96 @@ def test_bad_distributed_flags_are_one_line(tiny_fashion_mnist, tmp_path):
         helpers.assert_one_line_error(tune_binary("--tuner_id=tuner0", f"--oracle=127.0.0.1:{port}"),
                                       "worker tuner0 of the search", f"is in use by process {os.getpid()}",
                                       "pass another --tuner_id")
+
+
+def test_a_chiefs_oracle_stops_the_search_at_the_failure_limit_and_a_rerun_continues(tiny_fashion_mnist, tmp_path):
+    """The chief's oracle, called as its gRPC servicer calls it for two workers (trials as copies
+    through keras-tuner's proto, which drops their message): the limit ends the trial normally,
+    then every worker's next CreateTrial is STOPPED with the reason, except a worker's running trial
+    (handed back), and keras-tuner's chief may exit. A rerun starts un-stopped and counts the
+    failures in a row across runs; a local rerun's completed trial is not stopped by the old ones."""
+    import socket
+
+    import keras_tuner
+    from keras_tuner.src.distribute import oracle_chief
+    from keras_tuner.src.engine import oracle as oracle_module
+    from keras_tuner.src.engine import trial as trial_module
+
+    from zoo.tune import distribute
+
+    directory = str(tmp_path / "search")
+    search = _search(tiny_fashion_mnist, max_trials=8, max_consecutive_failures=2)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    chief = distribute.Role("chief", "127.0.0.1", port)
+
+    def chief_tuner():
+        with distribute.environment(chief):
+            tuner = tune.search.make_tuner(search, directory, chief)
+            tuner.save()  # As keras-tuner's chief does before it serves.
+        return tuner
+
+    def end(oracle, trial, status, fid=None):
+        if status == "FAILED":  # What the worker's _run_trial records for a diverged trial.
+            os.makedirs(os.path.join(directory, "trials", trial.trial_id), exist_ok=True)
+            with open(os.path.join(directory, "trials", trial.trial_id, "trial_result.json"), "w") as f:
+                json.dump({"failed": f"dcgan diverged at step 1 in trial {trial.trial_id}"}, f)
+        else:
+            oracle.update_trial(trial.trial_id, {"fid": fid})
+        sent = trial_module.Trial.from_proto(trial.to_proto())
+        sent.status = status
+        oracle.end_trial(sent)
+
+    tuner = chief_tuner()
+    oracle = tuner.oracle
+    first, second = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
+    end(oracle, first, "FAILED")
+    assert oracle.stopped_by_failures is None
+    third = oracle.create_trial("tuner0")
+    end(oracle, third, "FAILED")  # The second failure in a row: the stop, not a raise.
+    assert oracle.stopped_by_failures == f"2 trials in a row failed (last: trial {third.trial_id}: dcgan diverged " \
+                                         f"at step 1 in trial {third.trial_id})"
+    assert "tuner0" not in oracle.ongoing_trials  # Ended: keras-tuner's raise would have left it running.
+    stopped = oracle.create_trial("tuner0")
+    assert stopped.status == "STOPPED"
+    assert stopped.hyperparameters.values == {distribute.STOPPED_BY: oracle.stopped_by_failures}
+    # What a worker receives through keras-tuner's proto, whose STOPPED trial ends the servicer's loop.
+    received = trial_module.Trial.from_proto(stopped.to_proto())
+    assert received.hyperparameters.values[distribute.STOPPED_BY] == oracle.stopped_by_failures
+    assert not oracle_chief.exit_chief(oracle)  # tuner1 still runs its trial...
+    assert oracle.create_trial("tuner1").trial_id == second.trial_id  # ...and, restarted, gets it back.
+    end(oracle, second, "FAILED")
+    assert oracle.create_trial("tuner1").status == "STOPPED"
+    assert oracle_chief.exit_chief(oracle)  # keras-tuner's start_server now returns.
+    assert oracle_module.LOCKS[oracle].acquire(blocking=False)  # Nothing holds the oracle's lock.
+    oracle_module.LOCKS[oracle].release()
+    tune.search._save_served_oracle(oracle)
+    rows = tune.search.write_table(tuner, directory)
+    assert [row["status"] for row in rows] == ["FAILED"] * 3
+    assert all(row["reason"].startswith("dcgan diverged at step 1") for row in rows)
+    state = _read(os.path.join(directory, "keras_tuner", "oracle.json"))
+    assert state["ongoing_trials"] == {} and state["end_order"] == ["0", "2", "1"]
+
+    # A rerun of the chief hands out trials again; its first trial to end fails: stopped at once.
+    tuner = chief_tuner()
+    oracle = tuner.oracle
+    assert oracle.stopped_by_failures is None and len(oracle.trials) == 3
+    fourth = oracle.create_trial("tuner0")
+    assert fourth.status == "RUNNING" and fourth.trial_id == "3"
+    end(oracle, fourth, "FAILED")
+    assert oracle.stopped_by_failures.startswith("2 trials in a row failed (last: trial 3: ")
+    assert oracle.create_trial("tuner0").status == "STOPPED" and oracle_chief.exit_chief(oracle)
+    tune.search._save_served_oracle(oracle)
+
+    # A local rerun: a completed trial goes on (keras-tuner's own check, which finds two failures in
+    # a row anywhere in end_order, would stop it), then two more failures stop it as keras-tuner does.
+    with distribute.environment(distribute.Role()):
+        oracle = tune.search.make_tuner(search, directory).oracle
+    end(oracle, oracle.create_trial("tuner0"), "COMPLETED", fid=12.5)
+    end(oracle, oracle.create_trial("tuner0"), "FAILED")
+    with pytest.raises(RuntimeError, match="Number of consecutive failures exceeded the limit of 2"):
+        end(oracle, oracle.create_trial("tuner0"), "FAILED")
+    assert isinstance(oracle, keras_tuner.oracles.RandomSearchOracle)
+    assert [oracle.trials[trial_id].status for trial_id in oracle.end_order] == \
+        ["FAILED"] * 4 + ["COMPLETED", "FAILED", "FAILED"]

@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -32,10 +33,11 @@ def _read(path):
         return json.load(f)
 
 
-def _run_search(args, logs, round_name):
+def _run_search(args, logs, round_name, timeout=900):
     """Starts the chief and both workers (the workers first: they wait for the chief's oracle) and
-    returns {tuner id: (exit status, output)}. Output goes to files: the chief waits for the
-    workers, so a full pipe of theirs would stall all three."""
+    returns {tuner id: (exit status, output)}; one still running after `timeout` seconds fails the
+    test. Output goes to files: the chief waits for the workers, so a full pipe of theirs would
+    stall all three."""
     port = _free_port()
     processes = {}
     for tuner_id in (*WORKERS, "chief"):
@@ -44,10 +46,15 @@ def _run_search(args, logs, round_name):
             [sys.executable, "-m", "experiments.tune", *args, f"--tuner_id={tuner_id}", f"--oracle=127.0.0.1:{port}"],
             cwd=helpers.REPO, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1"),
             stdout=log, stderr=subprocess.STDOUT), log)
-    results = {}
+    results, deadline = {}, time.monotonic() + timeout
     try:
         for tuner_id, (process, log) in processes.items():
-            process.wait(timeout=900)
+            try:
+                process.wait(timeout=max(0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.close()
+                with open(log.name) as f:
+                    pytest.fail(f"{tuner_id} still runs after {timeout}s; its output ends: {f.read()[-2000:]}")
             log.close()
             with open(log.name) as f:
                 results[tuner_id] = (process.returncode, f.read())

@@ -16,6 +16,10 @@ What lives where, on a file system every process shares:
   wipes, trains, exports and scores `<directory>/trials/<trial_id>/`, so no trial's workdir is
   ever written by two processes;
 - a worker reads search.json (the chief's) and refuses to run trials of a different search.
+
+When --max_consecutive_failures trials in a row fail, the chief's oracle stops the search
+(`stopping_oracle`): each worker is told so when it asks for its next trial and ends with one
+line, and the chief, once the last has been told, writes the table and ends with one line too.
 """
 
 import contextlib
@@ -154,3 +158,82 @@ def trial_lock(directory, trial_id):
 
     return locks.hold(os.path.join(directory, LOCKS_DIR, f"trial-{trial_id}"), f"trial {trial_id}; its lock",
                       "--directory")
+
+
+# A STOPPED trial's value naming why the chief stopped the search (keras-tuner's Trial proto carries
+# hyperparameter values to the workers but no message; its own "tuner/..." values travel the same way).
+STOPPED_BY = "tuner/stopped_by"
+
+
+def stopping_oracle(base, chief, reason):
+    """`base` (a keras-tuner Oracle class) whose consecutive-failure limit stops the search the
+    way this process can: a local search's oracle raises keras-tuner's RuntimeError as keras-tuner
+    does; a chief's records the stop instead, since keras-tuner would raise it inside the gRPC
+    handler of the worker's EndTrial, before that trial is saved ended or stops counting as running
+    (and its `synchronized` lock is never released), so the chief would wait for the worker forever.
+
+    The chief's oracle ends that trial as any other (saved FAILED), keeps the reason in
+    `stopped_by_failures` ("N trials in a row failed (last: ...)", with `reason(trial)` the failed
+    trial's one line) and from then on answers every CreateTrial with a STOPPED trial carrying it
+    (value STOPPED_BY), except for a worker that still holds a running trial (a restarted one
+    redoes it): each worker ends its search after its current trial, and once the last one has
+    been told, keras-tuner's server stops and the chief's search returns. The stop is not saved:
+    a rerun hands out trials again.
+
+    Either way the limit is on the trials that ended last (keras-tuner's `end_order`), all FAILED:
+    the failures in a row are counted across reruns, so a rerun of a stopped search stops again
+    when its first trial to end fails too, and a completed trial restarts the count. (keras-tuner
+    stops whenever end_order holds that many failures in a row anywhere: a chief's stopped search,
+    saved with all of them, would stop a rerun after its first trial whatever that trial did.)
+    """
+    import keras_tuner
+    from keras_tuner.src.engine import trial as trial_module
+
+    class StoppingOracle(base):
+        stopped_by_failures = None  # A chief's: why it stopped the search (one line), once it has.
+
+        def _check_consecutive_failures(self):
+            limit = self.max_consecutive_failed_trials
+            if self.stopped_by_failures is not None or not limit or limit < 1:
+                return
+            ended = [self.trials[trial_id] for trial_id in self.end_order[-limit:]]
+            if len(ended) < limit or any(trial.status != trial_module.TrialStatus.FAILED for trial in ended):
+                return
+            last = ended[-1]
+            if not chief:
+                raise RuntimeError(f"Number of consecutive failures exceeded the limit of {limit}.\n"
+                                   + (last.message or ""))
+            self.stopped_by_failures = f"{limit} trials in a row failed (last: {reason(last)})"
+            print(f"chief: search stopped: {self.stopped_by_failures}; telling the workers once their trials end",
+                  flush=True)
+
+        @keras_tuner.synchronized
+        def create_trial(self, tuner_id):
+            if self.stopped_by_failures is None or tuner_id in self.ongoing_trials:
+                return super().create_trial(tuner_id)
+            self.tuner_ids.discard(tuner_id)  # As keras-tuner's own STOPPED answer: the worker is done.
+            hyperparameters = self.hyperparameters.copy()
+            hyperparameters.values = {STOPPED_BY: self.stopped_by_failures}
+            return trial_module.Trial(hyperparameters=hyperparameters, status=trial_module.TrialStatus.STOPPED)
+
+    StoppingOracle.__name__ = StoppingOracle.__qualname__ = f"Stopping{base.__name__}"
+    return StoppingOracle
+
+
+def worker_client(oracle):
+    """keras-tuner's client of the chief's oracle (what a worker's tuner calls) that keeps, in
+    `stopped_by`, why the chief stopped the search when its STOPPED trial says (None when the
+    search ended because no trial was left)."""
+    from keras_tuner.src.distribute import oracle_client
+    from keras_tuner.src.engine import trial as trial_module
+
+    class WorkerClient(oracle_client.OracleClient):
+        stopped_by = None
+
+        def create_trial(self, tuner_id):
+            trial = super().create_trial(tuner_id)
+            if trial.status == trial_module.TrialStatus.STOPPED:
+                self.stopped_by = trial.hyperparameters.values.get(STOPPED_BY)
+            return trial
+
+    return WorkerClient(oracle)

@@ -22,6 +22,9 @@ Resuming is keras-tuner's own: the oracle reloads its state, and a trial that wa
 the process died is sent back for a retry; its workdir is wiped first, so it is redone from
 scratch with the same hyperparameters. Hyperband's budget is training steps: a promoted trial
 copies its parent's checkpoints and the trainer resumes from them up to its larger step count.
+A search stopped by `max_consecutive_failures` failed trials in a row continues too: the count
+runs across reruns (the last trials to end), so the rerun stops again if its first trial to end
+fails, and goes on once one completes.
 """
 
 import ast
@@ -246,17 +249,22 @@ def make_tuner(search, directory, role=None):
     # keras-tuner reads seed 0 as "no seed" (a random one): shifted by one, equal seeds give equal trials.
     common = dict(objective=objective, seed=search.seed + 1, hyperparameters=fixed,
                   max_consecutive_failed_trials=search.max_consecutive_failures)
+
+    def oracle_class(base):  # A chief's oracle stops the search at the failure limit instead of raising.
+        return distribute.stopping_oracle(base, role.chief, lambda trial: failure_reason(directory, trial))
+
     if search.tuner == "random":
-        oracle = keras_tuner.oracles.RandomSearchOracle(max_trials=search.max_trials, **common)
+        oracle = oracle_class(keras_tuner.oracles.RandomSearchOracle)(max_trials=search.max_trials, **common)
     elif search.tuner == "bayesian":
         try:
-            oracle = keras_tuner.oracles.BayesianOptimizationOracle(max_trials=search.max_trials, **common)
+            oracle = oracle_class(keras_tuner.oracles.BayesianOptimizationOracle)(max_trials=search.max_trials,
+                                                                                  **common)
         except ImportError as error:
             raise UserError(f"--tuner=bayesian needs scikit-learn and scipy ({error.msg.split(' before')[0]}): "
                             "pip install 'keras-tuner[bayesian]'") from None
     else:
-        oracle = keras_tuner.oracles.HyperbandOracle(max_epochs=search.hyperband_max_epochs,
-                                                     factor=search.hyperband_factor, **common)
+        oracle = oracle_class(keras_tuner.oracles.HyperbandOracle)(max_epochs=search.hyperband_max_epochs,
+                                                                   factor=search.hyperband_factor, **common)
         oracle.max_trials = search.max_trials  # Hyperband has no such argument; Oracle.create_trial honours it.
     if role.worker:  # Nothing is touched in the directory before the chief has set it up.
         distribute.wait_for_chief(oracle, role)
@@ -291,6 +299,8 @@ class ZooTuner(_tuner_base()):
         self.ran = []  # The ids of the trials this process ran (a worker runs part of the search).
         super().__init__(oracle, hypermodel=_space_hypermodel(space, search.smoke), directory=directory,
                          project_name=PROJECT, overwrite=False)
+        if self._is_worker():  # keras-tuner's client, which also keeps why the chief stopped the search.
+            self.oracle = distribute.worker_client(oracle)
 
     def _get_tuner_fname(self):
         """keras-tuner names the tuner's file after its id and reloads the oracle only when that
@@ -366,12 +376,13 @@ class ZooTuner(_tuner_base()):
             likelihood_examples=search.eval_samples, data_options=options)
         value = float(objective.read(record))
         seconds = round(time.perf_counter() - started, 1)
-        _write_json(os.path.join(workdir, TRIAL_RESULT), {"objective": search.objective, "value": value,
-                                                          "split": search.split, "steps": result.step,
-                                                          "seconds": seconds, "tuner_id": self.tuner_id,
-                                                          "evaluation": record})
-        if not math.isfinite(value):
-            raise keras_tuner.errors.FailedTrialError(f"{search.objective} is {value} after {result.step} steps")
+        outcome = {"objective": search.objective, "value": value, "split": search.split, "steps": result.step,
+                   "seconds": seconds, "tuner_id": self.tuner_id, "evaluation": record}
+        if not math.isfinite(value):  # Recorded with the trial: a distributed chief learns why from this file only.
+            outcome["failed"] = f"{search.objective} is {value} after {result.step} steps"
+        _write_json(os.path.join(workdir, TRIAL_RESULT), outcome)
+        if "failed" in outcome:
+            raise keras_tuner.errors.FailedTrialError(outcome["failed"])
         print(f"trial {trial.trial_id}: {search.objective}={value:.4f} on {config.dataset} {search.split} after "
               f"{result.step} steps in {seconds:.0f}s", flush=True)
         return {search.objective: value}
@@ -392,16 +403,31 @@ def _format_value(value):
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def failure_reason(directory, trial):
+    """A failed trial's reason in one line: the one its trial_result.json records (written by the
+    process that ran it), else its message's last line (a traceback's; keras-tuner's Trial proto
+    carries no message, so a distributed chief has none), else where to look."""
+    try:  # Called inside the chief's gRPC handler: nothing here may raise.
+        result = _read_result(os.path.join(directory, TRIALS_DIR, trial.trial_id, TRIAL_RESULT))
+    except (OSError, ValueError):
+        result = {}
+    reason = result.get("failed") or _last_line(trial.message)
+    return f"trial {trial.trial_id}: {reason or 'see the output of the process that ran it'}"
+
+
+def _read_result(path):
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
 def trial_rows(tuner):
     """One dict per trial in start order: id, status, hyperparameters, objective, steps, seconds, reason."""
     rows = []
     for trial_id in sorted(tuner.oracle.trials):
         trial = tuner.oracle.trials[trial_id]
-        path = os.path.join(tuner.trial_workdir(trial_id), TRIAL_RESULT)
-        result = {}
-        if os.path.exists(path):
-            with open(path) as f:
-                result = json.load(f)
+        result = _read_result(os.path.join(tuner.trial_workdir(trial_id), TRIAL_RESULT))
         values = dict(trial.hyperparameters.values)
         row = {"trial_id": trial_id, "status": trial.status,
                "hyperparameters": {k: v for k, v in values.items() if not k.startswith("tuner/")},
@@ -443,7 +469,10 @@ def run_search(search, directory, export_dir=None, role=None):
     neither (it holds its worker lock instead of the directory's).
 
     Returns {"rows", "best", "export", "ran"} ("ran": the ids of the trials this process ran; a
-    worker's rows and best are None). Several consecutive failed trials stop it with one line.
+    worker's rows and best are None). `max_consecutive_failures` failed trials in a row (by the
+    order they ended) stop it with one line (UserError, after writing the table): a local search at
+    once; a distributed one once every worker has ended the trial it was running, the chief and
+    each worker that was stopped saying so (zoo.tune.distribute.stopping_oracle). A rerun continues.
     """
     from zoo import locks
 
@@ -464,14 +493,14 @@ def _run_worker(search, directory, role):
         tuner.search()
     except grpc.RpcError as error:
         details = error.details() or ""
-        if "consecutive failures" in details:  # Raised by the chief's oracle into this worker's call.
-            raise UserError(f"search stopped: {search.max_consecutive_failures} trials in a row failed (last: "
-                            f"{_last_line(details)}); keras-tuner's chief keeps waiting for this worker: stop it "
-                            f"(Ctrl-C) and the other workers") from None
         raise UserError(f"worker {role.tuner_id}: the chief's oracle at {role.address} failed or stopped answering "
                         f"({error.code().name}: {_last_line(details)}); rerun this worker with the same --tuner_id "
                         f"once the chief runs again: it redoes its trial") from None
-    print(f"worker {role.tuner_id}: ran trials {', '.join(tuner.ran) or 'none'} of the search in {directory}; its "
+    ran = ", ".join(tuner.ran) or "none"
+    if tuner.oracle.stopped_by:  # The chief's STOPPED answer said it stopped the search (zoo.tune.distribute).
+        raise UserError(f"worker {role.tuner_id}: search stopped by the chief: {tuner.oracle.stopped_by}; this worker "
+                        f"ran trials {ran}; the chief writes {os.path.join(directory, 'trials.md')}")
+    print(f"worker {role.tuner_id}: ran trials {ran} of the search in {directory}; its "
           f"chief writes the table of trials and exports the best", flush=True)
     return {"rows": None, "best": None, "export": None, "ran": tuner.ran}
 
@@ -483,7 +512,7 @@ def _run_search(search, directory, export_dir, role):
               f"same flags and --tuner_id=tuner0, tuner1, ... --oracle={role.address}", flush=True)
     try:
         tuner.search()
-    except RuntimeError as error:
+    except RuntimeError as error:  # A local search's oracle raises at the failure limit, as keras-tuner's does.
         if "consecutive failures" not in str(error):
             raise
         write_table(tuner, directory)
@@ -493,6 +522,9 @@ def _run_search(search, directory, export_dir, role):
         if role.chief:
             _save_served_oracle(tuner.oracle)
     rows = write_table(tuner, directory)
+    if tuner.oracle.stopped_by_failures:  # A chief's oracle records the stop and lets its workers end.
+        raise UserError(f"search stopped: {tuner.oracle.stopped_by_failures}; see "
+                        f"{os.path.join(directory, 'trials.md')}")
     completed = [row for row in rows if row["objective"] is not None]
     if not completed:
         raise UserError(f"no trial of the search in {directory!r} completed; see {os.path.join(directory, 'trials.md')}")
