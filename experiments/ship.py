@@ -80,7 +80,8 @@ def _reexport():
         evaluation = json.load(f)
     config = config_lib.apply_overrides(config_lib.load(card["config"]), overrides)
     command = shlex.join(["zoo-ship", *flags_text(FLAGS).splitlines()])
-    new_card = ship.reexport_card(card, config, trained, evaluation, eval_flags, FLAGS.exports, command, changes)
+    new_card = ship.reexport_card(card, config, trained, evaluation, eval_flags, FLAGS.exports, command, changes,
+                                  source)
     final = ship.publish(trained, FLAGS.exports, new_card, FLAGS.replace)
     print(f"shipped {final}: {new_card['headline']} (re-exported from version {card['version']}: "
           f"{card['headline']}; {new_card['size_bytes'] / 1e6:.1f} MB)", flush=True)

@@ -162,7 +162,10 @@ def test_reproduce_compares_within_a_relative_tolerance(tmp_path):
     assert ("--export_dir=r/exports\nzoo-export --from_export=r/exports/dcgan_x --config=dcgan_fashion_mnist "
             "--set=model_config.width=8 --set=model_config.sample_steps=10 --export_dir=r/reexported\n"
             "zoo-eval --export=r/reexported/dcgan_x\n") in markdown
+    assert "Re-exported from version 1 on 2026-12-07 " in markdown
     assert "served by that day's signatures with `model_config.sample_steps=10`;" in markdown
+    card["training"]["reexported"]["source"] = "/var/tmp/stage/dcgan_x/1"  # Not a version of the export root.
+    assert "Re-exported from version 1 of /var/tmp/stage/dcgan_x/1 on 2026-12-07 " in cards.render_markdown(card)
     assert "`zoo-reproduce dcgan_x` runs them and compares." in markdown
 
 
@@ -229,7 +232,7 @@ def test_ship_reads_the_run_record_then_reproduce_retrains_and_compares(tiny_fas
     assert v3["version"] == 3 and {key: value for key, value in v3["training"].items() if key != "reexported"} == \
         v2["training"]
     reexport = v3["training"]["reexported"]
-    assert reexport["from_version"] == 2 and reexport["command"].startswith("zoo-ship ")
+    assert reexport["from_version"] == 2 and reexport["command"].startswith("zoo-ship ") and "source" not in reexport
     assert "--reexport=dcgan_fashion_mnist" in reexport["command"].split()
     assert v3["metrics"] == pytest.approx(v2["metrics"], rel=1e-9) and v3["evaluation"]["command"] == v2["evaluation"]["command"]
     seeds = tf.constant([3, 4], tf.int64)

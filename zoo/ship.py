@@ -191,11 +191,13 @@ def card_eval_flags(card):
     return [word for word in shlex.split(card["evaluation"]["command"])[1:] if not word.startswith("--export=")]
 
 
-def reexport_card(source_card, config, trained, evaluation, eval_flags, export_root, command, overrides=()):
+def reexport_card(source_card, config, trained, evaluation, eval_flags, export_root, command, overrides=(),
+                  source=None):
     """The card of `trained`, a re-export (zoo.train.reexport) of the version `source_card`
     describes: its training facts as they were, the numbers zoo-eval measured on the new version,
     its signatures, and what re-exported it (with `overrides`, the config changes the re-exports
-    applied on top of the training's)."""
+    applied on top of the training's; `source`, the version dir, is named when it is not a version
+    of this model in `export_root`, e.g. a run's own export shipped into a staging root first)."""
     card = json.loads(json.dumps(source_card))
     name, training = card["name"], card["training"]
     interface = contract.from_export(trained)
@@ -214,6 +216,9 @@ def reexport_card(source_card, config, trained, evaluation, eval_flags, export_r
                               "date": time.strftime("%Y-%m-%d"), "machine": machine()}
     if overrides:
         training["reexported"]["overrides"] = list(overrides)
+    if source and os.path.realpath(os.path.dirname(source.rstrip("/"))) != os.path.realpath(os.path.join(export_root,
+                                                                                                       name)):
+        training["reexported"]["source"] = source
     card["headline"] = cards.headline(metrics)
     return card
 

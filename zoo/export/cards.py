@@ -171,7 +171,8 @@ def render_markdown(card):
               f"on any machine). `zoo-reproduce {card['name']}` runs {'them' if reexport else 'both'} and compares.", ""]
     reexported = training.get("reexported")
     if reexported:
-        lines += [f"Re-exported from version {reexported['from_version']} on {reexported['date']} "
+        source = f" of {reexported['source']}" if reexported.get("source") else ""
+        lines += [f"Re-exported from version {reexported['from_version']}{source} on {reexported['date']} "
                   f"(`{reexported['command']}`): the same weights, served by that day's signatures"
                   + (f" with {', '.join(f'`{item}`' for item in reexported['overrides'])}"
                      if reexported.get("overrides") else "")
