@@ -19,8 +19,9 @@ of zoo: a faster sampler, a new signature) without its workdir: the model is reb
 at the data shape the export records, its variables are restored as `zoo-train --init_from`
 restores them (zoo.train.transfer; a variable that does not fit is refused), and the new version
 records the source's step and evaluation; --from_export may name a model directory (its newest
-version), and --set overrides the config for the rebuilt model. Every signature both versions have is then called on
-the same example rows in both and the command prints whether their outputs agree.
+version), and --set overrides the config for the rebuilt model. Every signature both versions
+have is then called on the same example rows in both and the command prints whether their
+outputs agree.
 """
 
 import os
@@ -80,9 +81,8 @@ def _parse_labels(values, exported_version):
 
 def _reexport(source):
     """Re-exports `source` (zoo.train.reexport) and prints how its signatures compare; (name, path)."""
-    from zoo.train import reexport
-
     from zoo import export
+    from zoo.train import reexport
 
     if not os.path.isfile(os.path.join(source, "saved_model.pb")) and export.latest_version(source) is not None:
         source = os.path.join(source, str(export.latest_version(source)))  # A model dir: its newest version.

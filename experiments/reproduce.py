@@ -8,8 +8,9 @@ The argument is a shipped model's name (its newest version with a card under --e
 directory or a version directory. Runs the card's step-bounded `training.reproduce` zoo-train
 command (in the workdir it names, or --workdir; a rerun resumes it, or reuses its export when it is
 complete), re-exports it as the card's version was when a `zoo-ship --reexport --set=...` changed
-what it serves (the card's zoo-export command), then the card's zoo-eval command on the new export, and prints one row per metric: the
-card's value, the reproduced one and their relative difference. Exits 1 when a metric differs by
+what it serves (the card's zoo-export command), then runs the card's zoo-eval command on the new
+export, and prints one row per metric: the card's value, the reproduced one and their relative
+difference. Exits 1 when a metric differs by
 more than --tolerance (relative).
 
 The same steps on the same data with the same seed give the same updates, but not the same bits on
