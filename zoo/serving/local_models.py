@@ -95,6 +95,7 @@ class LocalModels:
         self.export_root, self._trust_export = export_root, trust_export
         self._models = _read_config(export_root)
         self._loaded = {}
+        self._checked = set()  # Version dirs that passed zoo.export.trust (each is checked once).
         self._lock = threading.Lock()
         for model in self._models.values():
             served = model.versions()
@@ -104,7 +105,7 @@ class LocalModels:
                                     f"{model.name!r} points at version {version}, which is not served "
                                     f"(served versions: {served})")
             for version in served:  # Before anything is loaded: a loaded version's restore op has run.
-                trust.check(os.path.join(model.path, str(version)), trust_export)
+                self._check(os.path.join(model.path, str(version)))
             if preload:
                 for version in served:
                     self._load(model.name, version)
@@ -138,7 +139,7 @@ class LocalModels:
             if key not in self._loaded:
                 path = os.path.join(self._models[name].path, str(version))
                 try:  # A version that appeared after the start (TF Serving serves new versions) too.
-                    trust.check(path, self._trust_export)
+                    self._check(path)
                 except UserError as error:
                     raise StatusError("FAILED_PRECONDITION", str(error)) from None
                 graph = tf.Graph()
@@ -147,6 +148,11 @@ class LocalModels:
                     meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
                 self._loaded[key] = (session, dict(meta_graph.signature_def))
             return self._loaded[key]
+
+    def _check(self, path):
+        if path not in self._checked:
+            trust.check(path, self._trust_export)
+            self._checked.add(path)
 
     def signature_defs(self, name, version):
         """{signature name: SignatureDef proto} of a resolved version (what GetModelMetadata returns)."""
