@@ -300,7 +300,7 @@ def text_table(rows, baselines):
 
 
 def generation_table(result):
-    """Text generation speed, before (the shipped export) and after (cached decoding), one run."""
+    """Text generation speed, before (the definition's decoding) and after (cached decoding), one run."""
     lines = ["| export | prompts x new bytes | before: bytes/s | after: bytes/s | after / before | same bytes |",
              "|---|---|---|---|---|---|"]
     for row in result["rows"]:
@@ -310,8 +310,9 @@ def generation_table(result):
     sampling = result["sampling"]
     load = result["load_average_1m"]
     lines.append("")
-    lines.append(f"`{result['command']}`: before is the shipped export as it is, after the same weights re-exported "
-                 f"with the cached decoding; temperature {sampling['temperature']:g}, top_k {sampling['top_k']}, seeds "
+    compared = result.get("compared", "before is the shipped export as it is, after the same weights re-exported "
+                                        "with the cached decoding")
+    lines.append(f"`{result['command']}`: {compared}; temperature {sampling['temperature']:g}, top_k {sampling['top_k']}, seeds "
                  f"{sampling['seeds']}, one warm-up call, then the best of {len(result['rows'][0]['before']['all_seconds'])} "
                  f"calls of each, interleaved; {result['machine']}, "
                  f"{result['date']}, 1-minute load average {load['start']:g} to {load['end']:g}.")

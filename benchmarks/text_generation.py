@@ -1,24 +1,27 @@
-"""Text generation speed of the shipped text exports, before and after cached decoding.
+"""Text generation speed of the shipped text exports: the definition's decoding against the cached one.
 
     python benchmarks/text_generation.py [--exports=gpt_fortunes,char_lstm_fortunes] [--new_bytes=200,100] [--repeats=3]
 
-For each export, two SavedModels are called through `serving_default`:
-- before: the shipped export as it is (exports/<name>/<version>), which decodes one row after
-  another and runs the network over the whole window for every byte;
-- after: the same weights re-exported with today's decoding (zoo.models.language: a key/value cache
-  for the GPT, the carried LSTM state, all rows at once): the model of the export's config is built
-  fresh, its variables are restored from the export as `zoo-train --init_from=<export>` restores
-  them (zoo.train.transfer), and zoo.export.export_model writes it into a temporary directory;
-  nothing under exports/ changes.
+For each export (its newest shipped version, or --version), two SavedModels are called through
+`serving_default`:
+- before: the export's weights exported with `reference_decoding=True`, the decoding every text
+  export shipped before the cache (version 1 of both): one row after another, the network run over
+  the whole window for every byte. The model of the export's config is built fresh, its variables
+  are restored from the export as `zoo-train --init_from=<export>` restores them
+  (zoo.train.transfer), and zoo.export.export_model writes it into a temporary directory; nothing
+  under exports/ changes;
+- after: the shipped export as it is (zoo.models.language: a key/value cache for the GPT, the
+  carried LSTM state, all rows at once).
 Each is timed on one prompt and on a batch of --batch prompts (PROMPTS, seeds 0..batch-1), each
 generating --new_bytes bytes at temperature 0.8, top_k 0: 200 bytes run past the 128-byte context
-of the shipped models (where the window slides and the GPT's cache cannot be reused), 100 stay
-inside it for every prompt; one warm-up call of each first, then
---repeats timed calls alternating before and after (the machine is shared: the ratio of the two
-in one run is the result; the best call of each is kept). Each row records whether both returned
-the same bytes and, for a text that differs, the first new byte where it does: the two compute the
-same float32 logits in different orders, so a draw within rounding of the boundary between two
-bytes may pick the other one (and the rest of that text then differs).
+of the shipped models (where the window slides and the GPT's cache cannot be reused: its position
+embeddings are absolute, so every byte past the context runs the whole window again, in both), 100
+stay inside it for every prompt; one warm-up call of each first, then --repeats timed calls
+alternating before and after (the ratio of the two in one run is the result; the best call of each
+is kept). Each row records whether both returned the same bytes and, for a text that differs, the
+first new byte where it does: the two compute the same float32 logits in different orders, so a
+draw within rounding of the boundary between two bytes may pick the other one (and the rest of
+that text then differs).
 Writes benchmarks/results/text_generation.json.
 """
 
@@ -36,7 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402  (benchmarks/common.py: Python puts a script's folder first on sys.path)
 
 flags.DEFINE_list("exports", ["gpt_fortunes", "char_lstm_fortunes"], "Shipped text exports (names under exports/).")
-flags.DEFINE_integer("version", 1, "Version of each export.")
+flags.DEFINE_integer("version", None, "Version of each export (default: its newest under exports/).")
 flags.DEFINE_list("new_bytes", ["200", "100"], "max_new_tokens of every row, one measurement each.")
 flags.DEFINE_integer("batch", 16, "Rows of the batched request.")
 flags.DEFINE_integer("repeats", 3, "Timed calls of each export and batch (after one warm-up call).")
@@ -49,7 +52,7 @@ PROMPTS = ("Computers ", "Love is ", "Q: Why did the ", "The ", "A man ", "It is
 TEMPERATURE = 0.8
 
 
-def reexport(version_dir, workdir):
+def reexport(version_dir, workdir, reference_decoding):
     """The export's weights in a freshly built model, exported with today's signatures; its path."""
     from zoo import config as config_lib
     from zoo import export, registry
@@ -64,6 +67,7 @@ def reexport(version_dir, workdir):
     model = registry.get(config.model)(config.model_config, spec)
     model.build_for_training()
     print(f"{record['name']}: {transfer.warm_start(model, config)}", flush=True)
+    model.reference_decoding = reference_decoding  # Read when the signatures are traced.
     info = {key: record[key] for key in ("model", "dataset", "data_options", "step", "config") if key in record}
     return export.export_model(model, workdir, record["name"], info, version=1, serving_files=False)
 
@@ -93,8 +97,10 @@ def differences(texts, rows):
 def measure(name, workdir):
     import tensorflow as tf
 
-    shipped = os.path.join(ROOT, "exports", name, str(FLAGS.version))
-    paths = {"before": shipped, "after": reexport(shipped, workdir)}
+    version = FLAGS.version or max(int(entry) for entry in os.listdir(os.path.join(ROOT, "exports", name))
+                                   if entry.isdigit())
+    shipped = os.path.join(ROOT, "exports", name, str(version))
+    paths = {"before": reexport(shipped, workdir, reference_decoding=True), "after": shipped}
     servings = {key: tf.saved_model.load(path).signatures["serving_default"] for key, path in paths.items()}
     rows = []
     for new_bytes, batch in ((int(value), batch) for value in FLAGS.new_bytes for batch in (1, FLAGS.batch)):
@@ -106,7 +112,7 @@ def measure(name, workdir):
                 elapsed, again = call(serving, batch, new_bytes)
                 assert again == texts[key], f"{name} {key}: the same request gave other bytes"
                 seconds[key].append(elapsed)
-        row = {"export": f"{name}/{FLAGS.version}", "prompts": batch, "new_bytes": new_bytes,
+        row = {"export": f"{name}/{version}", "prompts": batch, "new_bytes": new_bytes,
                "same_bytes": texts["before"] == texts["after"], "differences": differences(texts, batch)}
         for key in servings:
             best = min(seconds[key])
@@ -132,6 +138,9 @@ def main(argv):
         ("new_bytes", ",".join(FLAGS.new_bytes)), ("batch", FLAGS.batch), ("repeats", FLAGS.repeats)))
     result = {
         "command": f"python benchmarks/text_generation.py --exports={','.join(FLAGS.exports)}{flags_text}",
+        "compared": ("before is the shipped weights exported with the definition's decoding (reference_decoding: "
+                     "one row at a time, the whole window per byte, as version 1 of both exports decoded), after the "
+                     "shipped export as it is (cached decoding, all rows at once)"),
         "prompts": list(PROMPTS[:FLAGS.batch]),
         "sampling": {"temperature": TEMPERATURE, "top_k": 0, "seeds": f"0..{FLAGS.batch - 1}"},
         "rows": rows,
