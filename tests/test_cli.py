@@ -1,6 +1,7 @@
 """The binaries end to end, and the one-line errors a user gets for bad input."""
 
 import json
+import re
 import os
 
 import pytest
@@ -86,3 +87,33 @@ def test_sigterm_saves_a_checkpoint_and_the_same_command_resumes(tiny_fashion_mn
     assert result.returncode == 0, result.stderr
     assert f"resuming mlp_gan from step {stopped_at}" in result.stdout
     assert f"steps {stopped_at}->{stopped_at + 2}" in result.stdout
+
+
+# What TensorFlow prints on its own: absl's C++ lines ("I0000 00:00:..." / "E1207 ..."), the notice
+# before them, and Python-side tf_logging warnings (deprecations, retracing).
+TENSORFLOW_NOISE = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl|"
+                              r"WARNING:tensorflow:|Instructions for updating:)", re.MULTILINE)
+
+
+@pytest.mark.integration  # a fresh process: TensorFlow's start-up lines are printed once per process
+def test_commands_print_no_tensorflow_noise_by_default(tiny_fashion_mnist, tmp_path):
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TF_")}  # A user's shell.
+    exports = tmp_path / "exports"
+    commands = [
+        ["train", "--model=dcgan", "--smoke", f"--data_dir={tiny_fashion_mnist}", f"--workdir={tmp_path / 'run'}",
+         f"--export_dir={exports}", "--train_steps=2"],  # Trains, exports and replays the warm-up in a session.
+        ["sample", f"--export={exports / 'dcgan_fashion_mnist'}", "--num=4", f"--out={tmp_path / 'grid.png'}"],
+    ]
+    for command in commands:
+        result = subprocess.run([sys.executable, "-m", f"experiments.{command[0]}", *command[1:]], cwd=helpers.REPO,
+                                env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        noise = TENSORFLOW_NOISE.findall(result.stdout + result.stderr)
+        assert not noise, f"zoo-{command[0]} printed TensorFlow's own lines:\n{result.stderr}"
+    verbose = subprocess.run([sys.executable, "-m", "experiments.sample", *commands[1][1:], "--verbosity=0"],
+                             cwd=helpers.REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert verbose.returncode == 0, verbose.stderr
+    assert "WARNING: All log messages before absl" in verbose.stderr  # --verbosity shows them: the check can fail.

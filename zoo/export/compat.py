@@ -13,9 +13,19 @@ import os
 
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.util import deprecation
 
 # Registered in the server but backed by the Python interpreter, which the server does not have.
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
+
+
+def load_into_session(session, version_dir):
+    """The SavedModel's MetaGraphDef, loaded into `session` by the graph-mode loader (restore op,
+    then init op) that `saved_model_cli run` and, in C++, tensorflow_model_server use. TensorFlow
+    marks that Python entry point deprecated in favour of `tf.saved_model.load`, which rebuilds the
+    Python objects instead and so is not what a server does; the notice is not shown."""
+    with deprecation.silence():
+        return tf.compat.v1.saved_model.loader.load(session, ["serve"], version_dir)
 
 
 def saved_model_proto(version_dir):
@@ -67,7 +77,7 @@ def replay_in_session(version_dir, logs):
     Returns [(signature, {output: numpy})]."""
     results = []
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], version_dir)
+        meta_graph = load_into_session(session, version_dir)
         for log in logs:
             request = log.predict_log.request
             key = request.model_spec.signature_name or "serving_default"

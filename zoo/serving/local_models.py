@@ -18,7 +18,7 @@ from tensorflow_serving.config.file_system_storage_path_source_pb2 import (
 )
 
 from zoo.errors import UserError
-from zoo.export import serving_config, trust
+from zoo.export import compat, serving_config, trust
 from zoo.export.saved_model import list_versions
 from zoo.export.serving_config import MODELS_CONFIG
 
@@ -145,7 +145,7 @@ class LocalModels:
                 graph = tf.Graph()
                 session = tf.compat.v1.Session(graph=graph)
                 with graph.as_default():
-                    meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+                    meta_graph = compat.load_into_session(session, path)
                 self._loaded[key] = (session, dict(meta_graph.signature_def))
             return self._loaded[key]
 
