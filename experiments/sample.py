@@ -1,10 +1,11 @@
-"""zoo-sample: draws a PNG grid from an exported SavedModel alone (no checkpoint, no model code).
+"""zoo-sample: draws a PNG grid (or text) from an exported SavedModel alone (no checkpoint, no model code).
 
     zoo-sample --export=exports/dcgan_fashion_mnist --num=64 --seed=0 --out=grid.png
     zoo-sample --export=exports/vae_fashion_mnist --interpolate --out=interpolation.png
     zoo-sample --export=exports/infogan_fashion_mnist --vary=categorical --out=codes.png
     zoo-sample --export=exports/pix2pix_fashion_mnist_edges --num=24 --out=edges.png   # input | output | target
     zoo-sample --export=exports/pix2pix_fashion_mnist_edges --input='photos/*.png' --out=translated.png
+    zoo-sample --export=exports/gpt_fortunes --prompt='The ' --prompt='Q: Why' --num=3 --parameter=temperature=0.8
     zoo-sample --server=localhost:8500 --model=dcgan_fashion_mnist --out=grid.png   # through TF Serving
     zoo-sample --server=localhost:8501 --protocol=rest --model=cgan_fashion_mnist --version_label=canary \
         --out=grid.png
@@ -12,6 +13,9 @@
 What a grid shows is what the export declares as its preview (assets.extra/zoo_export.json): samples
 from seeds (conditional models: one row per class, or --label), or for an image-to-image model
 rows of input | output | target from the --split of its dataset (input | output for --input files).
+A text model (one whose signature continues a text input from a seed) prints --num texts per
+--prompt instead (seeds --seed.., 4 per prompt unless --num is given), and with --out writes them as
+JSON lines (prompt_text, seed, parameters, generated_text).
 With --server the declaration is read from the model's local export (--export, default
 exports/<model>), the directory TF Serving serves.
 
@@ -38,7 +42,10 @@ flags.DEFINE_integer("version", None, "Version to load (default: the highest).",
 flags.DEFINE_integer("num", 64, "Number of images (one per seed), or of input images to translate.", flag_values=FLAGS)
 flags.DEFINE_integer("seed", 0, "First seed; image i uses seed + i.", flag_values=FLAGS)
 flags.DEFINE_integer("columns", None, "Grid columns (default: a square grid).", flag_values=FLAGS)
-flags.DEFINE_string("out", "grid.png", "Output PNG path.", flag_values=FLAGS)
+flags.DEFINE_string("out", "grid.png", "Output PNG path (text models: a JSON-lines file, written only when given).",
+                    flag_values=FLAGS)
+flags.DEFINE_multi_string("prompt", [], "Text models: a prompt to continue (repeatable); --num texts each.",
+                          flag_values=FLAGS)
 flags.DEFINE_integer("label", None, "Conditional models: draw every image of this class (default: one row per class).",
                      flag_values=FLAGS)
 flags.DEFINE_bool("interpolate", False, "Draw latent interpolations (rows of --steps images) instead of samples.",
@@ -162,6 +169,42 @@ def code_grid(version_dir, first_seed, rows, steps, vary, trust_export=False):
     return images.make_grid(pixels, columns=steps), f"{rows} rows varying {vary} over {steps} columns"
 
 
+TEXTS_PER_PROMPT = 4  # --num's default for a text model (its default of 64 is a grid's).
+
+
+def _write_texts(interface, call, where):
+    """Text models: prints --num continuations of each --prompt (and writes them to --out when given);
+    returns True, or False for a model that writes no text (it draws a grid)."""
+    import json
+
+    from zoo.metrics import sampling
+
+    signature = sampling.text_signature(interface)
+    if signature is None or interface.preview is not None:
+        return False
+    if not FLAGS.prompt:
+        raise UserError(f"{where} continues text: pass --prompt=<text> (repeatable), e.g. --prompt='The '")
+    if any(not prompt for prompt in FLAGS.prompt):
+        raise UserError("--prompt must not be empty: the model continues at least one byte of text")
+    num = FLAGS.num if FLAGS["num"].present else TEXTS_PER_PROMPT
+    parameters = sampling.parse_parameters(FLAGS.parameter)
+    with sampling.refused_as_user_error(where):
+        texts = sampling.generate_texts(call(signature.name), signature, FLAGS.prompt, FLAGS.seed, num, parameters)
+    for prompt, seed, text in texts:
+        print(f"--- prompt {prompt!r}, seed {seed}", flush=True)
+        print(text, flush=True)
+    given = "".join(f", {name}={value:g}" for name, value in parameters.items())
+    summary = f"{len(texts)} texts ({num} per prompt, seeds {FLAGS.seed}..{FLAGS.seed + num - 1}{given}) from {where}"
+    if FLAGS["out"].present:
+        with open(FLAGS.out, "w") as f:
+            for prompt, seed, text in texts:
+                f.write(json.dumps({"prompt_text": prompt, "seed": seed, "parameters": parameters,
+                                    "generated_text": text}) + "\n")
+        summary = f"wrote {FLAGS.out}: {summary}"
+    print(summary, flush=True)
+    return True
+
+
 def _main_server():
     import os
 
@@ -189,6 +232,9 @@ def _main_server():
         def call(name):
             return lambda **inputs: client.predict({key: np.asarray(value) for key, value in inputs.items()},
                                                    signature=name)
+
+        if _write_texts(interface, call, client.where()):
+            return
 
         grid, what = sampling.preview_grid(interface, call, client.where(), export.read_info(version_dir), FLAGS.seed,
                                   FLAGS.num, FLAGS.columns, FLAGS.label, FLAGS.num_classes, FLAGS.input, FLAGS.split, FLAGS.data_dir,
@@ -230,6 +276,8 @@ def main(argv):
 
         interface = contract.from_export(version_dir)
         loaded = trust.load(version_dir, FLAGS.trust_export)
+        if _write_texts(interface, lambda name: loaded.signatures[name], version_dir):
+            return
         grid, what = sampling.preview_grid(interface, lambda name: loaded.signatures[name], version_dir,
                                   export.read_info(version_dir), FLAGS.seed, FLAGS.num, FLAGS.columns, FLAGS.label,
                                   FLAGS.num_classes, FLAGS.input, FLAGS.split, FLAGS.data_dir,

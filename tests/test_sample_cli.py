@@ -82,3 +82,35 @@ def test_translation_grid_shows_input_output_target_and_translates_files(tiny_fa
     helpers.assert_one_line_error(
         helpers.run_binary("sample", f"--export={tmp_path / 'translator'}", f"--input={files}/*.jpg", f"--out={out}"),
         "matches no file")
+
+
+def test_a_text_export_prints_continuations_of_each_prompt(model_exports, tmp_path):
+    import json
+
+    version_dir = model_exports["gpt"]
+    out = tmp_path / "texts.jsonl"
+    result = helpers.run_binary("sample", f"--export={version_dir}", "--prompt=The ", "--prompt=Q: why", "--num=2",
+                                "--seed=5", "--parameter=max_new_tokens=12", "--parameter=temperature=0.7",
+                                f"--out={out}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith(f"wrote {out}: 4 texts (2 per prompt, seeds 5..6")
+    records = [json.loads(line) for line in open(out)]
+    assert [(record["prompt_text"], record["seed"]) for record in records] == [
+        ("The ", 5), ("The ", 6), ("Q: why", 5), ("Q: why", 6)]
+    # Each row as one direct call of the signature with that row's inputs alone gives the same text.
+    serving = tf.saved_model.load(version_dir).signatures["serving_default"]
+    for record in records:
+        text = serving(prompt=tf.constant([record["prompt_text"]]), max_new_tokens=tf.constant([12], tf.int64),
+                       temperature=tf.constant([0.7]), top_k=tf.constant([0], tf.int64),
+                       seed=tf.constant([record["seed"]], tf.int64))["text"].numpy()[0]
+        assert record["generated_text"] == text.decode("utf-8", "replace") and record["generated_text"].startswith(record["prompt_text"])
+        assert f"--- prompt {record['prompt_text']!r}, seed {record['seed']}\n{record['generated_text']}\n" in result.stdout
+    assert len({record["generated_text"] for record in records}) > 1
+    # Without --num: 4 per prompt; nothing written without --out.
+    result = helpers.run_binary("sample", f"--export={version_dir}", "--prompt=A", "--parameter=max_new_tokens=3")
+    assert result.returncode == 0 and "4 texts (4 per prompt, seeds 0..3" in result.stdout, result.stderr
+    helpers.assert_one_line_error(helpers.run_binary("sample", f"--export={version_dir}"), "continues text",
+                                  "--prompt=")
+    helpers.assert_one_line_error(
+        helpers.run_binary("sample", f"--export={version_dir}", "--prompt=A", "--parameter=top_k=999"),
+        "top_k must be an integer between 0 and 256")

@@ -91,6 +91,31 @@ def test_unservable_ops_are_found_and_refused_at_export(tmp_path):
     assert os.listdir(tmp_path / "python_model") == []  # No version, no temporary left.
 
 
+def test_xla_compiled_functions_are_found_and_refused_at_export(tmp_path):
+    class XlaModel:
+        def serving_signatures(self):
+            @tf.function(jit_compile=True)
+            def doubled(seed):
+                return seed * 2
+
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
+            def serving_default(seed):
+                return {"images": doubled(seed)}
+
+            return {"serving_default": serving_default}
+
+        def interface(self):
+            return contract.Interface([contract.Signature(
+                "serving_default", [contract.Input("seed", "seed", "int64")], {"images": "images"})])
+
+        def export_info(self):
+            return {}
+
+    with pytest.raises(RuntimeError, match=r"function \S*doubled\S* \(compiled by XLA.*--xla_cpu_compilation_enabled"):
+        export.export_model(XlaModel(), str(tmp_path), "xla_model")
+    assert os.listdir(tmp_path / "xla_model") == []
+
+
 # Loads every export where `import zoo` fails, the way TF Serving does (graph-mode session loader,
 # tensors fed and fetched by their SignatureDef names), replays its warm-up records with only
 # TensorFlow and tensorflow-serving-api, and prints a digest of each output.

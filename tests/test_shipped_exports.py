@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tests import helpers
 from zoo import contract, registry
-from zoo.export import cards, floors, saved_model, serving_config, warmup
+from zoo.export import cards, compat, floors, saved_model, serving_config, warmup
 from zoo.serving.local_models import LocalModels
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -96,6 +96,8 @@ def test_shipped_export_matches_its_card(name):
         seen[key] = {"inputs": _tensor_table(inputs), "outputs": _tensor_table(function.structured_outputs)}
     assert seen == card["signatures"]
     assert sorted(signature.name for signature in contract.from_export(version_dir).signatures) == sorted(seen)
+    # Only what a stock tensorflow_model_server runs (core ops, no Python, no XLA-compiled function).
+    assert compat.unservable_ops(version_dir) == {}
     # The size the card states is the version without the card files.
     assert card["size_bytes"] == _bytes_without_card(version_dir)
     # No discriminator or optimizer state: every variable is read by a serving signature.

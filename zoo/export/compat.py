@@ -47,14 +47,31 @@ def graph_ops(version_dir):
     return ops
 
 
+def xla_compiled_functions(version_dir):
+    """The functions of the SavedModel marked for XLA compilation (`tf.function(jit_compile=True)`,
+    the `_XlaMustCompile` attribute), sorted. Keras compiles some convolutions this way on CPU (a
+    grouped convolution, or one whose input channels are unknown when it is traced)."""
+    names = set()
+    for meta_graph in saved_model_proto(version_dir).meta_graphs:
+        for function in meta_graph.graph_def.library.function:
+            attribute = function.attr.get("_XlaMustCompile")
+            if attribute is not None and attribute.b:
+                names.add(function.signature.name)
+    return sorted(names)
+
+
 def unservable_ops(version_dir):
-    """{op: reason} for the ops a stock TF Serving build cannot run; empty when the export serves."""
+    """{op or function: reason} for what a stock TF Serving build cannot run; empty when the export serves."""
     problems = {}
     for op in sorted(graph_ops(version_dir)):
         if op in PYTHON_OPS:
             problems[op] = "calls back into Python (tf.py_function / tf.numpy_function), which TF Serving cannot run"
         elif not hasattr(tf.raw_ops, op):
             problems[op] = "not a core TensorFlow op (a custom or add-on op library), absent from stock TF Serving"
+    for name in xla_compiled_functions(version_dir):
+        problems[f"function {name}"] = ("compiled by XLA (jit_compile=True): tensorflow_model_server runs XLA on CPU "
+                                        "only with --xla_cpu_compilation_enabled, off by default, and otherwise "
+                                        "fails the first request that reaches it")
     return problems
 
 

@@ -82,7 +82,7 @@ def _check_reload(path, signatures):
 
     problems = compat.unservable_ops(path)
     if problems:
-        raise RuntimeError("export check failed: TF Serving cannot run these ops: "
+        raise RuntimeError("export check failed: TF Serving cannot run these ops or functions: "
                            + "; ".join(f"{op} ({reason})" for op, reason in problems.items()))
     methods = compat.method_names(path)
     missing = sorted(set(signatures) - set(methods))

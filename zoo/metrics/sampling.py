@@ -206,6 +206,32 @@ def _with_classes(signature, num_classes):
     return dataclasses.replace(signature, inputs=inputs)
 
 
+def text_signature(interface):
+    """The signature that continues text from a seed (a text input and a seed in, text out): the
+    default signature when it does, else the first that does; None for a model that writes no text."""
+    def continues_text(signature):
+        return (signature.input_with(contract.TEXT) is not None and signature.input_with(contract.SEED) is not None
+                and signature.output_with(contract.TEXT) is not None)
+
+    found = [signature for signature in interface.signatures if continues_text(signature)]
+    return next((signature for signature in found if signature.name == contract.DEFAULT_SIGNATURE),
+                found[0] if found else None)
+
+
+def generate_texts(function, signature, prompts, first_seed, num, parameters=None):
+    """[(prompt, seed, text)]: `num` texts per prompt with seeds first_seed..first_seed+num-1 (the same
+    seeds for every prompt), parameters at their declared defaults or as given; one request."""
+    rows = [(prompt, first_seed + index) for prompt in prompts for index in range(num)]
+    if len(rows) > _max_batch():
+        raise UserError(f"--num x prompts must be at most {_max_batch()}, got {len(rows)}")
+    request = {signature.input_with(contract.TEXT).name: np.array([prompt.encode() for prompt, _ in rows], object),
+               signature.input_with(contract.SEED).name: np.array([seed for _, seed in rows], np.int64),
+               **parameter_defaults(signature, len(rows), parameters)}
+    texts = call(function, request)[signature.output_with(contract.TEXT)]
+    return [(prompt, seed, text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text))
+            for (prompt, seed), text in zip(rows, texts.tolist())]
+
+
 def preview_grid(interface, call, where, info, first_seed, num, columns=None, label=None, num_classes=None,
                  input_pattern=None, split="test", data_dir=None, parameters=None):
     """(uint8 grid, description) of the grid the model declares as its preview.

@@ -270,9 +270,11 @@ class ByteLanguageModel(TrainableModel):
 
         samples = tf.TensorArray(tf.int32, size=total)
         _, _, _, samples = tf.while_loop(lambda step, *_: step < total, body, (tf.constant(0), logits, state, samples))
-        samples = tf.transpose(samples.stack())
-        chosen = tf.range(total)[tf.newaxis] < steps[:, tf.newaxis]
-        sample = tf.strings.reduce_join(tf.where(chosen, tf.gather(_byte_strings(), samples), ""), axis=1)
+        # [steps, rows], joined along the steps: no transpose of the int32 samples, which oneDNN's
+        # rewrite reports (one "supports DT_INT32 only on platforms with AVX-512" line per process).
+        samples = samples.stack()
+        chosen = tf.range(total)[:, tf.newaxis] < steps[tf.newaxis]
+        sample = tf.strings.reduce_join(tf.where(chosen, tf.gather(_byte_strings(), samples), ""), axis=0)
         return tf.strings.join([prompt, sample])
 
     def _generate_row(self, row):

@@ -55,6 +55,13 @@ def network_inputs(levels):
     return tf.cast(levels, tf.float32) / 127.5 - 1.0
 
 
+def _transpose_levels(levels, perm):
+    """int32 pixel levels (0..255) transposed through float32, where every level is exact: oneDNN's
+    rewrite of an integer transpose logs an error-level line ("supports DT_INT32 only on platforms
+    with AVX-512") on CPUs it does not accelerate, which zoo's commands would print."""
+    return tf.cast(tf.transpose(tf.cast(levels, tf.float32), perm), tf.int32)
+
+
 def _gate(x):
     """The gated activation tanh(a) * sigmoid(b) over the two halves of the channels."""
     a, b = tf.split(x, 2, axis=-1)
@@ -299,7 +306,7 @@ class PixelCNN(TrainableModel):
                 (tf.constant(0), tf.TensorArray(tf.int32, size=width, element_shape=[None, channels]),
                  tf.zeros([batch_size, kernel_sizes[0] // 2 * channels]),
                  [tf.zeros([batch_size, k // 2 * filters]) for k in kernel_sizes[1:]]))
-            row = tf.transpose(row.stack(), [1, 0, 2])  # [N, W, C]
+            row = _transpose_levels(row.stack(), [1, 0, 2])  # [N, W, C]
             above = tf.concat([above[:, 1:], network_inputs(row)[:, None]], axis=1)
             return i + 1, rows.write(i, row), above, next_v_windows
 
@@ -309,7 +316,7 @@ class PixelCNN(TrainableModel):
                 (tf.constant(0), tf.TensorArray(tf.int32, size=height, element_shape=[None, width, channels]),
                  tf.zeros([batch_size, kernel_sizes[0] // 2, width, channels]),
                  [tf.zeros([batch_size, k // 2, width, filters]) for k in kernel_sizes[1:]]))
-            return tf.transpose(rows.stack(), [1, 0, 2, 3])
+            return _transpose_levels(rows.stack(), [1, 0, 2, 3])
 
         # TensorFlow's CPU convolutions reject an empty batch; an empty request gets an empty answer.
         return tf.cond(batch_size > 0, sample, lambda: tf.zeros([0, height, width, channels], tf.int32))
@@ -335,7 +342,9 @@ class PixelCNN(TrainableModel):
                     message=f"images: must be uint8 [N, {height}, {width}, {channels}] (this model's image shape)"),
             ]
             with tf.control_dependencies(checks):
-                levels = tf.cast(images, tf.int32)
+                # The checked shape made static: a convolution that cannot see its input's channels
+                # is compiled by XLA (Keras's grouped-conv path), which TF Serving does not run by default.
+                levels = tf.ensure_shape(tf.cast(images, tf.int32), [None, height, width, channels])
             # TensorFlow's CPU convolutions reject an empty batch; an empty request gets an empty answer.
             scores = tf.cond(tf.shape(levels)[0] > 0, lambda: self.log_likelihood_of_levels(levels),
                              lambda: tf.zeros([0], tf.float32))

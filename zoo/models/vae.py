@@ -236,6 +236,13 @@ class VAE(TrainableModel):
             return base.checked(checks, x), None
         return base.checked(checks, x, labels)
 
+    def _checked_images(self, images, labels):
+        """Images and labels after their checks, the images with their checked shape made static: a
+        convolution that cannot see its input's channels is compiled by XLA (Keras's grouped-conv
+        path), which TF Serving does not run by default."""
+        images, labels = self._checked(self._image_checks(images, labels), images, labels)
+        return tf.ensure_shape(images, [None, *self.image_shape]), labels
+
     def _decode_images(self, z, labels):
         mean, _ = self.decoder(self._inputs(z, labels))
         return {"images": base.to_uint8(mean)}
@@ -273,17 +280,17 @@ class VAE(TrainableModel):
             return self._decode_images(z, labels)
 
         def encode(images, labels):
-            images, labels = self._checked(self._image_checks(images, labels), images, labels)
+            images, labels = self._checked_images(images, labels)
             mean, log_var = self.encoder(self._inputs(to_unit_range(images), labels))
             return {"mean": mean, "log_var": log_var}
 
         def reconstruct(images, labels):
-            images, labels = self._checked(self._image_checks(images, labels), images, labels)
+            images, labels = self._checked_images(images, labels)
             mean, _ = self.encoder(self._inputs(to_unit_range(images), labels))
             return self._decode_images(mean, labels)
 
         def log_likelihood(images, labels):
-            images, labels = self._checked(self._image_checks(images, labels), images, labels)
+            images, labels = self._checked_images(images, labels)
             return self._log_likelihood(images, labels)
 
         def signature(fn, first_spec):
