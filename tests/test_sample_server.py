@@ -11,7 +11,7 @@ from zoo.serving import local_server
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """dcgan (versions 1 and 2, labels stable=1 canary=2) and cgan, behind local gRPC and REST servers."""
+    """dcgan (versions 1 and 2, labels stable=1 canary=2), cgan and char_lstm, behind local gRPC and REST servers."""
     root = tmp_path_factory.mktemp("exports")
     dcgan = model_checks.build("dcgan")
     export.export_model(dcgan, str(root), "dcgan")
@@ -19,6 +19,7 @@ def served(tmp_path_factory):
     kernel.assign(kernel * 3.0)
     export.export_model(dcgan, str(root), "dcgan")
     export.export_model(model_checks.build("cgan"), str(root), "cgan")
+    export.export_model(model_checks.build_from_config("char_lstm"), str(root), "char_lstm")
     export.update_models_config(str(root), "dcgan", labels={"stable": 1, "canary": 2})
     models = local_server.LocalModels(str(root))
     grpc_server, grpc_port = local_server.start_grpc_server(models)
@@ -73,3 +74,17 @@ def test_server_errors_are_one_line_naming_server_model_and_version(served):
                            "--version=9", "--out=x.png"),
         f"rest 127.0.0.1:{ports['rest']} model 'dcgan' version 9")
     helpers.assert_one_line_error(helpers.run_binary("sample", "--server=127.0.0.1:1", "--out=x.png"), "--model")
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "rest"])
+def test_text_through_the_server_equals_the_export_text(served, protocol, tmp_path):
+    root, ports = served
+    args = ["--prompt=Hi ", "--prompt=Q", "--num=2", "--seed=3", "--parameter=max_new_tokens=9"]
+    local = helpers.run_binary("sample", f"--export={root / 'char_lstm'}", *args, f"--out={tmp_path / 'local.jsonl'}")
+    remote = helpers.run_binary("sample", f"--server=127.0.0.1:{ports[protocol]}", f"--protocol={protocol}",
+                                "--model=char_lstm", f"--export={root / 'char_lstm'}", *args,
+                                f"--out={tmp_path / 'remote.jsonl'}")
+    assert local.returncode == 0 and remote.returncode == 0, local.stderr + remote.stderr
+    assert f"4 texts (2 per prompt, seeds 3..4, max_new_tokens=9) from {protocol} 127.0.0.1" in remote.stdout
+    local_texts, remote_texts = (open(tmp_path / name).read() for name in ("local.jsonl", "remote.jsonl"))
+    assert local_texts == remote_texts and local_texts.count("\n") == 4
