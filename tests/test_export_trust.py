@@ -195,3 +195,26 @@ def test_the_playground_refuses_it_unless_trusted(tmp_path):
     assert not trusted.error
     images = backends.LocalBackend(trust_exports=True).call(trusted, "serving_default", {"seed": np.array([0, 1])})
     assert images["images"].shape == (2, 28, 28, 1) and os.path.exists(target)
+
+
+def test_the_stand_in_server_refuses_xla_compiled_functions_as_tf_serving_does_by_default(tmp_path, capsys):
+    doubled = tf.function(lambda value: value * 2, jit_compile=True)
+    path = crafted(tmp_path / "root", lambda: doubled(tf.constant(1, tf.int64)), name="compiled")
+    root = os.path.dirname(os.path.dirname(path))
+    # Trusted (its PartitionedCall is outside the allowlist), so the XLA check is what refuses it.
+    with pytest.raises(UserError, match=r"refusing to serve .*compiled by XLA .*--xla_cpu_compilation_enabled"):
+        local_models.LocalModels(root, trust_export=True)
+    with pytest.raises(SystemExit):
+        local_server.main([root, "--grpc_port=-1", "--rest_port=-1", "--trust_export"])
+    assert "--xla_cpu_compilation_enabled" in capsys.readouterr().err
+    served = local_models.LocalModels(root, trust_export=True, xla_cpu_compilation_enabled=True)  # The server's flag: served.
+    assert served.predict("compiled", {"seed": [0, 1]})[1]["images"].shape == (2, 28, 28, 1)
+    # A version that appears while the server runs is checked when a request first needs it.
+    later = tmp_path / "later"
+    shutil.copytree(SHIPPED_DCGAN, later / "compiled" / "1")
+    serving = local_models.LocalModels(str(later), trust_export=True)
+    assert serving.predict("compiled", {"seed": [0]})[0] == 1
+    shutil.copytree(path, later / "compiled" / "2")
+    with pytest.raises(local_models.StatusError, match="compiled by XLA") as refused:
+        serving.predict("compiled", {"seed": [0, 1]})
+    assert refused.value.code == "FAILED_PRECONDITION"

@@ -85,14 +85,18 @@ class LocalModels:
 
     A version label must point at a served version, or construction fails (TF Serving refuses such
     a config too). So does a served version whose graph holds ops zoo's own exports never use (file
-    access, Python calls: zoo.export.trust), unless `trust_export`; such a version that appears
-    after the start is refused when a request first needs it (FAILED_PRECONDITION), never loaded.
+    access, Python calls: zoo.export.trust), unless `trust_export`, and one holding a function
+    compiled by XLA unless `xla_cpu_compilation_enabled` (tensorflow_model_server's flag of that name,
+    off by default: without it the server fails the first request that reaches such a function); such
+    a version that appears after the start is refused when a request first needs it
+    (FAILED_PRECONDITION), never loaded.
     """
 
-    def __init__(self, export_root, preload=False, trust_export=False):
+    def __init__(self, export_root, preload=False, trust_export=False, xla_cpu_compilation_enabled=False):
         if not os.path.isdir(export_root):
             raise UserError(f"export root {export_root!r} is not a directory")
         self.export_root, self._trust_export = export_root, trust_export
+        self._xla_enabled = xla_cpu_compilation_enabled
         self._models = _read_config(export_root)
         self._loaded = {}
         self._checked = set()  # Version dirs that passed zoo.export.trust (each is checked once).
@@ -152,6 +156,11 @@ class LocalModels:
     def _check(self, path):
         if path not in self._checked:
             trust.check(path, self._trust_export)
+            compiled = [] if self._xla_enabled else compat.xla_compiled_functions(path)
+            if compiled:
+                raise UserError(f"refusing to serve {path}: function {compiled[0]} is compiled by XLA (jit_compile=True), "
+                                f"which tensorflow_model_server runs only with --xla_cpu_compilation_enabled (off by "
+                                f"default); pass that flag, or re-export without XLA")
             self._checked.add(path)
 
     def signature_defs(self, name, version):

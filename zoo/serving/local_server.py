@@ -26,7 +26,9 @@ config and the version directories are read once at start (no polling); request 
 Python scheduler with the server's rules, not its C++ one; there is no warm-up, Classify, Regress
 or MultiInference; outputs are computed in full before output_filter;
 a version whose graph holds ops zoo's own exports never use (file access, Python calls) is refused
-at start unless --trust_export (zoo.export.trust; TF Serving runs any graph).
+at start unless --trust_export (zoo.export.trust; TF Serving runs any graph); one holding a function
+compiled by XLA is refused at start unless --xla_cpu_compilation_enabled (TF Serving's flag; without
+it the server loads the version and fails the first request that reaches the function).
 """
 
 import argparse
@@ -412,6 +414,8 @@ def main(argv=None):
     parser.add_argument("--preload", action="store_true", help="load every served version before answering")
     parser.add_argument("--trust_export", action="store_true", help="serve versions whose graphs hold ops zoo's "
                         "own exports never use (file access, Python calls; zoo.export.trust)")
+    parser.add_argument("--xla_cpu_compilation_enabled", action="store_true", help="serve versions holding functions "
+                        "compiled by XLA (jit_compile=True), as tensorflow_model_server's flag of that name")
     parser.add_argument("--enable_batching", action="store_true", help="batch concurrent requests to one signature "
                         "(zoo.serving.batching), as tensorflow_model_server --enable_batching")
     parser.add_argument("--batching_parameters_file", default=None, help="a BatchingParameters text file (default "
@@ -420,7 +424,8 @@ def main(argv=None):
     try:
         if args.batching_parameters_file and not args.enable_batching:
             raise UserError("--batching_parameters_file needs --enable_batching")
-        models = LocalModels(args.export_root, preload=args.preload, trust_export=args.trust_export)
+        models = LocalModels(args.export_root, preload=args.preload, trust_export=args.trust_export,
+                             xla_cpu_compilation_enabled=args.xla_cpu_compilation_enabled)
         if args.enable_batching:
             from zoo.serving import batching
 
