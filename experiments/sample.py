@@ -15,7 +15,7 @@ from seeds (conditional models: one row per class, or --label), or for an image-
 rows of input | output | target from the --split of its dataset (input | output for --input files).
 A text model (one whose signature continues a text input from a seed) prints --num texts per
 --prompt instead (seeds --seed.., 4 per prompt unless --num is given), and with --out writes them as
-JSON lines (prompt_text, seed, parameters, generated_text).
+JSON lines (each row's inputs and output by their declared names).
 With --server the declaration is read from the model's local export (--export, default
 exports/<model>), the directory TF Serving serves.
 
@@ -177,6 +177,7 @@ def _write_texts(interface, call, where):
     returns True, or False for a model that writes no text (it draws a grid)."""
     import json
 
+    from zoo import contract
     from zoo.metrics import sampling
 
     signature = sampling.text_signature(interface)
@@ -197,9 +198,10 @@ def _write_texts(interface, call, where):
     summary = f"{len(texts)} texts ({num} per prompt, seeds {FLAGS.seed}..{FLAGS.seed + num - 1}{given}) from {where}"
     if FLAGS["out"].present:
         with open(FLAGS.out, "w") as f:
-            for prompt, seed, text in texts:
-                f.write(json.dumps({"prompt_text": prompt, "seed": seed, "parameters": parameters,
-                                    "generated_text": text}) + "\n")
+            names = [signature.input_with(role).name for role in (contract.TEXT, contract.SEED)]
+            for prompt, seed, text in texts:  # Keyed by the names the signature declares.
+                f.write(json.dumps({names[0]: prompt, names[1]: seed, **parameters,
+                                    signature.output_with(contract.TEXT): text}) + "\n")
         summary = f"wrote {FLAGS.out}: {summary}"
     print(summary, flush=True)
     return True

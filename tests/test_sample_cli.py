@@ -95,17 +95,18 @@ def test_a_text_export_prints_continuations_of_each_prompt(model_exports, tmp_pa
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith(f"wrote {out}: 4 texts (2 per prompt, seeds 5..6")
     records = [json.loads(line) for line in open(out)]
-    assert [(record["prompt_text"], record["seed"]) for record in records] == [
+    assert [(record["prompt"], record["seed"]) for record in records] == [
         ("The ", 5), ("The ", 6), ("Q: why", 5), ("Q: why", 6)]
     # Each row as one direct call of the signature with that row's inputs alone gives the same text.
     serving = tf.saved_model.load(version_dir).signatures["serving_default"]
     for record in records:
-        text = serving(prompt=tf.constant([record["prompt_text"]]), max_new_tokens=tf.constant([12], tf.int64),
+        text = serving(prompt=tf.constant([record["prompt"]]), max_new_tokens=tf.constant([12], tf.int64),
                        temperature=tf.constant([0.7]), top_k=tf.constant([0], tf.int64),
                        seed=tf.constant([record["seed"]], tf.int64))["text"].numpy()[0]
-        assert record["generated_text"] == text.decode("utf-8", "replace") and record["generated_text"].startswith(record["prompt_text"])
-        assert f"--- prompt {record['prompt_text']!r}, seed {record['seed']}\n{record['generated_text']}\n" in result.stdout
-    assert len({record["generated_text"] for record in records}) > 1
+        assert record["text"] == text.decode("utf-8", "replace") and record["text"].startswith(record["prompt"])
+        assert f"--- prompt {record['prompt']!r}, seed {record['seed']}\n{record['text']}\n" in result.stdout
+    assert len({record["text"] for record in records}) > 1
+    assert all(record["max_new_tokens"] == 12 and record["temperature"] == 0.7 for record in records)
     # Without --num: 4 per prompt; nothing written without --out.
     result = helpers.run_binary("sample", f"--export={version_dir}", "--prompt=A", "--parameter=max_new_tokens=3")
     assert result.returncode == 0 and "4 texts (4 per prompt, seeds 0..3" in result.stdout, result.stderr

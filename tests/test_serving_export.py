@@ -70,49 +70,38 @@ def test_warmup_file_has_one_request_per_signature_and_replays(exports, name):
         assert outputs and all(value.shape[0] == 1 for value in outputs.values()), (signature, outputs)
 
 
+class _SeedModel:
+    """A model whose serving_default(seed) returns {"images": images_of(seed)}, exported as is."""
+
+    def __init__(self, images_of):
+        self.images_of = images_of
+
+    def serving_signatures(self):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
+        def serving_default(seed):
+            return {"images": self.images_of(seed)}
+
+        return {"serving_default": serving_default}
+
+    def interface(self):
+        return contract.Interface([contract.Signature(
+            "serving_default", [contract.Input("seed", "seed", "int64")], {"images": "images"})])
+
+    def export_info(self):
+        return {}
+
+
 def test_unservable_ops_are_found_and_refused_at_export(tmp_path):
-    class PythonModel:
-        def serving_signatures(self):
-            @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
-            def serving_default(seed):
-                return {"images": tf.numpy_function(lambda s: s * 2, [seed], tf.int64)}
-
-            return {"serving_default": serving_default}
-
-        def interface(self):
-            return contract.Interface([contract.Signature(
-                "serving_default", [contract.Input("seed", "seed", "int64")], {"images": "images"})])
-
-        def export_info(self):
-            return {}
-
+    python_model = _SeedModel(lambda seed: tf.numpy_function(lambda s: s * 2, [seed], tf.int64))
     with pytest.raises(RuntimeError, match="PyFunc .*calls back into Python"):
-        export.export_model(PythonModel(), str(tmp_path), "python_model")
+        export.export_model(python_model, str(tmp_path), "python_model")
     assert os.listdir(tmp_path / "python_model") == []  # No version, no temporary left.
 
 
 def test_xla_compiled_functions_are_found_and_refused_at_export(tmp_path):
-    class XlaModel:
-        def serving_signatures(self):
-            @tf.function(jit_compile=True)
-            def doubled(seed):
-                return seed * 2
-
-            @tf.function(input_signature=[tf.TensorSpec([None], tf.int64, name="seed")])
-            def serving_default(seed):
-                return {"images": doubled(seed)}
-
-            return {"serving_default": serving_default}
-
-        def interface(self):
-            return contract.Interface([contract.Signature(
-                "serving_default", [contract.Input("seed", "seed", "int64")], {"images": "images"})])
-
-        def export_info(self):
-            return {}
-
-    with pytest.raises(RuntimeError, match=r"function \S*doubled\S* \(compiled by XLA.*--xla_cpu_compilation_enabled"):
-        export.export_model(XlaModel(), str(tmp_path), "xla_model")
+    doubled = tf.function(lambda seed: seed * 2, jit_compile=True)
+    with pytest.raises(RuntimeError, match=r"function \S+ \(compiled by XLA.*--xla_cpu_compilation_enabled"):
+        export.export_model(_SeedModel(doubled), str(tmp_path), "xla_model")
     assert os.listdir(tmp_path / "xla_model") == []
 
 

@@ -96,7 +96,7 @@ def compare(source, path, rows=2):
                                      f"{', '.join(s.name for s in signature.inputs)})")
             continue
         request = signature.example_request(rows)
-        seed = signature.input_with("seed")
+        seed = signature.input_with(contract.SEED)
         if seed is not None:
             request[seed.name] = np.arange(rows, dtype=seed.numpy_dtype())
         outputs = [{key: value.numpy() for key, value in loaded.signatures[signature.name](
